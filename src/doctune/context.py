@@ -1,0 +1,150 @@
+"""What a stage gets to work with: the config, the output folder and its manifest, model clients
+for the roles, progress bars and the usage ledger. A notebook builds one and calls stages directly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from doctune.config import ProjectConfig, load_config, model_settings, resolve_role
+from doctune.data.jsonl import read_json, write_json
+from doctune.manifest import Artifact, Manifest
+from doctune.models import GenerationParams, ModelClient, UsageLedger, load_backend
+from doctune.models.cache import CallCache
+
+USAGE_NAME = "usage.json"
+
+
+@dataclass
+class Tick:
+    """A progress handle a stage advances; a no-op when progress is off."""
+
+    _progress: Progress | None
+    _task: Any
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def total(self, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
+
+
+class RunContext:
+    def __init__(
+        self,
+        project_dir: str | Path,
+        config: ProjectConfig | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        overrides: dict[str, str | None] | None = None,
+        dry_run: bool = False,
+        console: Console | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.project_dir = Path(project_dir).resolve()
+        self.config = config if config is not None else load_config(self.project_dir)
+        self.out_dir = Path(out_dir).resolve() if out_dir else self.project_dir / self.config.out
+        self.documents_dir = self.project_dir / self.config.documents
+        self.overrides = {k: v for k, v in (overrides or {}).items() if v}
+        self.dry_run = dry_run
+        self.console = console or Console(stderr=True)
+        self.show_progress = show_progress and not os.environ.get("DOCTUNE_NO_PROGRESS")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.manifest = Manifest(self.out_dir)
+        self.ledger = UsageLedger()
+        self._cache: CallCache | None = None
+        self._clients: dict[str, ModelClient] = {}
+
+    # -- models -------------------------------------------------------------------------------
+    def spec(self, role: str) -> str:
+        return resolve_role(self.config, role, self.overrides.get(role))
+
+    @property
+    def cache(self) -> CallCache | None:
+        if not self.config.client.cache:
+            return None
+        if self._cache is None:
+            path = self.config.client.cache_path or (self.out_dir / "cache" / "calls.sqlite")
+            self._cache = CallCache(path)
+        return self._cache
+
+    def client(self, role: str, stage: str) -> ModelClient:
+        """The client for a role's model, booking usage under `stage`. Built once per spec."""
+        return self.client_for_spec(self.spec(role), stage)
+
+    def client_for_spec(self, spec: str, stage: str) -> ModelClient:
+        if spec not in self._clients:
+            settings = model_settings(self.config, spec)
+            cfg = self.config.client
+            self._clients[spec] = ModelClient(
+                load_backend(spec, settings, cfg),
+                settings=settings,
+                cache=self.cache,
+                ledger=self.ledger,
+                concurrency=cfg.concurrency,
+                structured_retries=cfg.structured_retries,
+                defaults=GenerationParams(
+                    temperature=cfg.temperature, max_tokens=settings.max_new_tokens, seed=cfg.seed
+                ),
+            )
+        return self._clients[spec].for_stage(stage)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    # -- files --------------------------------------------------------------------------------
+    def stage_dir(self, stage: str) -> Path:
+        path = self.out_dir / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def inputs(self, kind: str, **filters: str | None) -> list[Artifact]:
+        return self.manifest.find(kind, **filters)
+
+    def path(self, artifact: Artifact) -> Path:
+        return self.manifest.resolve(artifact)
+
+    def save_usage(self, stage: str) -> None:
+        """Replace the stage's rows in usage.json with this run's ledger for that stage."""
+        path = self.out_dir / USAGE_NAME
+        data: dict[str, Any] = read_json(path) if path.is_file() else {}  # type: ignore[assignment]
+        rows = self.ledger.by_stage().get(stage)
+        if rows:
+            data[stage] = rows
+        else:
+            data.pop(stage, None)
+        write_json(path, data)
+
+    # -- feedback -----------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        self.console.print(message, highlight=False, soft_wrap=True)
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Tick]:
+        if not self.show_progress:
+            yield Tick(None, None)
+            return
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task(description, total=total)
+            yield Tick(progress, task)

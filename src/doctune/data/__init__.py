@@ -1,0 +1,1 @@
+"""Records, their files, splits and exports."""

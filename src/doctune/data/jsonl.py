@@ -1,0 +1,97 @@
+"""JSONL files: one validated record per line, written atomically or appended durably."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from doctune.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write through a temp file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dumps(record: BaseModel | dict) -> str:
+    data = record.model_dump(mode="json") if isinstance(record, BaseModel) else record
+    return json.dumps(data, ensure_ascii=False, sort_keys=False)
+
+
+def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
+    """Write all records atomically; returns how many were written."""
+    lines = [dumps(r) for r in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def append_jsonl(path: str | Path, record: BaseModel | dict) -> None:
+    """Append one record and fsync: a killed run loses at most the record being written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def iter_jsonl(
+    path: str | Path, model: type[M], *, tolerate_torn_tail: bool = False
+) -> Iterator[M]:
+    """Validate each line against `model`; a bad line is an InputError naming file and line.
+
+    `tolerate_torn_tail` skips an unterminated last line, which is what a kill during an append
+    leaves behind in a durable log.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            if tolerate_torn_tail and not line.endswith("\n"):
+                return
+            try:
+                yield model.model_validate_json(line)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "record"
+                raise InputError(f"{path}:{lineno}: {where}: {first['msg']}") from None
+
+
+def read_jsonl(path: str | Path, model: type[M], **kwargs: bool) -> list[M]:
+    return list(iter_jsonl(path, model, **kwargs))
+
+
+def read_json(path: str | Path) -> object:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+
+
+def write_json(path: str | Path, data: object) -> None:
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,245 @@
+"""The stages in order, readable top to bottom.
+
+Each stage declares the artifact kinds it reads and writes; `check_order` refuses a plan in which
+a stage reads what no earlier stage (or the manifest) provides, before any model is called. A stage
+whose fingerprint (its inputs' hashes, its config sections, its code, its models) is unchanged and
+whose outputs are intact is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctune.context import RunContext
+from doctune.errors import ConfigError, StageOrderError
+from doctune.manifest import Artifact, code_version, fingerprint
+
+
+@dataclass
+class StageResult:
+    artifacts: list[Artifact]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallEstimate:
+    """What a stage expects to spend, for --dry-run. `exact` is False for an extrapolation."""
+
+    role: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    exact: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    config: tuple[str, ...]
+    code: tuple[str, ...]
+    roles: tuple[str, ...]
+    entry: str  # "module:function", an async (ctx) -> StageResult
+    estimate: str | None = None  # "module:function", (ctx) -> list[CallEstimate]
+    extra_fingerprint: str | None = None  # "module:function", (ctx) -> str
+
+    def load(self, attr: str) -> Callable[..., Any]:
+        module, _, name = getattr(self, attr).partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+# The pipeline of the talk: documents -> chunks -> two datasets -> curated -> splits -> eval sets -> exports.
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "ingest",
+        reads=(),
+        writes=("chunks", "stats"),
+        config=("ingest", "documents"),
+        code=("ingest", "data"),
+        roles=(),
+        entry="doctune.ingest.stage:run",
+        extra_fingerprint="doctune.ingest.stage:documents_fingerprint",
+    ),
+    Stage(
+        "synthesize",
+        reads=("chunks",),
+        writes=("dataset", "rejected"),
+        config=("synthesize",),
+        code=("synth", "retrieval", "models.structured"),
+        roles=("teacher",),
+        entry="doctune.synth.stage:run",
+        estimate="doctune.synth.stage:estimate",
+    ),
+    Stage(
+        "curate",
+        reads=("dataset", "chunks"),
+        writes=("dataset", "rejected"),
+        config=("curate",),
+        code=("curate",),
+        roles=("judge",),
+        entry="doctune.curate.stage:run",
+        estimate="doctune.curate.stage:estimate",
+    ),
+    Stage(
+        "split",
+        reads=("dataset",),
+        writes=("dataset", "rejected", "stats"),
+        config=("split",),
+        code=("data.split", "curate.dedup"),
+        roles=(),
+        entry="doctune.data.split:run",
+    ),
+    Stage(
+        "evalsets",
+        reads=("dataset", "chunks"),
+        writes=("rephrased", "quiz", "rejected"),
+        config=("evalsets",),
+        code=("synth",),
+        roles=("teacher",),
+        entry="doctune.synth.evalsets:run",
+        estimate="doctune.synth.evalsets:estimate",
+    ),
+    Stage(
+        "export",
+        reads=("dataset",),
+        writes=("sharegpt", "dataset_info", "openai_jsonl", "alpaca", "stats"),
+        config=("export", "name"),
+        code=("data.export", "data.stats"),
+        roles=(),
+        entry="doctune.data.export:run",
+    ),
+)
+
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def get_stage(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise ConfigError(f"unknown stage '{name}' (stages: {', '.join(STAGE_NAMES)})")
+
+
+def plan(
+    until: str | None = None, only: str | None = None, start: str | None = None
+) -> list[Stage]:
+    """The stages to run: one (`only`), or a range of the pipeline (`start` .. `until`)."""
+    if only:
+        return [get_stage(only)]
+    names = list(STAGE_NAMES)
+    first = names.index(get_stage(start).name) if start else 0
+    last = names.index(get_stage(until).name) if until else len(names) - 1
+    if first > last:
+        raise ConfigError(f"stage '{start}' comes after '{until}'")
+    return list(STAGES[first : last + 1])
+
+
+def check_order(stages: list[Stage], ctx: RunContext) -> None:
+    """Every kind a stage reads comes from an earlier stage of the plan or the manifest."""
+    available = {a.kind for a in ctx.manifest.data.artifacts}
+    for stage in stages:
+        missing = [k for k in stage.reads if k not in available]
+        if missing:
+            raise StageOrderError(
+                f"stage '{stage.name}' reads {', '.join(missing)}, which no earlier stage has written "
+                f"in {ctx.out_dir} (run the earlier stages first)"
+            )
+        available.update(stage.writes)
+
+
+def stage_fingerprint(ctx: RunContext, stage: Stage) -> str:
+    # Inputs are the artifacts of the kinds read that earlier stages wrote (not the stage's own).
+    order = STAGE_NAMES.index(stage.name)
+    earlier = set(STAGE_NAMES[:order])
+    inputs = sorted(
+        (a.stage, a.kind, a.recipe or "", a.split or "", a.sha256)
+        for a in ctx.manifest.data.artifacts
+        if a.kind in stage.reads and a.stage in earlier
+    )
+    extra = stage.load("extra_fingerprint")(ctx) if stage.extra_fingerprint else ""
+    return fingerprint(
+        stage=stage.name,
+        inputs=inputs,
+        config=ctx.config.section_hash(
+            *[c for c in stage.config if c != "documents" and c != "name"]
+        ),
+        scalars={c: getattr(ctx.config, c) for c in stage.config if c in ("documents", "name")},
+        code=code_version(*stage.code),
+        models=[ctx.spec(role) for role in stage.roles],
+        extra=extra,
+    )
+
+
+async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> StageResult | None:
+    """Run one stage unless it is up to date; returns None when skipped."""
+    print_name = f"[bold cyan]{stage.name}[/]"
+    fp = stage_fingerprint(ctx, stage)
+    if not force and ctx.manifest.is_up_to_date(stage.name, fp):
+        ctx.log(f"{print_name}: up to date")
+        return None
+    result: StageResult = await stage.load("entry")(ctx)
+    unexpected = {a.kind for a in result.artifacts} - set(stage.writes)
+    if unexpected:  # a programming error, caught before the manifest records it
+        raise RuntimeError(f"stage {stage.name} wrote undeclared kinds {sorted(unexpected)}")
+    ctx.manifest.replace_stage(stage.name, result.artifacts, fp, result.summary)
+    ctx.save_usage(stage.name)
+    ctx.log(f"{print_name}: {_summary_line(result.summary)}")
+    return result
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    flat = [f"{k}={v}" for k, v in summary.items() if isinstance(v, (int, float, str))]
+    return ", ".join(flat) if flat else "done"
+
+
+async def run_pipeline(
+    ctx: RunContext, stages: list[Stage], *, force: bool = False
+) -> list[StageResult | None]:
+    check_order(stages, ctx)
+    results = []
+    try:
+        for stage in stages:
+            results.append(await run_stage(ctx, stage, force=force))
+    finally:
+        await ctx.aclose()
+    return results
+
+
+def estimate(ctx: RunContext, stages: list[Stage]) -> list[tuple[Stage, CallEstimate]]:
+    """Expected model calls per stage for --dry-run. Stages that call no model are run for real
+    when their inputs exist (ingest is free), so later estimates can count real chunks."""
+    rows: list[tuple[Stage, CallEstimate]] = []
+    for stage in stages:
+        if stage.estimate is None:
+            continue
+        if ctx.manifest.is_up_to_date(stage.name, stage_fingerprint(ctx, stage)):
+            rows.extend(
+                (
+                    stage,
+                    CallEstimate(
+                        role=r, calls=0, prompt_tokens=0, completion_tokens=0, note="up to date"
+                    ),
+                )
+                for r in stage.roles
+            )
+            continue
+        rows.extend((stage, est) for est in stage.load("estimate")(ctx))
+    return rows
+
+
+def run_free_stages_for_estimate(ctx: RunContext, stages: list[Stage]) -> list[Stage]:
+    """The leading stages that call no model: safe to run before a dry-run estimate."""
+    free = []
+    for stage in stages:
+        if stage.roles:
+            break
+        free.append(stage)
+    return free
+
+
+StageFn = Callable[[RunContext], Awaitable[StageResult]]
