@@ -1,0 +1,133 @@
+"""`openai:<model>`: any OpenAI-compatible chat endpoint through the official `openai` SDK.
+
+OpenAI itself, vLLM, Ollama, llama.cpp's server and TGI all speak this API. Retries are the SDK's:
+exponential backoff with jitter on 408/409/429/5xx, timeouts and connection errors, honouring
+Retry-After; `max_retries` and the per-request `timeout` come from the config.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import openai
+
+from doctune.config import ModelSettings
+from doctune.errors import ModelError
+from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Message, Usage
+from doctune.models.spec import ModelSpec
+from doctune.models.structured import openai_strict_schema, schema_instructions
+
+# Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
+PLACEHOLDER_KEY = "not-needed"
+
+
+class OpenAIBackend(ChatBackend):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        settings: ModelSettings,
+        *,
+        timeout_s: float = 120.0,
+        max_retries: int = 6,
+    ) -> None:
+        self.spec = str(spec)
+        self.model = spec.model
+        self.settings = settings
+        base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        key = (
+            settings.api_key.get_secret_value()
+            if settings.api_key
+            else os.environ.get("OPENAI_API_KEY")
+        )
+        if not key and not base_url:
+            raise ModelError(
+                f"{self.spec}: no endpoint: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a local "
+                "server), or models.settings.<spec>.base_url/api_key in doctune.yaml"
+            )
+        self._secret = key or ""
+        self.enforces_schema = settings.structured_output == "json_schema"
+        self._client = openai.AsyncOpenAI(
+            api_key=key or PLACEHOLDER_KEY,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+        )
+
+    def _messages(self, request: ChatRequest) -> list[dict[str, str]]:
+        messages = list(request.messages)
+        if request.json_schema is not None and self.settings.structured_output != "json_schema":
+            # Servers without schema support get the schema in the prompt ("JSON" must appear in the
+            # messages for json_object mode, which these instructions guarantee).
+            last = messages[-1]
+            messages[-1] = Message(
+                role=last.role,
+                content=f"{last.content}\n\n{schema_instructions(request.json_schema)}",
+            )
+        return [m.model_dump() for m in messages]
+
+    def _kwargs(self, request: ChatRequest) -> dict[str, Any]:
+        p = request.params
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": self._messages(request),
+            "temperature": p.temperature,
+        }
+        if p.max_tokens is not None:
+            kwargs["max_tokens"] = p.max_tokens
+        if p.top_p is not None:
+            kwargs["top_p"] = p.top_p
+        if p.seed is not None:
+            kwargs["seed"] = p.seed
+        if p.stop:
+            kwargs["stop"] = list(p.stop)
+        if request.json_schema is not None:
+            if self.settings.structured_output == "json_schema":
+                kwargs["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": request.schema_name or "output",
+                        "schema": openai_strict_schema(request.json_schema),
+                        "strict": True,
+                    },
+                }
+            elif self.settings.structured_output == "json_object":
+                kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        started = time.perf_counter()
+        try:
+            completion = await self._client.chat.completions.create(**self._kwargs(request))
+        except openai.APIStatusError as exc:
+            raise ModelError(
+                f"{self.spec}: HTTP {exc.status_code} after retries: {self._scrub(exc.message)}"
+            ) from None
+        except openai.APITimeoutError:
+            raise ModelError(f"{self.spec}: request timed out after retries") from None
+        except openai.APIConnectionError as exc:
+            raise ModelError(
+                f"{self.spec}: cannot connect to the endpoint: {self._scrub(str(exc))}"
+            ) from None
+        if not completion.choices:
+            raise ModelError(f"{self.spec}: the endpoint returned no choices")
+        choice = completion.choices[0]
+        usage = completion.usage
+        return ChatResponse(
+            text=choice.message.content or "",
+            usage=Usage(
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+            ),
+            finish_reason=choice.finish_reason,
+            latency_s=time.perf_counter() - started,
+        )
+
+    def _scrub(self, text: str) -> str:
+        """Never let the key reach a log or an exception, even echoed back by a server."""
+        text = text[:300]
+        return text.replace(self._secret, "***") if self._secret else text
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,312 @@
+"""FakeOpenAIServer: a real HTTP server on loopback speaking the OpenAI chat completions API.
+
+It stands in for a paid service in tests and benchmarks, and only there. Replies are
+deterministic functions of the request: a structured request gets a valid instance of its JSON
+schema whose strings are sentences of the prompt (so answers are grounded in their chunk), a
+plain request gets prose drawn from the prompt. Faults are injected on demand: 429 with
+Retry-After, 500, a hang past the client timeout, and truncated JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Responder = Callable[[dict[str, Any]], str]
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass
+class Faults:
+    """Fractions of requests that fail, each drawn independently per request."""
+
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_truncated: float = 0.0
+    rate_hang: float = 0.0
+    retry_after_s: float = 0.01
+    hang_s: float = 3.0
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+
+
+def sentences(text: str) -> list[str]:
+    out = []
+    for part in _SENTENCE.split(text):
+        part = part.strip(" -*#>\t")
+        if len(part) >= 25 and not part.lstrip().startswith("{"):
+            out.append(part)
+    return out or ["The documents describe the process."]
+
+
+class SchemaFaker:
+    """A valid instance of a JSON schema, with strings taken from the prompt's own sentences."""
+
+    def __init__(self, schema: dict[str, Any], text: str, seed: int) -> None:
+        self.root = schema
+        self.pool = sentences(text)
+        self.rng = random.Random(seed)
+        self.cursor = self.rng.randrange(len(self.pool))
+
+    def next_sentence(self) -> str:
+        sentence = self.pool[self.cursor % len(self.pool)]
+        self.cursor += 1
+        return sentence
+
+    def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            node = self.root.get("$defs", {}).get(name) or self.root.get("definitions", {})[name]
+        return node
+
+    def make(self, node: dict[str, Any], key: str = "") -> Any:
+        node = self.resolve(node)
+        if "const" in node:
+            return node["const"]
+        if "enum" in node:
+            return self.rng.choice(node["enum"])
+        for combo in ("anyOf", "oneOf"):
+            if combo in node:
+                options = [o for o in node[combo] if self.resolve(o).get("type") != "null"]
+                return self.make(options[0] if options else node[combo][0], key)
+        kind = node.get("type", "object" if "properties" in node else "string")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object":
+            return {name: self.make(sub, name) for name, sub in node.get("properties", {}).items()}
+        if kind == "array":
+            low = int(node.get("minItems", 2))
+            high = int(node.get("maxItems", max(low, 2)))
+            return [self.make(node.get("items", {}), key) for _ in range(max(low, min(high, 2)))]
+        if kind == "integer":
+            return int(node.get("minimum", 0)) + self.rng.randrange(3)
+        if kind == "number":
+            return float(node.get("minimum", 0)) + round(self.rng.random(), 3)
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        if kind == "null":
+            return None
+        return self.string(node, key)
+
+    def string(self, node: dict[str, Any], key: str) -> str:
+        sentence = self.next_sentence()
+        if "question" in key.lower():
+            words = sentence.rstrip(".!?").split()
+            value = f"What does the text state about {' '.join(words[:8])}?"
+        else:
+            value = sentence
+        low, high = int(node.get("minLength", 0)), node.get("maxLength")
+        if high is not None:
+            value = value[: int(high)]
+        return value.ljust(low, ".")
+
+
+def default_responder(body: dict[str, Any]) -> str:
+    """Deterministic in the request: same body, same reply."""
+    text = prompt_text(body)
+    seed = int(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8], 16)
+    schema = _requested_schema(body)
+    if schema is not None:
+        return json.dumps(SchemaFaker(schema, text, seed).make(schema))
+    pool = sentences(text)
+    start = seed % len(pool)
+    return " ".join(pool[start : start + 2])
+
+
+def _requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        return fmt["json_schema"]["schema"]
+    # json_object / instructions modes: doctune states the schema at the end of the prompt.
+    marker = "JSON schema:\n"
+    text = prompt_text(body)
+    if marker in text:
+        return json.loads(text[text.rindex(marker) + len(marker) :].split("\n", 1)[0])
+    return None
+
+
+class FakeOpenAIServer:
+    """Start with `with FakeOpenAIServer() as server:`; point clients at `server.base_url`."""
+
+    def __init__(
+        self,
+        *,
+        responder: Responder = default_responder,
+        responders: dict[str, Responder] | None = None,
+        latency_s: float = 0.0,
+        faults: Faults | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.responder = responder
+        self.responders = dict(responders or {})
+        self.latency_s = latency_s
+        self.faults = faults or Faults()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.bodies: list[dict[str, Any]] = []
+        self.auth_headers: list[str] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> FakeOpenAIServer:
+        server = self
+
+        class Handler(_Handler):
+            owner = server
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        httpd.daemon_threads = True
+        httpd.request_queue_size = 256  # the default 5 drops connections at concurrency 32
+        httpd.allow_reuse_address = True
+        httpd.server_bind()
+        httpd.server_activate()
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="fake-openai", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    @property
+    def completions(self) -> int:
+        """Successful chat completions served (what a client paid for)."""
+        return self.counts["ok"] + self.counts["truncated"]
+
+    # -- behaviour ----------------------------------------------------------------------------
+    def draw_fault(self) -> str | None:
+        f = self.faults
+        with self._lock:
+            roll = self._rng.random()
+        for name, rate in (
+            ("429", f.rate_429),
+            ("500", f.rate_500),
+            ("hang", f.rate_hang),
+            ("truncated", f.rate_truncated),
+        ):
+            if roll < rate:
+                return name
+            roll -= rate
+        return None
+
+    def reply_for(self, body: dict[str, Any]) -> str:
+        fmt = body.get("response_format") or {}
+        name = (fmt.get("json_schema") or {}).get("name")
+        responder = self.responders.get(name, self.responder) if name else self.responder
+        return responder(body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeOpenAIServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(
+        self, status: int, payload: dict[str, Any] | str, headers: dict[str, str] | None = None
+    ) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        raw = data.encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:
+        owner = self.owner
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        with owner._lock:
+            owner.counts["requests"] += 1
+            owner.auth_headers.append(self.headers.get("Authorization", ""))
+        fault = owner.draw_fault()
+        if owner.latency_s:
+            time.sleep(owner.latency_s)
+        if fault == "429":
+            owner.counts["429"] += 1
+            self._send(
+                429,
+                {"error": {"message": "rate limited", "type": "rate_limit"}},
+                {"Retry-After": f"{owner.faults.retry_after_s:g}"},
+            )
+            return
+        if fault == "500":
+            owner.counts["500"] += 1
+            self._send(500, {"error": {"message": "internal error"}})
+            return
+        if fault == "hang":
+            owner.counts["hang"] += 1
+            time.sleep(owner.faults.hang_s)
+            self._send(500, {"error": {"message": "gave up"}})
+            return
+        content = owner.reply_for(body)
+        if fault == "truncated":
+            content = content[: max(1, len(content) // 2)]
+        with owner._lock:
+            owner.counts["truncated" if fault == "truncated" else "ok"] += 1
+            owner.bodies.append(body)
+        prompt_chars = len(prompt_text(body))
+        self._send(
+            200,
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake-model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "length" if fault == "truncated" else "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_chars // 4 + 1,
+                    "completion_tokens": len(content) // 4 + 1,
+                    "total_tokens": prompt_chars // 4 + len(content) // 4 + 2,
+                },
+            },
+        )
