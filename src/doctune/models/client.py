@@ -174,7 +174,9 @@ class ModelClient:
                 return result
             row.invalid_replies += 1
             result.error = error
-            convo = reask_messages(tuple(messages), response.text, error or "invalid")
+            # The conversation grows with every failed reply, so no re-ask repeats an earlier
+            # request (which the cache would answer with the same invalid reply).
+            convo = reask_messages(convo, response.text, error or "invalid")
         row.failed_structured += 1
         return result
 
