@@ -19,8 +19,9 @@ from doctune.models.base import ChatResponse, Message
 
 T = TypeVar("T", bound=BaseModel)
 
-# Keywords OpenAI's strict json_schema mode refuses; lengths are still enforced by validation.
-_STRICT_UNSUPPORTED = ("minLength", "maxLength", "default", "title", "description", "examples")
+# Keywords OpenAI's strict json_schema mode refuses. Length limits are restated in the field's
+# description so the model still sees them, and validation enforces them either way.
+_STRICT_UNSUPPORTED = ("minLength", "maxLength", "default", "examples")
 
 
 def schema_for(output_type: type[BaseModel]) -> dict[str, Any]:
@@ -47,17 +48,23 @@ def openai_strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
+            limits = [f"at least {node['minLength']}" if "minLength" in node else "",
+                      f"at most {node['maxLength']}" if "maxLength" in node else ""]
+            limits = [x for x in limits if x]
+            if limits and node.get("type") == "string":
+                hint = f"({' and '.join(limits)} characters)"
+                node["description"] = f"{node.get('description', '')} {hint}".strip()
             for key in _STRICT_UNSUPPORTED:
-                if key in node and not (key == "title" and "properties" in node.get("title", {})):
-                    node.pop(key, None)
+                node.pop(key, None)
             if node.get("type") == "object" and "properties" in node:
                 node["required"] = list(node["properties"])
                 node["additionalProperties"] = False
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+            for key, value in node.items():
+                if key != "properties":
+                    walk(value)
+                else:  # property names are data here, not keywords
+                    for sub in value.values():
+                        walk(sub)
 
     walk(out)
     return out
