@@ -1,0 +1,69 @@
+"""BM25 retrieval over chunks: context for knowledge distillation here, RAG baselines later.
+
+Tokens are lower-cased alphanumeric runs with English stop words removed and no stemming: the
+corpus is chemistry, where a stemmer mangles substance names ("isobutylbenzene", "bromination")
+more than it helps. Hyphenated names split into their parts ("1-bromo-4-isobutylbenzene" ->
+"bromo", "isobutylbenzene"), so a question naming a substance finds the chunk that names it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import bm25s
+import numpy as np
+from bm25s.stopwords import STOPWORDS_EN
+
+from doctune.data.records import Chunk
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_STOP = frozenset(STOPWORDS_EN)
+# Scores are float32 sums whose last bits depend on summation order; rounding before sorting
+# keeps equal scores equal, so ties always break by chunk position.
+_SCORE_DECIMALS = 5
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased word tokens without stop words; single digits are kept ("pH 2", "step 3")."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
+
+
+class ChunkIndex:
+    """BM25 over chunk texts (and their section headings), searched by free-text queries.
+
+    `search` is deterministic: results are ordered by score, then by the chunk's position in the
+    list the index was built from. Chunks that share no term with the query are never returned.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk], *, k1: float = 1.5, b: float = 0.75) -> None:
+        self.chunks: list[Chunk] = list(chunks)
+        self._bm25: bm25s.BM25 | None = None
+        if not self.chunks:
+            return
+        corpus = [tokenize(f"{c.section or ''}\n{c.text}") for c in self.chunks]
+        self._bm25 = bm25s.BM25(k1=k1, b=b)
+        # create_empty_token lets a chunk with no tokens be indexed without an error.
+        self._bm25.index(corpus, create_empty_token=True, show_progress=False)
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for `query` (zeros when no query term is in the corpus)."""
+        if self._bm25 is None:
+            return np.zeros(0, dtype=np.float32)
+        vocab = self._bm25.vocab_dict
+        ids = [vocab[t] for t in tokenize(query) if t in vocab]
+        if not ids:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
+
+    def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        """The `k` best chunks for `query` with their scores, best first."""
+        if k <= 0 or not self.chunks:
+            return []
+        scores = np.round(self.scores(query).astype(np.float64), _SCORE_DECIMALS)
+        # lexsort sorts by the last key first: score descending, then position ascending.
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        return [(self.chunks[i], float(scores[i])) for i in order[:k] if scores[i] > 0]

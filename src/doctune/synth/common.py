@@ -1,0 +1,193 @@
+"""What every generator here shares: the teacher call with fixed parameters, provenance,
+rejection records, concurrency that fails fast, and the text normalisation used by the checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from doctune.config import model_settings
+from doctune.context import RunContext, Tick
+from doctune.data.jsonl import read_jsonl
+from doctune.data.records import Chunk, Provenance, QARecord, RejectedRecord, stable_id
+from doctune.errors import InputError
+from doctune.models.base import ChatRequest, GenerationParams, Message
+from doctune.models.cache import request_key
+from doctune.models.client import ModelClient
+from doctune.models.structured import Structured, schema_for
+from doctune.prompts import PromptTemplate
+from doctune.tokens import estimate_tokens
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+# A reply is JSON around the text; ~3 characters per token leaves room for escapes and keys.
+_CHARS_PER_COMPLETION_TOKEN = 3
+_REPLY_EXCERPT = 2000
+
+
+@dataclass
+class RecipeOutput:
+    """What a recipe made: records in a deterministic order, what failed, a summary, and side
+    data worth keeping for inspection (`sidecar`, written next to the dataset as JSON)."""
+
+    records: list[QARecord] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    sidecar: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Teacher:
+    """A client plus the parameters every call of one stage uses.
+
+    All generation parameters are passed explicitly, so the request (and its cache key) is decided
+    here and nowhere else: `estimate` can rebuild it to tell which calls are already cached.
+    """
+
+    spec: str
+    temperature: float
+    seed: int
+    max_new_tokens: int
+    config_hash: str
+    client: ModelClient | None = None
+    tick: Tick | None = None
+
+    def params(self, reply_chars: int) -> GenerationParams:
+        # The completion limit grows with what the schema allows, so a long reply is never cut
+        # into invalid JSON by a default meant for chat.
+        budget = max(self.max_new_tokens, math.ceil(reply_chars / _CHARS_PER_COMPLETION_TOKEN))
+        return GenerationParams(temperature=self.temperature, max_tokens=budget, seed=self.seed)
+
+    def request(
+        self, messages: Sequence[Message], output_type: type[BaseModel], reply_chars: int
+    ) -> ChatRequest:
+        """The first request `ask` sends (re-asks depend on the reply and are not predictable)."""
+        return ChatRequest(
+            messages=tuple(messages),
+            params=self.params(reply_chars),
+            json_schema=schema_for(output_type),
+            schema_name=output_type.__name__,
+        )
+
+    async def ask(
+        self, messages: Sequence[Message], output_type: type[M], reply_chars: int
+    ) -> Structured[M]:
+        assert self.client is not None, "Teacher built without a client (estimate only)"
+        p = self.params(reply_chars)
+        result = await self.client.structured(
+            messages, output_type, temperature=p.temperature, max_tokens=p.max_tokens, seed=p.seed
+        )
+        if self.tick is not None:
+            self.tick.advance()
+        return result
+
+    def provenance(self, chunks: Iterable[Chunk], *prompts: PromptTemplate) -> Provenance:
+        chunks = list(chunks)
+        return Provenance(
+            doc_ids=_unique(c.doc_id for c in chunks),
+            chunk_ids=_unique(c.id for c in chunks),
+            sources=_unique(c.path for c in chunks),
+            pages=sorted({p for c in chunks for p in c.pages}),
+            model=self.spec,
+            prompt="+".join(p.label for p in prompts),
+            prompt_hash="+".join(p.hash for p in prompts),
+            config_hash=self.config_hash,
+        )
+
+
+def make_teacher(
+    ctx: RunContext, stage: str, config_hash: str, temperature: float | None, *, client: bool
+) -> Teacher:
+    """The teacher for a stage; `client=False` builds no backend (for estimates)."""
+    spec = ctx.spec("teacher")
+    return Teacher(
+        spec=spec,
+        temperature=ctx.config.client.temperature if temperature is None else temperature,
+        seed=ctx.config.client.seed,
+        max_new_tokens=model_settings(ctx.config, spec).max_new_tokens,
+        config_hash=config_hash,
+        client=ctx.client("teacher", stage) if client else None,
+    )
+
+
+def is_cached(ctx: RunContext, teacher: Teacher, request: ChatRequest) -> bool:
+    cache = ctx.cache
+    return cache is not None and cache.get(request_key(teacher.spec, request)) is not None
+
+
+def request_tokens(request: ChatRequest) -> int:
+    """Estimated prompt tokens of a request, the schema included (providers count it)."""
+    text = "".join(m.content for m in request.messages) + json.dumps(request.json_schema or {})
+    return estimate_tokens(text)
+
+
+def invalid_output(
+    stage: str, key: Sequence[object], result: Structured[Any], record: dict[str, Any]
+) -> RejectedRecord:
+    """The record of a structured call that failed after every re-ask."""
+    last = result.responses[-1].text if result.responses else ""
+    return RejectedRecord(
+        id=stable_id("rejected", stage, *key),
+        stage=stage,
+        reason="invalid_output",
+        detail=f"{result.error} (after {result.attempts} attempts)",
+        record={**record, "last_reply": last[:_REPLY_EXCERPT]},
+    )
+
+
+async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Results in submission order. On the first error the rest are cancelled and the error
+    raised: a failed endpoint stops the stage, and the cache keeps every call that finished."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def load_chunks(ctx: RunContext) -> list[Chunk]:
+    """Every chunk of the ingest stage, in the order ingest wrote them."""
+    artifacts = ctx.inputs("chunks", stage="ingest")
+    if not artifacts:
+        raise InputError(f"{ctx.manifest.path}: no chunks artifact (run `doctune ingest` first)")
+    chunks: list[Chunk] = []
+    for artifact in artifacts:
+        chunks.extend(read_jsonl(ctx.path(artifact), Chunk))
+    return chunks
+
+
+# -- text checks ------------------------------------------------------------------------------
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Case-, width- and whitespace-insensitive form of a text, for equality and containment."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(normalise(text)))
+
+
+def jaccard(a: str, b: str) -> float:
+    wa, wb = words(a), words(b)
+    if not wa and not wb:
+        return 1.0
+    return len(wa & wb) / len(wa | wb)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,327 @@
+"""Recipe `knowledge_distillation` (the talk's larger, broader dataset): the teacher maps the
+corpus into topics, asks questions per topic and facet, and answers each with retrieved context.
+
+1. Topics: one call per document over an outline of its chunks (headings and opening words);
+   topics are merged across documents by normalised name and capped at `max_topics`, favouring
+   topics several documents mention, then each document's most important ones in turn.
+2. Questions: per topic x facet, with the chunks BM25 ranks highest for the topic and facet in
+   context. The target size is spread over the cells so the total meets it exactly (unless
+   `max_questions_per_facet` caps it); description facets get the remainder first.
+3. Answers: one call per question with that question's own best chunks. Not batched: each
+   question retrieves different context, a failed reply costs one record rather than a batch,
+   and the cache then holds one entry per record, so a resumed run repeats nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctune.config import DistillationConfig
+from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
+from doctune.models.base import Message
+from doctune.prompts import load_prompt
+from doctune.retrieval import ChunkIndex
+from doctune.synth.common import RecipeOutput, Teacher, gather_all, invalid_output, normalise
+from doctune.synth.schemas import (
+    ANSWER_CHARS,
+    QUESTION_CHARS,
+    KDAnswer,
+    Topic,
+    TopicOverview,
+    facet_questions_model,
+)
+
+RECIPE = "knowledge_distillation"
+STAGE = "synthesize"
+TOPICS_PROMPT, QUESTIONS_PROMPT, ANSWER_PROMPT = "kd_topics", "kd_questions", "kd_answer"
+TOPICS_PER_DOCUMENT = 20
+OUTLINE_CHARS = 8000
+_SNIPPET_CHARS = 120
+_NON_WORD = re.compile(r"[^\w]+|_")
+
+
+@dataclass
+class MergedTopic:
+    key: str
+    name: str
+    category: str
+    summary: str
+    doc_ids: list[str] = field(default_factory=list)
+    rank: int = 0  # best position in any document's list (0 = most important)
+
+
+@dataclass(frozen=True)
+class Cell:
+    topic: MergedTopic
+    facet: str
+    n: int
+
+
+def topic_key(name: str) -> str:
+    """The name used to merge topics: case, punctuation and a leading article do not count."""
+    key = _NON_WORD.sub(" ", normalise(name)).strip()
+    return key[4:] if key.startswith("the ") else key
+
+
+def merge_topics(
+    overviews: Sequence[tuple[str, Sequence[Topic]]], limit: int | None = None
+) -> list[MergedTopic]:
+    """Merge per-document topic lists (in document order), best first, at most `limit`."""
+    merged: dict[str, MergedTopic] = {}
+    for doc_id, topics in overviews:
+        for rank, topic in enumerate(topics):
+            key = topic_key(topic.name)
+            if not key:
+                continue
+            found = merged.setdefault(
+                key, MergedTopic(key, topic.name.strip(), topic.category, topic.summary, rank=rank)
+            )
+            found.rank = min(found.rank, rank)
+            if doc_id not in found.doc_ids:
+                found.doc_ids.append(doc_id)
+    # Stable sort: within equal keys, first appearance decides.
+    ordered = sorted(merged.values(), key=lambda t: (-len(t.doc_ids), t.rank))
+    return ordered[:limit]
+
+
+def plan_counts(target: int, topics: int, facets: int, cap: int) -> list[list[int]]:
+    """Questions per [topic][facet]: at most ceil(target / cells) and `cap` each, summing to the
+    target where the cap allows. The remainder goes facet by facet across all topics."""
+    cells = topics * facets
+    if cells == 0:
+        return []
+    per_cell = min(math.ceil(target / cells), cap)
+    base, extra = divmod(min(target, per_cell * cells), cells)
+    counts = [[base] * facets for _ in range(topics)]
+    for i in range(extra):
+        facet, topic = divmod(i, topics)
+        counts[topic][facet] += 1
+    return counts
+
+
+def document_outline(chunks: Sequence[Chunk], max_chars: int = OUTLINE_CHARS) -> str:
+    """Headings and opening words of a document's chunks, evenly thinned to fit `max_chars`."""
+    ordered = sorted(chunks, key=lambda c: c.index)
+    keep = max(1, max_chars // (_SNIPPET_CHARS + 60))
+    if len(ordered) > keep:
+        step = (len(ordered) - 1) / max(keep - 1, 1)
+        ordered = [ordered[round(i * step)] for i in range(keep)]
+    lines, section = [], None
+    for chunk in ordered:
+        if chunk.section and chunk.section != section:
+            lines.append(f"## {chunk.section}")
+            section = chunk.section
+        snippet = " ".join(chunk.text.split())[:_SNIPPET_CHARS]
+        lines.append(f"- {snippet}...")
+    return "\n".join(lines)[:max_chars]
+
+
+def documents(chunks: Sequence[Chunk]) -> list[list[Chunk]]:
+    """Chunks grouped by document, documents in order of first appearance."""
+    groups: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        groups.setdefault(chunk.doc_id, []).append(chunk)
+    return list(groups.values())
+
+
+def topics_messages(doc: Sequence[Chunk], limit: int) -> list[Message]:
+    return load_prompt(TOPICS_PROMPT).render(
+        source=doc[0].path, outline=document_outline(doc), limit=limit
+    )
+
+
+def topics_reply_chars(limit: int) -> int:
+    return limit * 460 + 40
+
+
+async def generate(
+    chunks: Sequence[Chunk], config: DistillationConfig, teacher: Teacher
+) -> RecipeOutput:
+    out = RecipeOutput()
+    docs = documents(chunks)
+    limit = min(TOPICS_PER_DOCUMENT, config.max_topics)
+    if teacher.tick is not None:
+        teacher.tick.total(len(docs))
+    results = await gather_all(_doc_topics(doc, limit, teacher) for doc in docs)
+    overviews = []
+    for doc, (topics, rejected) in zip(docs, results, strict=True):
+        overviews.append((doc[0].doc_id, topics))
+        out.rejected.extend(rejected)
+    all_topics = merge_topics(overviews)
+    topics = all_topics[: config.max_topics]
+    counts = plan_counts(
+        config.target_size, len(topics), len(config.facets), config.max_questions_per_facet
+    )
+    cells = [
+        Cell(topic, facet, counts[t][f])
+        for t, topic in enumerate(topics)
+        for f, facet in enumerate(config.facets)
+        if counts[t][f] > 0
+    ]
+    planned = sum(c.n for c in cells)
+    if teacher.tick is not None:
+        teacher.tick.total(len(docs) + len(cells) + planned)
+    index = ChunkIndex(chunks)
+    by_doc = {doc[0].doc_id: doc for doc in docs}
+    cell_results = await gather_all(
+        _cell(cell, index, by_doc, config.context_chunks, teacher) for cell in cells
+    )
+    for records, rejected in cell_results:
+        out.records.extend(records)
+        out.rejected.extend(rejected)
+    out.summary = {
+        "documents": len(docs),
+        "topics_found": len(all_topics),
+        "topics": len(topics),
+        "cells": len(cells),
+        "target_size": config.target_size,
+        "planned": planned,
+        "records": len(out.records),
+        "failed_calls": len(out.rejected),
+    }
+    out.sidecar["topics"] = topic_tree(topics, cells, by_doc)
+    return out
+
+
+def topic_tree(
+    topics: Sequence[MergedTopic], cells: Sequence[Cell], by_doc: dict[str, list[Chunk]]
+) -> dict[str, Any]:
+    """The topics by category, with their documents and planned questions, for inspection."""
+    planned: dict[str, int] = {}
+    for cell in cells:
+        planned[cell.topic.key] = planned.get(cell.topic.key, 0) + cell.n
+    tree: dict[str, list[dict[str, Any]]] = {}
+    for topic in topics:
+        tree.setdefault(topic.category, []).append(
+            {
+                "name": topic.name,
+                "summary": topic.summary,
+                "documents": [by_doc[d][0].path for d in topic.doc_ids],
+                "questions": planned.get(topic.key, 0),
+            }
+        )
+    return tree
+
+
+async def _doc_topics(
+    doc: Sequence[Chunk], limit: int, teacher: Teacher
+) -> tuple[list[Topic], list[RejectedRecord]]:
+    result = await teacher.ask(
+        topics_messages(doc, limit), TopicOverview, topics_reply_chars(limit)
+    )
+    if result.value is not None:
+        return list(result.value.topics), []
+    prompt = load_prompt(TOPICS_PROMPT)
+    key = (RECIPE, "topics", doc[0].doc_id, prompt.hash, teacher.spec)
+    record = {"recipe": RECIPE, "call": "topics", "doc_id": doc[0].doc_id, "path": doc[0].path}
+    return [], [invalid_output(STAGE, key, result, record)]
+
+
+def _context(index: ChunkIndex, query: str, k: int, fallback: Sequence[Chunk]) -> list[Chunk]:
+    """The k best chunks for a query; a query that matches nothing gets `fallback`'s first k."""
+    found = [chunk for chunk, _ in index.search(query, k)]
+    return found or list(fallback[:k])
+
+
+def questions_messages(cell: Cell, context: Sequence[Chunk]) -> list[Message]:
+    t = cell.topic
+    return load_prompt(QUESTIONS_PROMPT).render(
+        topic=t.name,
+        category=t.category,
+        summary=t.summary,
+        facet=cell.facet,
+        chunks=context,
+        n=cell.n,
+    )
+
+
+def answer_messages(cell: Cell, question: str, context: Sequence[Chunk]) -> list[Message]:
+    return load_prompt(ANSWER_PROMPT).render(
+        topic=cell.topic.name, facet=cell.facet, question=question, chunks=context
+    )
+
+
+async def _cell(
+    cell: Cell,
+    index: ChunkIndex,
+    by_doc: dict[str, list[Chunk]],
+    k: int,
+    teacher: Teacher,
+) -> tuple[list[QARecord], list[RejectedRecord]]:
+    """Questions for one topic and facet, then their answers (concurrently)."""
+    fallback = [c for d in cell.topic.doc_ids for c in by_doc[d]]
+    query = f"{cell.topic.name} {cell.topic.summary} {cell.facet}"
+    context = _context(index, query, k, fallback)
+    qprompt = load_prompt(QUESTIONS_PROMPT)
+    result = await teacher.ask(
+        questions_messages(cell, context), facet_questions_model(cell.n), cell.n * QUESTION_CHARS
+    )
+    if result.value is None:
+        key = (RECIPE, "questions", cell.topic.key, cell.facet, qprompt.hash, teacher.spec)
+        record = {
+            "recipe": RECIPE,
+            "call": "questions",
+            "topic": cell.topic.name,
+            "facet": cell.facet,
+        }
+        if teacher.tick is not None:  # the answers this cell would have asked for never come
+            teacher.tick.advance(cell.n)
+        return [], [invalid_output(STAGE, key, result, record)]
+    answers = await gather_all(
+        _answer(cell, i, q.strip(), index, context, k, teacher)
+        for i, q in enumerate(result.value.questions)  # type: ignore[attr-defined]
+    )
+    records = [r for r, _ in answers if r is not None]
+    rejected = [x for _, x in answers if x is not None]
+    return records, rejected
+
+
+async def _answer(
+    cell: Cell,
+    i: int,
+    question: str,
+    index: ChunkIndex,
+    cell_context: Sequence[Chunk],
+    k: int,
+    teacher: Teacher,
+) -> tuple[QARecord | None, RejectedRecord | None]:
+    context = _context(index, f"{question} {cell.topic.name}", k, cell_context)
+    qprompt, aprompt = load_prompt(QUESTIONS_PROMPT), load_prompt(ANSWER_PROMPT)
+    key = (
+        RECIPE,
+        cell.topic.key,
+        cell.facet,
+        i,
+        question,
+        qprompt.hash,
+        aprompt.hash,
+        teacher.spec,
+    )
+    result = await teacher.ask(
+        answer_messages(cell, question, context), KDAnswer, ANSWER_CHARS + 40
+    )
+    if result.value is None:
+        record = {
+            "recipe": RECIPE,
+            "call": "answer",
+            "topic": cell.topic.name,
+            "facet": cell.facet,
+            "question": question,
+        }
+        return None, invalid_output(STAGE, key, result, record)
+    return (
+        QARecord(
+            id=stable_id(*key),
+            recipe=RECIPE,
+            question=question,
+            answer=result.value.answer.strip(),
+            topic=cell.topic.name,
+            facet=cell.facet,
+            provenance=teacher.provenance(context, qprompt, aprompt),
+        ),
+        None,
+    )

@@ -1,0 +1,75 @@
+"""Recipe `pdf_synthetic` (the talk's "PDF-synthetic" dataset): for each chunk, one teacher call
+writes exactly N question/answer pairs answerable from that chunk alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from doctune.config import PdfSyntheticConfig
+from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
+from doctune.models.base import Message
+from doctune.prompts import load_prompt
+from doctune.synth.common import RecipeOutput, Teacher, gather_all, invalid_output
+from doctune.synth.schemas import ANSWER_CHARS, QUESTION_CHARS, qa_pairs_model
+
+RECIPE = "pdf_synthetic"
+PROMPT = "pdf_synthetic"
+STAGE = "synthesize"
+
+
+def selected_chunks(chunks: Sequence[Chunk], config: PdfSyntheticConfig) -> list[Chunk]:
+    """The chunks the recipe uses: the first `max_chunks` in chunk order."""
+    return list(chunks[: config.max_chunks] if config.max_chunks else chunks)
+
+
+def reply_chars(n: int) -> int:
+    return n * (QUESTION_CHARS + ANSWER_CHARS + 40)
+
+
+def messages_for(chunk: Chunk, n: int) -> list[Message]:
+    return load_prompt(PROMPT).render(
+        source=chunk.path, section=chunk.section, text=chunk.text, n=n
+    )
+
+
+async def generate(
+    chunks: Sequence[Chunk], config: PdfSyntheticConfig, teacher: Teacher
+) -> RecipeOutput:
+    """One call per chunk, run concurrently; records come out in chunk order."""
+    n = config.questions_per_chunk
+    chosen = selected_chunks(chunks, config)
+    results = await gather_all(_one_chunk(chunk, n, teacher) for chunk in chosen)
+    out = RecipeOutput()
+    for records, rejected in results:
+        out.records.extend(records)
+        out.rejected.extend(rejected)
+    out.summary = {
+        "chunks": len(chosen),
+        "records": len(out.records),
+        "failed_calls": len(out.rejected),
+    }
+    return out
+
+
+async def _one_chunk(
+    chunk: Chunk, n: int, teacher: Teacher
+) -> tuple[list[QARecord], list[RejectedRecord]]:
+    prompt = load_prompt(PROMPT)
+    output_type = qa_pairs_model(n)
+    result = await teacher.ask(messages_for(chunk, n), output_type, reply_chars(n))
+    if result.value is None:
+        key = (RECIPE, chunk.id, prompt.hash, teacher.spec)
+        record = {"recipe": RECIPE, "call": "qa_pairs", "chunk_id": chunk.id, "path": chunk.path}
+        return [], [invalid_output(STAGE, key, result, record)]
+    provenance = teacher.provenance([chunk], prompt)
+    records = [
+        QARecord(
+            id=stable_id(RECIPE, chunk.id, i, prompt.hash, teacher.spec),
+            recipe=RECIPE,
+            question=pair.question.strip(),
+            answer=pair.answer.strip(),
+            provenance=provenance,
+        )
+        for i, pair in enumerate(result.value.pairs)  # type: ignore[attr-defined]
+    ]
+    return records, []

@@ -1,0 +1,193 @@
+"""Recipe knowledge_distillation: topic merge, size targeting, context provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from doctune.data.jsonl import read_jsonl
+from doctune.data.records import QARecord, RejectedRecord
+from doctune.synth.distillation import document_outline, merge_topics, plan_counts, topic_key
+from doctune.synth.schemas import Topic
+from doctune.testing.fake_openai import FakeOpenAIServer
+
+from .helpers import context, make_chunks, make_project, reply, run, user_text
+
+TOPICS = {
+    "boots_route.md": [
+        ("Friedel-Crafts acylation", "reaction"),
+        ("Darzens reaction", "reaction"),
+        ("4-Isobutylacetophenone", "substance"),
+        ("Boots process", "process"),
+    ],
+    "bromination.pdf": [
+        ("Bromination of isobutylbenzene", "reaction"),
+        ("friedel–crafts  Acylation", "reaction"),  # same topic, other spelling
+        ("Carbon tetrachloride", "substance"),
+    ],
+    "bhc_route.txt": [
+        ("BHC process", "process"),
+        ("The 4-isobutylacetophenone", "substance"),  # same topic again
+        ("Carbonylation", "reaction"),
+    ],
+}
+MERGED_ORDER = [
+    "Friedel-Crafts acylation",  # two documents
+    "4-Isobutylacetophenone",  # two documents
+    "Bromination of isobutylbenzene",  # then each document's first topics in turn
+    "BHC process",
+    "Darzens reaction",
+    "Carbon tetrachloride",
+    "Carbonylation",
+    "Boots process",
+]
+
+
+def topics_responder(body: dict) -> str:
+    text = user_text(body)
+    doc = next(d for d in TOPICS if f"Document: {d}" in text)
+    return reply(
+        {
+            "topics": [
+                {"name": n, "category": c, "summary": f"What the document says about {n}."}
+                for n, c in TOPICS[doc]
+            ]
+        }
+    )
+
+
+def kd_config(**kd: object) -> dict:
+    base = {"facets": ["description", "conditions of reaction"], "context_chunks": 2}
+    return {
+        "synthesize": {
+            "recipes": ["knowledge_distillation"],
+            "knowledge_distillation": {**base, **kd},
+        }
+    }
+
+
+def topic(name: str, category: str = "reaction") -> Topic:
+    return Topic(name=name, category=category, summary=f"About {name} in general.")
+
+
+def test_topic_key_ignores_case_punctuation_and_article() -> None:
+    assert topic_key("The Friedel–Crafts  acylation!") == topic_key("friedel-crafts acylation")
+    assert topic_key("Bromination") != topic_key("Bromine")
+
+
+def test_merge_topics_dedupes_favours_shared_and_caps() -> None:
+    overviews = [(doc, [topic(n, c) for n, c in items]) for doc, items in TOPICS.items()]
+    merged = merge_topics(overviews, limit=100)
+    assert [t.name for t in merged] == MERGED_ORDER
+    assert merged[0].doc_ids == ["boots_route.md", "bromination.pdf"]
+    assert [t.name for t in merge_topics(overviews, limit=3)] == MERGED_ORDER[:3]
+
+
+def test_plan_counts_meets_target_within_cap() -> None:
+    counts = plan_counts(13, topics=5, facets=2, cap=8)
+    assert sum(map(sum, counts)) == 13
+    assert [row[0] for row in counts] == [2, 2, 2, 1, 1]  # the remainder goes to facet 0 first
+    assert [row[1] for row in counts] == [1] * 5
+    capped = plan_counts(1000, topics=3, facets=2, cap=4)
+    assert capped == [[4, 4]] * 3
+    sparse = plan_counts(3, topics=4, facets=2, cap=8)
+    assert sum(map(sum, sparse)) == 3 and max(map(max, sparse)) == 1
+    assert plan_counts(10, topics=0, facets=5, cap=3) == []
+
+
+def test_outline_is_thinned_to_fit() -> None:
+    def snippets(outline: str) -> list[str]:
+        return [line for line in outline.splitlines() if line.startswith("- ")]
+
+    chunks = make_chunks()[:3]
+    full = document_outline(chunks)
+    assert "## Boots route > Darzens reaction" in full and len(snippets(full)) == 3
+    short = document_outline(chunks, max_chars=400)
+    assert len(short) <= 400 and len(snippets(short)) == 2
+    assert "Darzens" not in short and "Nitrile" in short  # first and last chunk kept
+
+
+def test_run_targets_size_and_records_context(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    fake_openai.responders["TopicOverview"] = topics_responder
+    chunks = make_chunks()
+    ctx = context(make_project(tmp_path, kd_config(target_size=13, max_topics=5)), chunks)
+    result = run(ctx, "synthesize")
+
+    records = read_jsonl(
+        ctx.path(ctx.manifest.one("dataset", recipe="knowledge_distillation")), QARecord
+    )
+    assert len(records) == 13
+    assert result.summary["knowledge_distillation"]["topics_found"] == 8
+    assert result.summary["knowledge_distillation"]["topics"] == 5
+    assert [r.topic for r in records if r.facet == "description"] == [
+        t for t in MERGED_ORDER[:5] for _ in range(2 if t in MERGED_ORDER[:3] else 1)
+    ]
+    assert [r.facet for r in records].count("conditions of reaction") == 5
+    assert len({r.id for r in records}) == 13
+    # calls: one per document, one per topic x facet, one per question
+    assert fake_openai.completions == 3 + 10 + 13
+
+    answers = [
+        b for b in fake_openai.bodies if b["response_format"]["json_schema"]["name"] == "KDAnswer"
+    ]
+    for r in records:
+        assert r.recipe == "knowledge_distillation"
+        assert 1 <= len(r.provenance.chunk_ids) <= 2
+        assert r.provenance.prompt == "kd_questions@1+kd_answer@1"
+        body = next(
+            b
+            for b in answers
+            if f"Question: {r.question}\n" in user_text(b) and r.topic in user_text(b)
+        )
+        given = {c.id for c in chunks if c.text in user_text(body)}
+        assert given == set(r.provenance.chunk_ids)
+        assert r.answer in user_text(body)  # the fake answers with sentences of the prompt
+
+    tree = json.loads(
+        (ctx.out_dir / "synthesize" / "knowledge_distillation.topics.json").read_text()
+    )
+    assert [t["name"] for t in tree["reaction"]] == [
+        "Friedel-Crafts acylation",
+        "Bromination of isobutylbenzene",
+        "Darzens reaction",
+    ]
+    assert tree["reaction"][0]["questions"] == 3
+
+
+def test_cap_limits_size_and_topic_failures_are_rejected(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    def flaky_topics(body: dict) -> str:
+        if "Document: bhc_route.txt" in user_text(body):
+            return "not json at all"
+        return topics_responder(body)
+
+    fake_openai.responders["TopicOverview"] = flaky_topics
+    cfg = kd_config(target_size=1000, max_topics=3, max_questions_per_facet=1)
+    ctx = context(make_project(tmp_path, cfg), make_chunks())
+    result = run(ctx, "synthesize")
+    records = read_jsonl(
+        ctx.path(ctx.manifest.one("dataset", recipe="knowledge_distillation")), QARecord
+    )
+    assert len(records) == 3 * 2 * 1
+    assert (
+        result.summary["knowledge_distillation"]["topics_found"] == 6
+    )  # 4 + 3 - 1 shared; BHC has none
+    rejected = read_jsonl(
+        ctx.path(ctx.manifest.one("rejected", recipe="knowledge_distillation")), RejectedRecord
+    )
+    assert [(r.reason, r.record["call"], r.record["path"]) for r in rejected] == [
+        ("invalid_output", "topics", "bhc_route.txt")
+    ]
+
+
+def test_context_falls_back_to_the_topic_documents() -> None:
+    from doctune.retrieval import ChunkIndex
+    from doctune.synth.distillation import _context
+
+    chunks = make_chunks()
+    index = ChunkIndex(chunks)
+    assert _context(index, "bromine ratio", 1, chunks[:2]) == [chunks[3]]
+    assert _context(index, "quantum chromodynamics", 2, chunks[4:]) == chunks[4:6]
