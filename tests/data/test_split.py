@@ -1,0 +1,260 @@
+"""The split: grouped by source chunk, sizes as asked, seeded, leaks removed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from doctune import pipeline
+from doctune.config import SplitSizes
+from doctune.context import RunContext
+from doctune.curate.dedup import jaccard, shingles
+from doctune.data.jsonl import write_jsonl
+from doctune.data.records import SPLITS, Provenance, QARecord
+from doctune.data.split import check_disjoint, pick_groups, split_records, targets
+from doctune.errors import InputError
+
+VOCAB = [f"{stem}{i}" for stem in ("reactor", "yield", "solvent", "ketone") for i in range(150)]
+
+
+def qa(rid: str, chunk_ids: list[str], rng: random.Random, question: str | None = None) -> QARecord:
+    return QARecord(
+        id=rid,
+        recipe="pdf_synthetic",
+        question=question or " ".join(rng.sample(VOCAB, 10)) + "?",
+        answer="The acylation is run at 0-5 °C for 2 h.",
+        provenance=Provenance(chunk_ids=chunk_ids),
+    )
+
+
+def clustered(seed: int = 0, clusters: int = 30) -> list[QARecord]:
+    """pdf_synthetic-like records (1-3 per chunk) and distillation-like records citing two chunks
+    of the same cluster of three: many small components of sizes 1 to ~9."""
+    rng = random.Random(seed)
+    records = []
+    for c in range(clusters):
+        ids = [f"c{c}-{k}" for k in range(3)]
+        for chunk in ids:
+            for _ in range(rng.randint(0, 2)):
+                records.append(qa(f"r{len(records):04d}", [chunk], rng))
+        if rng.random() < 0.5:
+            records.append(qa(f"r{len(records):04d}", rng.sample(ids, 2), rng))
+    return records
+
+
+def ring(n_chunks: int = 40, per_pair: int = 3) -> list[QARecord]:
+    """Every record cites two neighbouring chunks of a ring: one giant component."""
+    rng = random.Random(1)
+    return [
+        qa(f"g{i:03d}-{j}", [f"c{i}", f"c{(i + 1) % n_chunks}"], rng)
+        for i in range(n_chunks)
+        for j in range(per_pair)
+    ]
+
+
+def chunk_sets(splits: dict[str, list[QARecord]]) -> dict[str, set[str]]:
+    return {n: {c for r in splits[n] for c in r.provenance.chunk_ids} for n in SPLITS}
+
+
+def assert_invariants(records: list[QARecord], outcome: Any) -> None:
+    chunks = chunk_sets(outcome.splits)
+    assert not chunks["train"] & chunks["validation"]
+    assert not chunks["train"] & chunks["test"]
+    assert not chunks["validation"] & chunks["test"]
+    placed = [r.id for n in SPLITS for r in outcome.splits[n]]
+    dropped = [r.id for r in outcome.rejected]
+    assert sorted(placed + dropped) == sorted(r.id for r in records)  # nothing lost, nothing twice
+    assert all(r.split == n for n in SPLITS for r in outcome.splits[n])
+    assert outcome.report["leaks_after_removal"] == 0
+    assert outcome.report["sizes"] == {n: len(outcome.splits[n]) for n in SPLITS}
+
+
+def ids(outcome: Any) -> dict[str, list[str]]:
+    return {n: [r.id for r in outcome.splits[n]] for n in SPLITS}
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 10, 155, 1730])
+@pytest.mark.parametrize("ratios", [(0.8, 0.1, 0.1), (0.7, 0.2, 0.1), (0.6, 0.25, 0.15)])
+def test_ratio_targets_sum_to_the_records_available(n: int, ratios: tuple) -> None:
+    wanted = targets(SplitSizes(train=ratios[0], validation=ratios[1], test=ratios[2]), n, "r")
+    assert sum(wanted.values()) == n
+    for name, ratio in zip(SPLITS, ratios, strict=True):
+        assert abs(wanted[name] - n * ratio) < 1
+
+
+def test_counts_beyond_the_records_available_are_a_one_line_error() -> None:
+    records = clustered()
+    with pytest.raises(InputError) as err:
+        split_records(
+            records,
+            SplitSizes(train=1440, validation=180, test=110),
+            seed=1,
+            leak_threshold=0.8,
+            recipe="knowledge_distillation",
+        )
+    message = str(err.value)
+    assert "\n" not in message
+    for part in ("'knowledge_distillation'", "1440/180/110", f"only {len(records)}", "ratios"):
+        assert part in message
+
+
+def test_subset_sum_prefers_exact_then_a_trimmable_surplus() -> None:
+    sizes = [3] * 20
+    assert sum(sizes[i] for i in pick_groups(sizes, 25, exact_counts=True)) == 27
+    assert sum(sizes[i] for i in pick_groups(sizes, 25, exact_counts=False)) == 24
+    mixed = [5, 3, 1, 9, 2]
+    assert sum(mixed[i] for i in pick_groups(mixed, 13, exact_counts=False)) == 13
+    assert pick_groups([40], 10, exact_counts=True) == []  # nothing near: the fallback decides
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ratio_split_invariants(seed: int) -> None:
+    records = clustered(seed)
+    outcome = split_records(records, SplitSizes(), seed=seed, leak_threshold=0.8, recipe="r")
+    assert_invariants(records, outcome)
+    assert outcome.report["mode"] == "groups" and outcome.rejected == []
+    assert outcome.report["sizes"] == outcome.report["targets"]  # small groups: exact
+    assert outcome.report["groups"] < len(records)  # the groups are real, not one per record
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_count_split_is_exact_and_drops_only_surplus(seed: int) -> None:
+    records = clustered(seed)
+    sizes = SplitSizes(train=60, validation=15, test=12)
+    outcome = split_records(records, sizes, seed=seed, leak_threshold=0.8, recipe="r")
+    assert_invariants(records, outcome)
+    assert outcome.report["sizes"] == {"train": 60, "validation": 15, "test": 12}
+    assert {r.reason for r in outcome.rejected} == {"surplus"}
+    assert outcome.report["surplus_dropped"] == len(records) - 87
+
+
+def test_same_seed_same_split_other_seed_other_split() -> None:
+    records = clustered(0)
+    runs = {
+        seed: ids(split_records(records, SplitSizes(), seed=seed, leak_threshold=0.8, recipe="r"))
+        for seed in (1, 2, 3)
+    }
+    again = split_records(
+        list(reversed(records)), SplitSizes(), seed=1, leak_threshold=0.8, recipe="r"
+    )
+    assert ids(again) == runs[1]  # file order does not matter either
+    assert runs[1]["test"] != runs[2]["test"] != runs[3]["test"] != runs[1]["test"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_one_giant_component_falls_back_to_partitioning_chunks(seed: int) -> None:
+    records = ring()
+    outcome = split_records(records, SplitSizes(), seed=seed, leak_threshold=0.8, recipe="kd")
+    report = outcome.report
+    assert_invariants(records, outcome)
+    assert report["mode"] == "chunks" and report["groups"] == 1
+    straddling = [r for r in outcome.rejected if r.reason == "straddles_splits"]
+    assert report["straddling_dropped"] == len(straddling) > 0
+    # Two contiguous arcs cut out of the ring: at most four cuts of three records each (random
+    # chunks would cut most of the ring).
+    assert len(straddling) <= 12 and len(straddling) % 3 == 0
+    for name in ("validation", "test"):
+        assert report["targets"][name] <= report["sizes"][name] <= report["targets"][name] + 3
+    counted = split_records(
+        records,
+        SplitSizes(train=60, validation=12, test=12),
+        seed=seed,
+        leak_threshold=0.8,
+        recipe="kd",
+    )
+    assert_invariants(records, counted)
+    assert counted.report["sizes"] == {"train": 60, "validation": 12, "test": 12}
+
+
+def test_leaks_are_found_removed_and_none_remain() -> None:
+    rng = random.Random(5)
+    records = [qa(f"r{i:03d}", [f"c{i}"], rng) for i in range(120)]
+    # Twenty questions asked twice about different chunks, nearly word for word.
+    for i in range(20):
+        words = records[i].question.rstrip("?").split()
+        twin = " ".join([*words, "please"]) + "?"  # Jaccard 8/9
+        records.append(qa(f"t{i:03d}", [f"d{i}"], rng, question=twin))
+    total = 0
+    for seed in range(3):
+        outcome = split_records(records, SplitSizes(), seed=seed, leak_threshold=0.8, recipe="r")
+        assert_invariants(records, outcome)
+        leaks = [r for r in outcome.rejected if r.reason == "leak"]
+        assert sum(outcome.report["leaks_found"].values()) == len(leaks)
+        train = {r.id: r.question for r in outcome.splits["train"]}
+        for leak in leaks:
+            train_id = leak.detail.split("train record ")[1].split(" ")[0]
+            assert jaccard(shingles(leak.record["question"]), shingles(train[train_id])) >= 0.8
+        for name in ("validation", "test"):  # brute force: nothing similar is left
+            for r in outcome.splits[name]:
+                best = max(jaccard(shingles(r.question), shingles(q)) for q in train.values())
+                assert best < 0.8
+        total += len(leaks)
+    assert total > 0
+
+
+def test_check_disjoint_refuses_a_shared_chunk() -> None:
+    rng = random.Random(0)
+    splits = {"train": [qa("a", ["c1"], rng)], "validation": [], "test": [qa("b", ["c1"], rng)]}
+    with pytest.raises(AssertionError, match="c1"):
+        check_disjoint(splits)
+
+
+def make_project(
+    root: Path, split_config: dict[str, Any], datasets: dict[str, list[QARecord]]
+) -> RunContext:
+    (root / "doctune.yaml").write_text(yaml.safe_dump({"split": split_config}), encoding="utf-8")
+    ctx = RunContext(root, show_progress=False)
+    artifacts = []
+    for recipe, records in datasets.items():
+        records = [r.model_copy(update={"recipe": recipe}) for r in records]
+        write_jsonl(ctx.out_dir / "curate" / f"{recipe}.jsonl", records)
+        artifacts.append(
+            ctx.manifest.artifact("curate", "dataset", f"curate/{recipe}.jsonl", recipe=recipe)
+        )
+    ctx.manifest.replace_stage("curate", artifacts, "fp-curate")
+    return ctx
+
+
+def test_split_stage_writes_splits_rejected_and_report(tmp_path: Path) -> None:
+    pdf = clustered(0)
+    ctx = make_project(
+        tmp_path,
+        {"seed": 7, "sizes": {"pdf_synthetic": {"train": 60, "validation": 15, "test": 12}}},
+        {"pdf_synthetic": pdf, "knowledge_distillation": ring()},
+    )
+    (result,) = asyncio.run(pipeline.run_pipeline(ctx, [pipeline.get_stage("split")]))
+    found = {(a.kind, a.recipe, a.split): a for a in ctx.manifest.find_stage("split")}
+    for recipe in ("pdf_synthetic", "knowledge_distillation"):
+        for name in SPLITS:
+            artifact = found[("dataset", recipe, name)]
+            assert artifact.path == f"split/{recipe}/{name}.jsonl"
+            lines = (ctx.out_dir / artifact.path).read_text().splitlines()
+            assert artifact.records == len(lines)
+            assert all(json.loads(line)["split"] == name for line in lines)
+        assert found[("rejected", recipe, None)].path == f"split/{recipe}.rejected.jsonl"
+    assert found[("dataset", "pdf_synthetic", "test")].records == 12
+    report = json.loads((ctx.out_dir / "split" / "report.json").read_text())
+    assert found[("stats", None, None)].path == "split/report.json"
+    assert report["seed"] == 7
+    kd = report["recipes"]["knowledge_distillation"]
+    assert kd["mode"] == "chunks" and kd["straddling_dropped"] > 0
+    assert set(kd) >= {"sizes", "groups", "chunks", "leaks_found", "leaks_after_removal"}
+    summary = result.summary
+    assert summary["leaks_after_removal"] == 0
+    assert summary["test"] == 12 + kd["sizes"]["test"]
+
+
+def test_split_stage_reports_counts_that_cannot_be_met(tmp_path: Path) -> None:
+    ctx = make_project(
+        tmp_path,
+        {"sizes": {"pdf_synthetic": {"train": 101, "validation": 30, "test": 25}}},
+        {"pdf_synthetic": clustered(0, clusters=10)},
+    )
+    with pytest.raises(InputError, match=r"'pdf_synthetic' ask for 101/30/25"):
+        asyncio.run(pipeline.run_pipeline(ctx, [pipeline.get_stage("split")]))
