@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from doctune.config import ModelSettings
 from doctune.errors import ModelError
@@ -99,7 +100,13 @@ class OpenAIBackend(ChatBackend):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         started = time.perf_counter()
         try:
-            completion = await self._client.chat.completions.create(**self._kwargs(request))
+            # `post` is the SDK's documented way to send a body as is: same auth, retries,
+            # backoff and errors as `chat.completions.create`, without its recursive transform
+            # of typed params, which costs ~1.5 ms of CPU per call (measured in
+            # benchmarks/synthesis_throughput.py) and caps throughput at high concurrency.
+            completion = await self._client.post(
+                "/chat/completions", body=self._kwargs(request), cast_to=ChatCompletion
+            )
         except openai.APIStatusError as exc:
             raise ModelError(
                 f"{self.spec}: HTTP {exc.status_code} after retries: {self._scrub(exc.message)}"

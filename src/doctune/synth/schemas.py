@@ -73,6 +73,7 @@ class QAPair(Output):
 
 
 @cache
+@cache  # one class per n: schema generation and validation caches key on the class
 def qa_pairs_model(n: int) -> type[Output]:
     """`{"pairs": [QAPair x n]}`: exactly n pairs."""
     return create_model(

@@ -147,7 +147,9 @@ class FakeOpenAIServer:
         latency_s: float = 0.0,
         faults: Faults | None = None,
         seed: int = 0,
+        port: int = 0,
     ) -> None:
+        self.port = port
         self.responder = responder
         self.responders = dict(responders or {})
         self.latency_s = latency_s
@@ -167,7 +169,7 @@ class FakeOpenAIServer:
         class Handler(_Handler):
             owner = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler, bind_and_activate=False)
         httpd.daemon_threads = True
         httpd.request_queue_size = 256  # the default 5 drops connections at concurrency 32
         httpd.allow_reuse_address = True
@@ -226,6 +228,9 @@ class FakeOpenAIServer:
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeOpenAIServer
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    # Headers and body go out in separate writes; with Nagle on, the client's delayed ACK adds
+    # ~40 ms to every reply, which is the server's artefact, not the client's cost.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:  # quiet
         pass
@@ -310,3 +315,29 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
+
+
+def main() -> None:
+    """`python -m doctune.testing.fake_openai [--latency S] [--port N]`: serve until killed.
+
+    Prints the base URL on its first line, so a benchmark or a demo can run the server in its own
+    process (a server thread in the client's process would compete with it for the GIL).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="A fake OpenAI-compatible server on loopback (for tests and demos)."
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = FakeOpenAIServer(latency_s=args.latency, port=args.port).start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
