@@ -1,0 +1,110 @@
+"""Loading an `hf:` model, its tokenizer and an optional PEFT adapter, with one-line errors.
+
+A path that does not load should say which path and why in one line (a missing folder, a folder
+that is not a model, a hub id that cannot be fetched offline), not print the hub client's
+traceback and a progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from doctune.config import ModelSettings
+from doctune.errors import ModelError
+from doctune.models.spec import ModelSpec
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _looks_like_path(target: str) -> bool:
+    """Hub ids are `name` or `org/name`; anything else is meant as a folder."""
+    return target.startswith((".", "/", "~", os.sep)) or target.count("/") > 1
+
+
+def load_error(spec: str, what: str, target: str, exc: BaseException) -> ModelError:
+    """One line a user can act on for `target` (a model or an adapter) that failed to load."""
+    folder = Path(target).expanduser()
+    if not folder.exists():
+        if what == "adapter" or _looks_like_path(target):
+            return ModelError(f"{spec}: cannot load {what}: no folder '{target}'")
+        if _offline():
+            return ModelError(
+                f"{spec}: cannot load {what} '{target}': not a local folder and not in the hub "
+                "cache, and HF_HUB_OFFLINE is set (unset it to download, or give a local folder)"
+            )
+    expected = "adapter_config.json" if what == "adapter" else "config.json"
+    if folder.is_dir() and not (folder / expected).is_file():
+        return ModelError(f"{spec}: cannot load {what}: '{target}' has no {expected}")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # Some messages put their point on the line after a colon.
+    reason = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines or [""])[0]
+    return ModelError(
+        f"{spec}: cannot load {what} '{target}': {reason[:200] or type(exc).__name__}"
+    )
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' progress bars and advisory warnings for the duration."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_pretrained(spec: ModelSpec, settings: ModelSettings, device: str) -> tuple[Any, Any]:
+    """(tokenizer, model in eval mode on `device`) for a spec; ModelError in one line if not."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name = str(spec)
+    dtype: Any = settings.dtype if settings.dtype == "auto" else getattr(torch, settings.dtype)
+    # An adapter trained with added tokens ships its own tokenizer; use it when there is one.
+    tokenizer_source = spec.model
+    if spec.adapter and (Path(spec.adapter) / "tokenizer_config.json").is_file():
+        tokenizer_source = spec.adapter
+    with quiet_transformers():
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+        except Exception as exc:
+            raise load_error(name, "model", tokenizer_source, exc) from None
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                spec.model, dtype=dtype, device_map=None if device == "cpu" else device
+            )
+        except Exception as exc:
+            raise load_error(name, "model", spec.model, exc) from None
+        if spec.adapter:
+            model = _with_adapter(name, model, spec.adapter)
+    return tokenizer, model.to(device).eval()
+
+
+def _with_adapter(name: str, model: Any, adapter: str) -> Any:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ModelError(
+            f"{name}: loading an adapter needs peft (pip install 'doctune[train]')"
+        ) from None
+    try:
+        peft_model = PeftModel.from_pretrained(model, adapter)
+    except Exception as exc:
+        raise load_error(name, "adapter", adapter, exc) from None
+    # Inference only: folding the LoRA weights in makes each step as cheap as the base model's.
+    return peft_model.merge_and_unload()
