@@ -1,0 +1,255 @@
+"""The typed project config: one `doctune.yaml`, validated by pydantic.
+
+Unknown keys are refused with the closest valid key ("did you mean"), `${ENV}` references are
+interpolated when the file is read (so secrets stay in the environment), and secrets are held as
+`SecretStr` so they never print. CLI flags and `DOCTUNE_*` variables override model roles.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from doctune.config.base import Section
+from doctune.config.data import (
+    DEFAULT_FACETS,
+    CurateConfig,
+    DistillationConfig,
+    EvalSetsConfig,
+    ExportConfig,
+    IngestConfig,
+    JudgeFilterConfig,
+    PdfSyntheticConfig,
+    QuizConfig,
+    RephraseConfig,
+    SplitConfig,
+    SplitSizes,
+    SynthesizeConfig,
+)
+from doctune.config.evaluate import SUITES, EvaluateConfig, MMLUSettings, RagSettings, ReportConfig
+from doctune.config.models import ClientConfig, ModelsConfig, ModelSettings
+from doctune.config.train import (
+    DistributedConfig,
+    GridSpec,
+    HostedConfig,
+    Hyperparameters,
+    LoraSettings,
+    RecipeName,
+    TrainConfig,
+)
+from doctune.errors import ConfigError
+
+CONFIG_NAME = "doctune.yaml"
+ROLES = ("teacher", "judge", "student")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_FACETS",
+    "ROLES",
+    "SUITES",
+    "ClientConfig",
+    "CurateConfig",
+    "DistillationConfig",
+    "DistributedConfig",
+    "EvalSetsConfig",
+    "EvaluateConfig",
+    "ExportConfig",
+    "GridSpec",
+    "HostedConfig",
+    "Hyperparameters",
+    "IngestConfig",
+    "JudgeFilterConfig",
+    "LoraSettings",
+    "MMLUSettings",
+    "ModelSettings",
+    "ModelsConfig",
+    "PdfSyntheticConfig",
+    "ProjectConfig",
+    "QuizConfig",
+    "RagSettings",
+    "RecipeName",
+    "RephraseConfig",
+    "ReportConfig",
+    "Section",
+    "SplitConfig",
+    "SplitSizes",
+    "SynthesizeConfig",
+    "TrainConfig",
+    "interpolate_env",
+    "load_config",
+    "model_settings",
+    "resolve_role",
+]
+
+
+class ProjectConfig(Section):
+    """Everything doctune needs to know about one project; the root of `doctune.yaml`."""
+
+    name: str = "project"
+    documents: str = Field(
+        "documents", description="Folder of domain documents, relative to the project."
+    )
+    out: str = Field("out", description="Work folder for every artifact, relative to the project.")
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    client: ClientConfig = Field(default_factory=ClientConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    synthesize: SynthesizeConfig = Field(default_factory=SynthesizeConfig)
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    evalsets: EvalSetsConfig = Field(default_factory=EvalSetsConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def section_hash(self, *names: str) -> str:
+        """Hash of the named sections (secrets excluded), for up-to-date checks and provenance."""
+        data = {n: _public(getattr(self, n)) for n in names}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ]
+
+
+def _public(section: BaseModel) -> Any:
+    """A section as plain data with every secret replaced by a marker, never its value."""
+    data = section.model_dump(mode="python")
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return "<secret>"
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return scrub(data)
+
+
+def interpolate_env(value: Any, *, source: str = CONFIG_NAME) -> Any:
+    """Replace `${NAME}` / `${NAME:-default}` in every string of a loaded YAML tree."""
+    if isinstance(value, dict):
+        return {k: interpolate_env(v, source=source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(v, source=source) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{source}: environment variable ${{{name}}} is not set")
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _did_you_mean(error: dict[str, Any], schema_root: type[BaseModel]) -> str:
+    """One line for a pydantic error; for an unknown key, the closest valid key."""
+    loc = [str(p) for p in error["loc"]]
+    where = ".".join(loc)
+    if error["type"] != "extra_forbidden":
+        return f"{where}: {error['msg']}"
+    # Walk the model tree along the location to find the valid keys at that level.
+    model: Any = schema_root
+    for part in loc[:-1]:
+        field = (
+            model.model_fields.get(part)
+            if isinstance(model, type) and issubclass(model, BaseModel)
+            else None
+        )
+        if field is None:
+            model = None
+            break
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+            model = args[-1]  # dict[str, Section] and Optional[Section]
+        else:
+            model = None
+            break
+    if model is None and len(loc) >= 2:
+        # Inside a dict of sections (models.settings.<spec>.<key>): the parent's value type.
+        model = ModelSettings if "settings" in loc else None
+    valid = sorted(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+    hint = (
+        f"; did you mean '{close[0]}'?"
+        if close
+        else (f"; valid keys: {', '.join(valid)}" if valid else "")
+    )
+    return f"unknown key '{where}'{hint}"
+
+
+def load_config(project_dir: str | Path, *, path: str | Path | None = None) -> ProjectConfig:
+    """Read and validate `<project_dir>/doctune.yaml` (or `path`). Errors are one line each."""
+    project_dir = Path(project_dir)
+    cfg_path = Path(path) if path else project_dir / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise ConfigError(f"{cfg_path}: no config file (run `doctune init {project_dir}`)")
+    try:
+        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(
+            f"{cfg_path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{cfg_path}: the top level must be a mapping of keys")
+    raw = interpolate_env(raw, source=str(cfg_path))
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_did_you_mean(e, ProjectConfig) for e in exc.errors()]
+        raise ConfigError(f"{cfg_path}: " + "; ".join(lines)) from None
+
+
+def resolve_role(config: ProjectConfig, role: str, override: str | None = None) -> str:
+    """The spec string for a model role: flag > DOCTUNE_<ROLE> > config, then the offline fallback.
+
+    An `openai:` teacher or judge with no API key and no base URL anywhere falls back to
+    `models.offline_fallback` so the example runs with no account and no server.
+    """
+    if role not in ROLES:
+        raise ConfigError(f"unknown model role '{role}' (roles: {', '.join(ROLES)})")
+    spec = override or os.environ.get(f"DOCTUNE_{role.upper()}") or getattr(config.models, role)
+    explicit = bool(override or os.environ.get(f"DOCTUNE_{role.upper()}"))
+    if (
+        not explicit
+        and role != "student"
+        and spec.startswith("openai:")
+        and config.models.offline_fallback
+        and not _has_openai_endpoint(config, spec)
+    ):
+        return config.models.offline_fallback
+    return spec
+
+
+def _has_openai_endpoint(config: ProjectConfig, spec: str) -> bool:
+    settings = config.models.settings.get(spec)
+    if settings and (settings.base_url or settings.api_key):
+        return True
+    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+
+
+def model_settings(config: ProjectConfig, spec: str) -> ModelSettings:
+    """Settings for a spec; a spec with an adapter (`hf:base+adapter`) falls back to its base."""
+    if spec in config.models.settings:
+        return config.models.settings[spec]
+    base = spec.split("+", 1)[0]
+    return config.models.settings.get(base, ModelSettings())

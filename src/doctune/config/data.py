@@ -1,0 +1,182 @@
+"""Sections of the data stages: ingest, synthesize, curate, split, evalsets, export."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from doctune.config.base import Section
+
+
+class IngestConfig(Section):
+    chunk_tokens: int = Field(384, gt=16, description="Target chunk size in tokens.")
+    overlap_tokens: int = Field(
+        48, ge=0, description="Tokens repeated between neighbouring chunks."
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="hf tokenizer (hub id or path) for counting; default: the teacher's if it is "
+        "hf:, else an estimate of ~4 characters per token.",
+    )
+    include: list[str] = Field(
+        default_factory=lambda: [
+            "**/*.pdf",
+            "**/*.md",
+            "**/*.markdown",
+            "**/*.txt",
+            "**/*.html",
+            "**/*.htm",
+            "**/*.docx",
+            "**/*.csv",
+            "**/*.jsonl",
+        ],
+    )
+    exclude: list[str] = Field(default_factory=list)
+    pdf_passwords: dict[str, SecretStr] = Field(
+        default_factory=dict, description="File name (or glob) -> password for encrypted PDFs."
+    )
+    min_chars: int = Field(40, ge=0, description="Chunks shorter than this are dropped.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestConfig:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError("overlap_tokens must be smaller than chunk_tokens")
+        return self
+
+
+class PdfSyntheticConfig(Section):
+    questions_per_chunk: int = Field(3, gt=0, le=20)
+    max_chunks: int | None = Field(None, gt=0, description="Use at most this many chunks.")
+
+
+DEFAULT_FACETS = [
+    "description",
+    "function",
+    "conditions of reaction",
+    "reactant properties",
+    "influential factors",
+]
+
+
+class DistillationConfig(Section):
+    facets: list[str] = Field(default_factory=lambda: list(DEFAULT_FACETS))
+    target_size: int = Field(300, gt=0, description="Approximate number of QA records to write.")
+    max_topics: int = Field(40, gt=0)
+    context_chunks: int = Field(3, gt=0, description="Chunks given to the teacher per question.")
+    max_questions_per_facet: int = Field(8, gt=0)
+
+
+class SynthesizeConfig(Section):
+    recipes: list[Literal["pdf_synthetic", "knowledge_distillation"]] = Field(
+        default_factory=lambda: ["pdf_synthetic", "knowledge_distillation"]
+    )
+    temperature: float | None = Field(None, ge=0, le=2, description="Default: client.temperature.")
+    pdf_synthetic: PdfSyntheticConfig = Field(default_factory=PdfSyntheticConfig)
+    knowledge_distillation: DistillationConfig = Field(default_factory=DistillationConfig)
+
+
+class JudgeFilterConfig(Section):
+    enabled: bool = False
+    threshold: float = Field(6.0, ge=0, le=10, description="Minimum judge score (0-10) to keep.")
+
+
+class CurateConfig(Section):
+    near_duplicate_threshold: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="Jaccard similarity (word 3-grams) above which a question is a near-duplicate.",
+    )
+    grounding: bool = Field(
+        True, description="Every number-with-unit in an answer must occur in its sources."
+    )
+    judge_filter: JudgeFilterConfig = Field(default_factory=JudgeFilterConfig)
+    min_question_chars: int = Field(10, ge=0)
+    max_question_chars: int = Field(1000, gt=0)
+    min_answer_chars: int = Field(20, ge=0)
+    max_answer_chars: int = Field(6000, gt=0)
+
+
+class SplitSizes(Section):
+    """Either ratios summing to 1 (0.8/0.1/0.1) or whole counts (the talk: 101/30/25)."""
+
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+
+    @property
+    def values(self) -> tuple[float, float, float]:
+        return (self.train, self.validation, self.test)
+
+    @property
+    def is_count(self) -> bool:
+        return all(float(v).is_integer() for v in self.values) and sum(self.values) > 1
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitSizes:
+        if any(v < 0 for v in self.values):
+            raise ValueError("split sizes must not be negative")
+        if not self.is_count and abs(sum(self.values) - 1.0) > 1e-6:
+            raise ValueError(
+                f"split sizes are ratios summing to 1 or whole counts, got {self.values}"
+            )
+        return self
+
+
+class SplitConfig(Section):
+    seed: int = 42
+    sizes: dict[str, SplitSizes] = Field(
+        default_factory=dict, description="Per recipe; recipes not named use `default`."
+    )
+    default: SplitSizes = Field(default_factory=SplitSizes)
+    leak_threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Jaccard similarity of a test/validation question to a train question that counts as a leak.",
+    )
+
+    def sizes_for(self, recipe: str) -> SplitSizes:
+        return self.sizes.get(recipe, self.default)
+
+
+class RephraseConfig(Section):
+    k: int = Field(1, gt=0, le=10, description="Rephrased variants per question.")
+    splits: list[Literal["train", "validation", "test"]] = Field(
+        default_factory=lambda: ["test", "train"]
+    )
+    max_similarity: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="A variant this similar (word Jaccard) to the original is rejected.",
+    )
+
+
+class QuizConfig(Section):
+    count: int = Field(87, gt=0, description="Quizzes to write (the talk used 87).")
+    numeric_tolerance: float = Field(
+        0.01, gt=0, description="Relative tolerance when checking a computed option."
+    )
+
+
+class EvalSetsConfig(Section):
+    rephrase: RephraseConfig = Field(default_factory=RephraseConfig)
+    quiz: QuizConfig = Field(default_factory=QuizConfig)
+
+
+class ExportConfig(Section):
+    formats: list[Literal["sharegpt", "openai", "alpaca"]] = Field(
+        default_factory=lambda: ["sharegpt", "openai", "alpaca"]
+    )
+    system_prompt: str = Field(
+        "You are an expert assistant for pharmaceutical manufacturing.",
+        description="System message of every exported conversation ('' for none).",
+    )
+    max_tokens_per_example: int = Field(
+        65536, gt=0, description="OpenAI fine-tuning limit per example (checked before upload)."
+    )
+    tokenizer: str | None = Field(
+        None, description="hf tokenizer for token counts; default: the student's."
+    )

@@ -1,0 +1,76 @@
+"""Sections of evaluation and the report."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from doctune.config.base import Section
+from doctune.config.train import RecipeName
+
+
+class RagSettings(Section):
+    k: int = Field(3, gt=0, description="Chunks retrieved per question.")
+    embeddings: bool = Field(False, description="Hybrid BM25 + sentence-embedding retrieval.")
+    embedding_model: str | None = Field(None, description="Local sentence-transformers folder.")
+
+
+class MMLUSettings(Section):
+    dir: str | None = Field(
+        None, description="MMLU folder ({dev,val,test}/<subject>_<split>.csv); default $MMLU_DIR."
+    )
+    subjects: list[str] = Field(
+        default_factory=list, description="Subjects to run ([] = all found)."
+    )
+    few_shot: int = Field(5, ge=0)
+    max_questions_per_subject: int | None = Field(None, gt=0)
+    scoring: Literal["auto", "generate", "loglikelihood"] = Field(
+        "auto", description="auto: log-likelihood for hf: models, generation for the others."
+    )
+
+
+SUITES = ("train_qa", "test_qa", "rephrased_qa", "task", "task_prompted", "mmlu")
+
+
+class EvaluateConfig(Section):
+    models: list[str] = Field(
+        default_factory=lambda: ["base", "best"],
+        description="Specs, experiment names, 'base' (the students) or 'best' (best run per student x dataset).",
+    )
+    baselines: list[str] = Field(
+        default_factory=list, description="Extra model rows (the talk: BioMedLM)."
+    )
+    suites: list[
+        Literal["train_qa", "test_qa", "rephrased_qa", "task", "task_prompted", "mmlu"]
+    ] = Field(default_factory=lambda: list(SUITES))
+    variants: list[Literal["plain", "rag"]] = Field(
+        default_factory=lambda: ["plain"],
+        description="'rag' adds retrieval over the chunks to every suite.",
+    )
+    datasets: list[RecipeName] = Field(
+        default_factory=list, description="QA sets to use ([] = all)."
+    )
+    max_items: int | None = Field(
+        100, gt=0, description="Items per suite and dataset (a seeded sample)."
+    )
+    rephrased_from: list[Literal["train", "validation", "test"]] = Field(
+        default_factory=lambda: ["train"]
+    )
+    answer_max_tokens: int = Field(512, gt=0)
+    second_judge: str | None = Field(None, description="A second judge for agreement statistics.")
+    bootstrap_samples: int = Field(2000, gt=99)
+    seed: int = 0
+    select_by: str = Field(
+        "validation_loss",
+        description="How 'best' is chosen: validation_loss, or a suite name once scored.",
+    )
+    rag: RagSettings = Field(default_factory=RagSettings)
+    mmlu: MMLUSettings = Field(default_factory=MMLUSettings)
+
+
+class ReportConfig(Section):
+    title: str | None = None
+    samples: int = Field(
+        5, ge=0, description="Side-by-side answers before/after fine-tuning per dataset."
+    )
