@@ -338,3 +338,20 @@ def test_closed_backend_refuses_work(tiny_model_dir: Path) -> None:
     asyncio.run(backend.aclose())
     with pytest.raises(ModelError, match="closed"):
         asyncio.run(backend.complete(request))
+
+
+def test_cache_identity_follows_the_weights_not_just_the_path(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A model retrained in place must not be answered from the old weights' cache entries."""
+    import shutil
+
+    from doctune.models.hf_load import weights_fingerprint
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    before = weights_fingerprint(str(copy))
+    weights = next(copy.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    assert weights_fingerprint(str(copy)) != before
+    assert weights_fingerprint("Qwen/Qwen2.5-7B-Instruct") == weights_fingerprint(None)

@@ -76,6 +76,13 @@ class ChatBackend(abc.ABC):
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Answer one request. Raise `doctune.errors.ModelError` once retries are exhausted."""
 
+    @property
+    def identity(self) -> str:
+        """What the call cache keys on: the spec, plus whatever else decides the replies (an
+        `hf:` backend adds a fingerprint of its local weights, so a retrained adapter at the
+        same path is never answered from the old adapter's cache)."""
+        return self.spec
+
     def count_tokens(self, text: str) -> int | None:
         """Tokens of `text` in this model's own tokenizer, if the backend has one locally."""
         return None

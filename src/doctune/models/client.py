@@ -113,7 +113,7 @@ class ModelClient:
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """One call: from the cache if it was ever answered, else from the backend."""
         row = self.ledger.row(self.spec, self.stage)
-        key = request_key(self.spec, request)
+        key = request_key(self.backend.identity, request)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
