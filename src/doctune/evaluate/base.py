@@ -1,0 +1,138 @@
+"""What evaluation is made of: items to ask, per-item results, and aggregated scores.
+
+A suite turns a model into per-item results (one method); the stage runs every suite for every
+model and variant, aggregates with uncertainty, and writes both levels so the report (and a
+person) can go from a number in the table down to the answers behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from doctune.models.client import ModelClient
+from doctune.train.experiments import ModelRef
+
+Variant = Literal["plain", "rag"]
+
+
+class EvalRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvalItem(EvalRecord):
+    """One question of a suite, as data: the same items go to every model."""
+
+    id: str
+    suite: str
+    dataset: str | None = Field(
+        None, description="Recipe of a QA suite; None for quizzes and MMLU."
+    )
+    question: str
+    reference: str | None = Field(None, description="Reference answer (QA suites).")
+    options: dict[str, str] | None = Field(
+        None, description="Letter -> option text (multiple choice)."
+    )
+    answer: str | None = Field(None, description="The correct letter (multiple choice).")
+    knowledge: str | None = Field(None, description="The knowledge statement of a quiz.")
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class JudgeVerdict(EvalRecord):
+    """The talk's rubric: factual accuracy, completeness, clarity, each 0-10."""
+
+    judge: str
+    prompt_hash: str
+    accuracy: float | None = None
+    completeness: float | None = None
+    clarity: float | None = None
+    rationale: str = ""
+    error: str | None = Field(None, description="Why the reply could not be used; then no score.")
+
+    @property
+    def score(self) -> float | None:
+        parts = (self.accuracy, self.completeness, self.clarity)
+        if self.error or any(p is None for p in parts):
+            return None
+        return sum(parts) / 3  # type: ignore[arg-type]
+
+
+class ItemResult(EvalRecord):
+    """One model's answer to one item in one suite and variant, with its scores."""
+
+    item_id: str
+    suite: str
+    dataset: str | None = None
+    variant: Variant = "plain"
+    model: str = Field(description="The model's row label.")
+    spec: str
+    question: str
+    prompt: str = Field("", description="What was actually sent (knowledge prompt, RAG context).")
+    reference: str | None = None
+    answer: str
+    scores: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Named scores: judge (0-10), token_f1, rouge_l; correct (0/1) for quizzes.",
+    )
+    judges: list[JudgeVerdict] = Field(default_factory=list)
+    extracted: str | None = Field(
+        None, description="The letter read from a multiple-choice answer."
+    )
+    excluded: str | None = Field(
+        None, description="Why this item is left out of the mean, if it is."
+    )
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Paired(EvalRecord):
+    """After minus before on the items both models answered, with a bootstrap interval."""
+
+    versus: str = Field(description="Label of the model compared against (the base).")
+    n: int
+    before: float
+    after: float
+    diff: float
+    ci_low: float
+    ci_high: float
+
+
+class SuiteScore(EvalRecord):
+    """One cell of the results table: a model on a suite (and dataset, variant)."""
+
+    model: str
+    spec: str
+    kind: Literal["base", "finetuned", "baseline"]
+    base: str | None = None
+    experiment: str | None = None
+    trained_on: str | None = Field(None, description="Dataset the model was fine-tuned on.")
+    suite: str
+    dataset: str | None = None
+    variant: Variant = "plain"
+    metric: str = Field(description="judge (0-10 mean), success_rate or accuracy (0-1).")
+    n: int
+    excluded: int = 0
+    mean: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    successes: int | None = Field(None, description="k of k/n for rates.")
+    chance: float | None = Field(None, description="Score of random guessing (0.25 for 4 options).")
+    extra: dict[str, float | None] = Field(
+        default_factory=dict, description="token_f1, rouge_l, agreement..."
+    )
+    judge: str | None = None
+    prompt_hash: str | None = None
+    paired: Paired | None = None
+
+
+class Suite(Protocol):
+    """A suite turns a model into per-item results."""
+
+    name: str
+
+    async def evaluate(
+        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
+    ) -> list[ItemResult]: ...
