@@ -1,0 +1,91 @@
+"""Per-document cache of ingest results, so unchanged documents are not read again.
+
+An entry is keyed by the file's sha256 and a hash of everything else that decides its chunks (chunk
+size, overlap, minimum length, tokenizer, the ingest code). Only successes are cached: a file that
+failed (a wrong password, say) is tried again next run. Entries no run uses any more are pruned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from doctune.data.jsonl import atomic_write_text
+from doctune.data.records import Chunk
+from doctune.ingest.chunking import chunk_id
+
+
+@dataclass
+class CachedFile:
+    """What ingesting one file produced."""
+
+    path: str
+    doc_id: str
+    pages: int | None
+    records: int | None
+    chunks: list[Chunk]
+    note: str | None = None
+
+
+class DocumentCache:
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder = folder
+        self.key = key
+        self._used: set[str] = set()
+
+    def _file(self, sha256: str) -> Path:
+        return self.folder / f"{sha256[:32]}-{self.key}.json"
+
+    def load(self, sha256: str, path: str) -> CachedFile | None:
+        """The cached result for these bytes, moved to `path` if the file was renamed."""
+        file = self._file(sha256)
+        self._used.add(file.name)
+        try:
+            raw = json.loads(file.read_text(encoding="utf-8"))
+            chunks = [Chunk.model_validate(c) for c in raw["chunks"]]
+            entry = CachedFile(
+                path=raw["path"],
+                doc_id=raw["doc_id"],
+                pages=raw["pages"],
+                records=raw["records"],
+                chunks=chunks,
+                note=raw.get("note"),
+            )
+        except (OSError, ValueError, KeyError, TypeError, ValidationError):
+            return None  # missing or unreadable: the document is simply read again
+        if entry.path != path:
+            entry.chunks = [_moved(c, entry.path, path) for c in entry.chunks]
+            entry.path = path
+        return entry
+
+    def save(self, sha256: str, entry: CachedFile) -> None:
+        file = self._file(sha256)
+        self._used.add(file.name)
+        data = {
+            "path": entry.path,
+            "doc_id": entry.doc_id,
+            "pages": entry.pages,
+            "records": entry.records,
+            "note": entry.note,
+            "chunks": [c.model_dump(mode="json") for c in entry.chunks],
+        }
+        atomic_write_text(file, json.dumps(data, ensure_ascii=False))
+
+    def prune(self) -> int:
+        """Delete entries this run did not use (removed files, an old config); returns how many."""
+        if not self.folder.is_dir():
+            return 0
+        stale = [p for p in self.folder.glob("*.json") if p.name not in self._used]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
+
+def _moved(chunk: Chunk, old: str, new: str) -> Chunk:
+    path = new + chunk.path[len(old) :]  # keeps a record's "#3"
+    return chunk.model_copy(
+        update={"path": path, "id": chunk_id(chunk.doc_id, path, chunk.start, chunk.end)}
+    )

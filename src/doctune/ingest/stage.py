@@ -1,0 +1,301 @@
+"""The ingest stage: documents/ -> out/ingest/chunks.jsonl (kind "chunks") and report.json
+(kind "stats", one entry per file: ok / error / skipped, the reason, pages, chunks, doc id).
+
+A file that cannot be read gets one line naming it and why, in the report and on the console,
+and the rest goes on. Files are processed in sorted order, so the chunk order is deterministic.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from doctune.config import IngestConfig
+from doctune.context import RunContext
+from doctune.data.jsonl import read_json, write_json, write_jsonl
+from doctune.data.records import Chunk
+from doctune.errors import ConfigError, InputError
+from doctune.ingest.cache import CachedFile, DocumentCache
+from doctune.ingest.chunking import Chunker, to_chunks
+from doctune.ingest.document import ReadError
+from doctune.ingest.readers import read_document
+from doctune.manifest import code_version, file_sha256, fingerprint
+from doctune.pipeline import StageResult
+from doctune.tokens import TokenCounter, estimate_tokens, get_token_counter, tokenizer_for_spec
+
+STAGE = "ingest"
+CHUNKS_NAME = "chunks.jsonl"
+REPORT_NAME = "report.json"
+ESTIMATE_LABEL = "estimate (~4 characters per token)"
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: str  # ok | error | skipped
+    reason: str | None = None
+    doc_id: str | None = None
+    pages: int | None = None
+    records: int | None = None
+    chunks: int = 0
+    cached: bool = False
+    items: list[Chunk] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "items"}
+
+
+async def run(ctx: RunContext) -> StageResult:
+    cfg = ctx.config.ingest
+    files = list_documents(ctx.documents_dir, cfg)
+    tokenizer, count = _token_counter(ctx)
+    chunker = Chunker(count, cfg.chunk_tokens, cfg.overlap_tokens)
+    out = ctx.stage_dir(STAGE)
+    cache = DocumentCache(out / "cache", _cache_key(cfg, tokenizer))
+    reports: list[FileReport] = []
+    first_seen: dict[str, str] = {}  # sha256 -> path, to skip a second copy of a file
+    with ctx.progress("ingest: reading documents", len(files)) as tick:
+        for rel, path in files:
+            report = _ingest_file(ctx, rel, path, chunker, cache, first_seen)
+            if report.status != "ok" or report.reason:
+                ctx.log(f"ingest: {escape(rel)}: {escape(report.reason or report.status)}")
+            reports.append(report)
+            tick.advance()
+    cache.prune()
+
+    chunks = [c for r in reports for c in r.items]
+    write_jsonl(out / CHUNKS_NAME, chunks)
+    summary = _summary(reports, chunks, tokenizer)
+    write_json(
+        out / REPORT_NAME,
+        {
+            "documents": ctx.config.documents,  # as configured: the report does not move
+            "chunk_tokens": cfg.chunk_tokens,
+            "overlap_tokens": cfg.overlap_tokens,
+            "summary": summary,
+            "files": [r.as_dict() for r in reports],
+        },
+    )
+    artifacts = [
+        ctx.manifest.artifact(STAGE, "chunks", out / CHUNKS_NAME, records=len(chunks)),
+        ctx.manifest.artifact(STAGE, "stats", out / REPORT_NAME),
+    ]
+    return StageResult(artifacts=artifacts, summary=summary)
+
+
+def _ingest_file(
+    ctx: RunContext,
+    rel: str,
+    path: Path,
+    chunker: Chunker,
+    cache: DocumentCache,
+    first_seen: dict[str, str],
+) -> FileReport:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return FileReport(rel, "error", f"cannot be opened: {exc.strerror or exc}")
+    if not data:
+        return FileReport(rel, "error", "empty file (0 bytes)")
+    sha = hashlib.sha256(data).hexdigest()
+    if sha in first_seen:
+        return FileReport(rel, "skipped", f"same content as {first_seen[sha]}")
+    first_seen[sha] = rel
+    entry = cache.load(sha, rel)
+    cached = entry is not None
+    if entry is None:
+        try:
+            entry = _read_and_chunk(ctx, rel, path, data, sha, chunker)
+        except ReadError as exc:
+            return FileReport(rel, "error", str(exc))
+        except Exception as exc:  # a reader bug or a file no reader expected: still one line
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            return FileReport(rel, "error", f"cannot be read ({type(exc).__name__}: {first_line})")
+        cache.save(sha, entry)
+    return FileReport(
+        rel,
+        "ok",
+        entry.note,
+        doc_id=entry.doc_id,
+        pages=entry.pages,
+        records=entry.records,
+        chunks=len(entry.chunks),
+        cached=cached,
+        items=entry.chunks,
+    )
+
+
+def _read_and_chunk(
+    ctx: RunContext, rel: str, path: Path, data: bytes, sha: str, chunker: Chunker
+) -> CachedFile:
+    cfg = ctx.config.ingest
+    docs = read_document(path, data, password=pdf_password(cfg, rel))
+    doc_id = sha[:16]  # the document's identity is its content
+    if not any(d.text.strip() for d in docs):
+        raise ReadError("no text found")
+    chunks: list[Chunk] = []
+    for doc in docs:
+        chunks += to_chunks(
+            doc,
+            chunker.split(doc),
+            path=rel + doc.part,
+            doc_id=doc.doc_id or doc_id,
+            min_chars=cfg.min_chars,
+        )
+    note = None
+    if not chunks:
+        note = f"no chunk reaches ingest.min_chars ({cfg.min_chars} characters)"
+    is_records = any(d.part for d in docs)
+    return CachedFile(
+        path=rel,
+        doc_id=doc_id,
+        pages=docs[0].page_count if not is_records else None,
+        records=len(docs) if is_records else None,
+        chunks=chunks,
+        note=note,
+    )
+
+
+def _summary(reports: list[FileReport], chunks: list[Chunk], tokenizer: str | None) -> dict:
+    def count(status: str) -> int:
+        return sum(1 for r in reports if r.status == status)
+
+    return {
+        "files": len(reports),
+        "ok": count("ok"),
+        "errors": count("error"),
+        "skipped": count("skipped"),
+        "reused": sum(1 for r in reports if r.cached),
+        "pages": sum(r.pages or 0 for r in reports if r.status == "ok"),
+        "records": sum(r.records or 0 for r in reports if r.status == "ok"),
+        "chunks": len(chunks),
+        "tokens": sum(c.n_tokens for c in chunks),
+        "tokenizer": tokenizer or ESTIMATE_LABEL,
+    }
+
+
+# -- documents ----------------------------------------------------------------------------------
+def list_documents(documents_dir: Path, cfg: IngestConfig) -> list[tuple[str, Path]]:
+    """(path relative to documents/, absolute path) of every document, sorted by relative path."""
+    if not documents_dir.is_dir():
+        raise InputError(f"{documents_dir}: documents folder not found")
+    include = [_glob(p) for p in cfg.include]
+    exclude = [_glob(p) for p in cfg.exclude]
+    found = []
+    for path in documents_dir.rglob("*"):
+        rel = path.relative_to(documents_dir).as_posix()
+        # Hidden files and Office lock files ("~$report.docx") are not documents.
+        if any(part.startswith(".") for part in rel.split("/")) or path.name.startswith("~$"):
+            continue
+        if not path.is_file():
+            continue
+        if any(_matches(g, rel) for g in include) and not any(_matches(g, rel) for g in exclude):
+            found.append((rel, path))
+    if not found:
+        raise InputError(
+            f"{documents_dir}: no documents (looked for {', '.join(cfg.include) or 'nothing'})"
+        )
+    return sorted(found)
+
+
+def _glob(pattern: str) -> tuple[re.Pattern[str], bool]:
+    """A glob as a regex: `**/` spans folders, `*` and `?` stay within one; a pattern without a
+    slash matches the file name at any depth (as in .gitignore)."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        else:
+            char = pattern[i]
+            out += {"*": "[^/]*", "?": "[^/]"}.get(char) or re.escape(char)
+            i += 1
+    return re.compile(out + r"\Z", re.IGNORECASE), "/" in pattern
+
+
+def _matches(glob: tuple[re.Pattern[str], bool], rel: str) -> bool:
+    regex, anchored = glob
+    return bool(regex.match(rel if anchored else rel.rsplit("/", 1)[-1]))
+
+
+def pdf_password(cfg: IngestConfig, rel: str) -> str | None:
+    """The password configured for a file: by relative path, by name, then by glob."""
+    name = rel.rsplit("/", 1)[-1]
+    for key in (rel, name):
+        if key in cfg.pdf_passwords:
+            return cfg.pdf_passwords[key].get_secret_value()
+    for pattern, secret in cfg.pdf_passwords.items():
+        if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(name, pattern):
+            return secret.get_secret_value()
+    return None
+
+
+def documents_fingerprint(ctx: RunContext) -> str:
+    """Hash of the document list (relative paths + sha256) and of what else decides the chunks
+    outside the ingest config section: the tokenizer taken from the teacher, which files have a
+    password (names only; a password never goes into a hash that is written down)."""
+    cfg = ctx.config.ingest
+    files = [(rel, file_sha256(path)) for rel, path in list_documents(ctx.documents_dir, cfg)]
+    return fingerprint(
+        files=files,
+        tokenizer=_tokenizer_name(ctx),
+        passwords=sorted(cfg.pdf_passwords),
+        retry=_retry_token(ctx),
+    )
+
+
+def _retry_token(ctx: RunContext) -> int | None:
+    """A run that left files in error is never up to date: the fix (a corrected password, an
+    installed font...) may not show in any hash, so the failed files are tried again each run.
+    The files that did succeed come from the cache, so the retry costs little."""
+    report = ctx.out_dir / STAGE / REPORT_NAME
+    if not report.is_file():
+        return None
+    try:
+        data = read_json(report)
+        errors = data["summary"]["errors"]  # type: ignore[index]
+    except (InputError, KeyError, TypeError):
+        return None
+    return time.time_ns() if errors else None
+
+
+# -- tokens -------------------------------------------------------------------------------------
+def _tokenizer_name(ctx: RunContext) -> str | None:
+    try:
+        return ctx.config.ingest.tokenizer or tokenizer_for_spec(ctx.spec("teacher"))
+    except ConfigError:
+        return None
+
+
+def _token_counter(ctx: RunContext) -> tuple[str | None, TokenCounter]:
+    """The counter named by ingest.tokenizer, else the teacher's; the estimate when neither
+    exists. A teacher's tokenizer that cannot be loaded (offline, say) falls back to the
+    estimate with a note, while an explicitly configured one is an error."""
+    name = _tokenizer_name(ctx)
+    if name is None:
+        return None, estimate_tokens
+    try:
+        return name, get_token_counter(name)
+    except ConfigError as exc:
+        if ctx.config.ingest.tokenizer:
+            raise
+        ctx.log(f"ingest: {escape(str(exc))}; counting tokens with the {ESTIMATE_LABEL}")
+        return None, estimate_tokens
+
+
+def _cache_key(cfg: IngestConfig, tokenizer: str | None) -> str:
+    return fingerprint(
+        chunk_tokens=cfg.chunk_tokens,
+        overlap_tokens=cfg.overlap_tokens,
+        min_chars=cfg.min_chars,
+        tokenizer=tokenizer,
+        code=code_version("ingest", "data.records"),
+    )

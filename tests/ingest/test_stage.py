@@ -1,0 +1,275 @@
+"""The ingest stage end to end: a mixed folder with good and bad files, the report, the chunks,
+the per-document cache, the fingerprint, and the errors that stop the stage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from ingest_samples import write_docx, write_image_pdf, write_pdf
+
+from doctune.context import RunContext
+from doctune.data.jsonl import read_jsonl
+from doctune.data.records import Chunk
+from doctune.errors import InputError
+from doctune.ingest import stage as ingest_stage
+from doctune.ingest.readers import read_document
+from doctune.manifest import file_sha256
+from doctune.pipeline import get_stage, run_stage
+
+MD = "# Procedure\n\n" + "\n\n".join(
+    f"Step {i}: add {i + 1}.0 g of reagent at {20 + i} °C and stir for {i + 1} h. Then sample."
+    for i in range(12)
+)
+HTML = "<h1>Patent</h1>" + "".join(
+    f"<p>[000{i}] Example {i} gives a yield of {80 + i} %.</p>" for i in range(6)
+)
+CSV = "name,CAS number,boiling point\nIsobutylbenzene,538-93-2,172.8 °C\nBromine,7726-95-6,58.8 °C\nTetrahydrofuran,109-99-9,66 °C\n"
+JSONL = '{"name": "Ibuprofen", "melting point": "75-78 °C", "molar mass": "206.28 g/mol"}\n'
+
+EXPECTED_ERRORS = {
+    "broken.pdf": "not a readable PDF",
+    "empty.pdf": "empty file (0 bytes)",
+    "locked.pdf": "encrypted PDF and no password for it in ingest.pdf_passwords",
+    "wrongpw.pdf": "encrypted PDF: the password in ingest.pdf_passwords is wrong",
+    "scan.pdf": "image-only PDF: 2 page(s) of images and no text layer",
+    "notes.rtf": "unsupported format '.rtf'",
+    "blank.md": "no text found",
+}
+
+
+def mixed_files() -> dict[str, object]:
+    return {
+        "notes.pdf": lambda p: write_pdf(p),
+        "secret.pdf": lambda p: write_pdf(p, password="s3cret", sections=[("1 Secret", 6)]),
+        "locked.pdf": lambda p: write_pdf(p, password="other"),
+        "wrongpw.pdf": lambda p: write_pdf(p, password="right"),
+        "broken.pdf": b"%PDF-1.7\nnot really a pdf",
+        "empty.pdf": b"",
+        "scan.pdf": lambda p: write_image_pdf(p),
+        "procedure.md": MD,
+        "sub/copy-of-procedure.md": MD,
+        "patent.html": HTML,
+        "report.docx": lambda p: write_docx(p),
+        "substances.csv": CSV,
+        "db/records.jsonl": JSONL,
+        "notes.rtf": "{\\rtf1 hello}",
+        ".hidden.md": "# hidden, never read",
+        "blank.md": "   \n\n  \n",
+        "tiny.txt": "Short.",
+        "ignored.bin": b"\x00\x01",
+    }
+
+
+def run(ctx: RunContext):
+    return asyncio.run(ingest_stage.run(ctx))
+
+
+def printed(ctx: RunContext) -> str:
+    return ctx.console.file.getvalue()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def mixed(make_project) -> RunContext:
+    return make_project(
+        mixed_files(),
+        include=[
+            "**/*.pdf",
+            "**/*.md",
+            "**/*.html",
+            "**/*.docx",
+            "**/*.csv",
+            "**/*.jsonl",
+            "*.rtf",
+            "*.txt",
+        ],
+        pdf_passwords={"secret.pdf": "s3cret", "wrong*.pdf": "not-right"},
+    )
+
+
+def test_mixed_folder_report_and_one_line_per_bad_file(mixed: RunContext) -> None:
+    result = run(mixed)
+    out = mixed.out_dir / "ingest"
+    report = json.loads((out / "report.json").read_text())
+    files = {f["path"]: f for f in report["files"]}
+    assert list(files) == sorted(files)  # deterministic order
+    assert ".hidden.md" not in files and "ignored.bin" not in files
+    for name, reason in EXPECTED_ERRORS.items():
+        assert files[name]["status"] == "error"
+        assert reason in files[name]["reason"]
+        lines = [ln for ln in printed(mixed).splitlines() if name in ln]
+        assert len(lines) == 1 and reason in lines[0], lines
+    assert files["sub/copy-of-procedure.md"]["status"] == "skipped"
+    assert files["sub/copy-of-procedure.md"]["reason"] == "same content as procedure.md"
+    ok = {p for p, f in files.items() if f["status"] == "ok"}
+    assert ok == {
+        "notes.pdf",
+        "secret.pdf",
+        "procedure.md",
+        "patent.html",
+        "report.docx",
+        "substances.csv",
+        "db/records.jsonl",
+        "tiny.txt",
+    }
+    # Read, but too short for a chunk: ok, and the reason is said.
+    assert files["tiny.txt"]["chunks"] == 0
+    assert "no chunk reaches ingest.min_chars (40 characters)" in files["tiny.txt"]["reason"]
+    assert files["notes.pdf"]["pages"] >= 3 and files["substances.csv"]["records"] == 3
+    summary = report["summary"]
+    assert (summary["files"], summary["ok"], summary["errors"], summary["skipped"]) == (16, 8, 7, 1)
+    assert summary == result.summary
+    assert {a.kind for a in result.artifacts} == {"chunks", "stats"}
+
+
+def test_chunks_point_into_their_documents(mixed: RunContext) -> None:
+    run(mixed)
+    chunks = read_jsonl(mixed.out_dir / "ingest" / "chunks.jsonl", Chunk)
+    limit = mixed.config.ingest.chunk_tokens
+    assert len({c.id for c in chunks}) == len(chunks)
+    docs_dir = mixed.documents_dir
+    by_path: dict[str, str] = {}
+    for file in ["notes.pdf", "procedure.md", "patent.html", "report.docx", "substances.csv"]:
+        data = (docs_dir / file).read_bytes()
+        password = "s3cret" if file == "secret.pdf" else None
+        for doc in read_document(docs_dir / file, data, password=password):
+            by_path[file + doc.part] = doc.text
+    for chunk in chunks:
+        assert chunk.n_tokens <= limit and len(chunk.text) >= mixed.config.ingest.min_chars
+        if chunk.path in by_path:
+            assert chunk.text == by_path[chunk.path][chunk.start : chunk.end]
+    pdf = [c for c in chunks if c.path == "notes.pdf"]
+    assert pdf[0].doc_id == file_sha256(docs_dir / "notes.pdf")[:16]
+    assert [c.index for c in pdf] == list(range(len(pdf)))
+    assert pdf[0].pages == [1] and pdf[-1].pages[-1] >= 3
+    assert {c.section.split(" > ")[-1] for c in pdf} >= {
+        "1 Bromination",
+        "2 Coupling",
+        "2.1 Work-up",
+    }
+    # Consecutive chunks of one section overlap; no chunk mixes sections.
+    assert any(b.start < a.end for a, b in pairwise(pdf) if a.section == b.section)
+    secret = [c for c in chunks if c.path == "secret.pdf"]
+    assert secret and "Secret" in secret[0].text
+    records = [c for c in chunks if c.path.startswith("substances.csv#")]
+    assert [c.path for c in records] == ["substances.csv#1", "substances.csv#2", "substances.csv#3"]
+    assert records[1].text.startswith("name: Bromine\nCAS number: 7726-95-6")
+    assert records[1].section == "Bromine" and len({c.doc_id for c in records}) == 3
+    assert [c.path for c in chunks if c.path.startswith("db/")] == ["db/records.jsonl#1"]
+
+
+def test_unchanged_documents_are_not_read_again(
+    make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = make_project({"a.md": MD, "b.html": HTML, "c.pdf": lambda p: write_pdf(p)})
+    calls: list[str] = []
+
+    def counting(path: Path, data: bytes, *, password: str | None = None):
+        calls.append(path.name)
+        return read_document(path, data, password=password)
+
+    monkeypatch.setattr(ingest_stage, "read_document", counting)
+    run(ctx)
+    first = (ctx.out_dir / "ingest" / "chunks.jsonl").read_text()
+    assert sorted(calls) == ["a.md", "b.html", "c.pdf"]
+
+    calls.clear()
+    result = run(ctx)
+    assert calls == []  # nothing read: every document came from the cache
+    assert result.summary["reused"] == 3
+    assert (ctx.out_dir / "ingest" / "chunks.jsonl").read_text() == first
+
+    (ctx.documents_dir / "b.html").write_text(
+        HTML + "<p>One more paragraph about 99 % atom economy.</p>"
+    )
+    (ctx.documents_dir / "a.md").rename(ctx.documents_dir / "renamed.md")
+    calls.clear()
+    run(ctx)
+    assert calls == ["b.html"]  # the renamed file has the same bytes: reused, moved
+    chunks = read_jsonl(ctx.out_dir / "ingest" / "chunks.jsonl", Chunk)
+    assert {c.path for c in chunks} == {"renamed.md", "b.html", "c.pdf"}
+    assert len(list((ctx.out_dir / "ingest" / "cache").glob("*.json"))) == 3  # old entries pruned
+
+    ctx.config.ingest.chunk_tokens = 200  # another chunk size: every document is chunked again
+    calls.clear()
+    run(ctx)
+    assert sorted(calls) == ["b.html", "c.pdf", "renamed.md"]
+
+
+def test_fingerprint_follows_the_documents(make_project) -> None:
+    ctx = make_project({"a.md": MD, "b.csv": CSV})
+    fp = ingest_stage.documents_fingerprint
+    first = fp(ctx)
+    assert fp(ctx) == first
+    (ctx.documents_dir / "a.md").write_text(MD + "\n\nMore.")
+    second = fp(ctx)
+    assert second != first
+    (ctx.documents_dir / "c.txt").write_text("A new document.")
+    assert fp(ctx) != second
+
+
+def test_pipeline_skips_ingest_when_nothing_changed(make_project) -> None:
+    ctx = make_project({"a.md": MD, "b.csv": CSV})
+    stage = get_stage("ingest")
+    assert asyncio.run(run_stage(ctx, stage)) is not None
+    assert asyncio.run(run_stage(ctx, stage)) is None  # up to date
+    artifact = ctx.manifest.one("chunks", stage="ingest")
+    assert artifact.records == len(read_jsonl(ctx.path(artifact), Chunk)) > 0
+    (ctx.documents_dir / "a.md").write_text(MD + "\n\nAn added paragraph that changes the file.")
+    assert asyncio.run(run_stage(ctx, stage)) is not None
+
+
+def test_failed_files_are_retried_each_run(make_project) -> None:
+    ctx = make_project({"a.md": MD, "locked.pdf": lambda p: write_pdf(p, password="pw")})
+    stage = get_stage("ingest")
+    asyncio.run(run_stage(ctx, stage))
+    # The password is fixed in the config: a secret's value is in no hash, yet the file is
+    # read again because the last run left it in error.
+    ctx.config.ingest.pdf_passwords = {"locked.pdf": "pw"}  # type: ignore[dict-item]
+    ctx.config.ingest = ctx.config.ingest.model_validate(ctx.config.ingest.model_dump())
+    assert asyncio.run(run_stage(ctx, stage)) is not None
+    report = json.loads((ctx.out_dir / "ingest" / "report.json").read_text())
+    assert report["summary"]["errors"] == 0
+    # One more pass settles the fingerprint (all from the cache), then the stage is up to date.
+    settle = asyncio.run(run_stage(ctx, stage))
+    assert settle is None or settle.summary["reused"] == 2
+    assert asyncio.run(run_stage(ctx, stage)) is None
+
+
+def test_no_documents_is_one_line_input_error(make_project) -> None:
+    ctx = make_project({"notes.bin": b"\x00"})
+    with pytest.raises(
+        InputError, match=r"documents: no documents \(looked for \*\*/\*\.pdf"
+    ) as err:
+        run(ctx)
+    assert "\n" not in str(err.value)
+    shutil.rmtree(ctx.documents_dir)
+    with pytest.raises(InputError, match="documents folder not found"):
+        run(ctx)
+
+
+def test_include_exclude_and_passwords_by_glob(make_project) -> None:
+    ctx = make_project(
+        {"keep/a.md": MD, "drafts/b.md": MD + " draft", "c.txt": "Plain text document here."},
+        include=["**/*.md", "*.txt"],
+        exclude=["drafts/**"],
+        pdf_passwords={"keep/*.pdf": "one", "x.pdf": "two"},
+    )
+    listed = [rel for rel, _ in ingest_stage.list_documents(ctx.documents_dir, ctx.config.ingest)]
+    assert listed == ["c.txt", "keep/a.md"]
+    cfg = ctx.config.ingest
+    assert ingest_stage.pdf_password(cfg, "keep/secret.pdf") == "one"
+    assert ingest_stage.pdf_password(cfg, "deep/x.pdf") == "two"
+    assert ingest_stage.pdf_password(cfg, "other.pdf") is None
+
+
+def test_report_never_contains_a_password(mixed: RunContext) -> None:
+    run(mixed)
+    for path in (mixed.out_dir / "ingest").rglob("*"):
+        if path.is_file():
+            assert b"s3cret" not in path.read_bytes()
+    assert "s3cret" not in printed(mixed)
