@@ -39,6 +39,7 @@ class ChunkIndex:
     def __init__(self, chunks: Sequence[Chunk], *, k1: float = 1.5, b: float = 0.75) -> None:
         self.chunks: list[Chunk] = list(chunks)
         self._bm25: bm25s.BM25 | None = None
+        self._window_cache: dict[int, dict[Window, list[int]]] = {}
         if not self.chunks:
             return
         corpus = [tokenize(f"{c.section or ''}\n{c.text}") for c in self.chunks]
@@ -67,3 +68,43 @@ class ChunkIndex:
         # lexsort sorts by the last key first: score descending, then position ascending.
         order = np.lexsort((np.arange(len(scores)), -scores))
         return [(self.chunks[i], float(scores[i])) for i in order[:k] if scores[i] > 0]
+
+    def search_window(
+        self, query: str, k: int, size: int, *, within: Window | None = None
+    ) -> list[Chunk]:
+        """Up to `k` chunks from ONE window (`size` consecutive chunks of one document): the
+        window of the best chunk for `query` (or `within`), its chunks ordered by score, then
+        position. Empty when nothing matches and no window is given.
+
+        Why windows: context drawn from anywhere in the corpus ties every record to every other
+        through shared chunks, and then no split by source can keep test knowledge out of
+        training. Records whose context stays inside one window group by window, and
+        neighbouring chunks are the same section, so the context stays on topic.
+        """
+        if k <= 0 or not self.chunks:
+            return []
+        scores = np.round(self.scores(query).astype(np.float64), _SCORE_DECIMALS)
+        if within is None:
+            best = int(np.lexsort((np.arange(len(scores)), -scores))[0])
+            if scores[best] <= 0:
+                return []
+            within = window_of(self.chunks[best], size)
+        members = self._windows(size).get(within, [])
+        members = sorted(members, key=lambda i: (-scores[i], i))
+        return [self.chunks[i] for i in members[:k]]
+
+    def _windows(self, size: int) -> dict[Window, list[int]]:
+        if size not in self._window_cache:
+            table: dict[Window, list[int]] = {}
+            for i, chunk in enumerate(self.chunks):
+                table.setdefault(window_of(chunk, size), []).append(i)
+            self._window_cache[size] = table
+        return self._window_cache[size]
+
+
+Window = tuple[str, int]
+
+
+def window_of(chunk: Chunk, size: int) -> Window:
+    """The window a chunk belongs to: its document and its position // size."""
+    return (chunk.doc_id, chunk.index // size)

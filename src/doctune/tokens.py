@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import cache
 
 from doctune.errors import ConfigError
+from doctune.hub import HubUnavailable, load_local_first
 from doctune.models.spec import parse_spec
 
 TokenCounter = Callable[[str], int]
@@ -31,7 +32,9 @@ def get_token_counter(tokenizer: str | None) -> TokenCounter:
     except ImportError:  # the hf extra is not installed
         return estimate_tokens
     try:
-        tok = AutoTokenizer.from_pretrained(tokenizer)
+        tok = load_local_first(tokenizer, AutoTokenizer.from_pretrained)
+    except HubUnavailable as exc:
+        raise ConfigError(f"tokenizer {exc}") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(
             f"tokenizer '{tokenizer}': cannot be loaded ({exc.__class__.__name__})"

@@ -189,5 +189,23 @@ def test_context_falls_back_to_the_topic_documents() -> None:
 
     chunks = make_chunks()
     index = ChunkIndex(chunks)
-    assert _context(index, "bromine ratio", 1, chunks[:2]) == [chunks[3]]
-    assert _context(index, "quantum chromodynamics", 2, chunks[4:]) == chunks[4:6]
+    assert _context(index, "bromine ratio", 1, 4, chunks[:2]) == [chunks[3]]
+    assert _context(index, "quantum chromodynamics", 2, 4, chunks[4:]) == chunks[4:6]
+
+
+def test_context_stays_inside_one_window_of_the_corpus() -> None:
+    """Records that draw context from one window only can be split by source without loss."""
+    from doctune.retrieval import ChunkIndex, window_of
+    from doctune.synth.distillation import _context
+
+    chunks = make_chunks()
+    index = ChunkIndex(chunks)
+    for query in ("bromine ratio", "nickel coupling temperature", "hydrolysis pH ibuprofen"):
+        for size in (1, 2, 3):
+            context = _context(index, query, 3, size, chunks[:1])
+            assert len({window_of(c, size) for c in context}) == 1
+            assert len(context) <= size
+    # Inside a given window, whatever the query matches elsewhere.
+    first = window_of(chunks[0], 2)
+    pinned = _context(index, "bromine ratio", 2, 2, chunks[:1], within=first)
+    assert pinned and all(window_of(c, 2) == first for c in pinned)

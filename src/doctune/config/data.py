@@ -64,7 +64,20 @@ class DistillationConfig(Section):
     target_size: int = Field(300, gt=0, description="Approximate number of QA records to write.")
     max_topics: int = Field(40, gt=0)
     context_chunks: int = Field(3, gt=0, description="Chunks given to the teacher per question.")
+    context_window: int = Field(
+        4,
+        gt=0,
+        description="Context comes from one window of this many consecutive chunks of one "
+        "document, so records of different windows share no source and the split can keep "
+        "test knowledge out of training.",
+    )
     max_questions_per_facet: int = Field(8, gt=0)
+
+    @model_validator(mode="after")
+    def _context_fits_window(self) -> DistillationConfig:
+        if self.context_chunks > self.context_window:
+            raise ValueError("context_chunks cannot exceed context_window")
+        return self
 
 
 class SynthesizeConfig(Section):

@@ -8,6 +8,7 @@ traceback and a progress bar.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from doctune.config import ModelSettings
 from doctune.errors import ModelError
+from doctune.hub import HubUnavailable, load_local_first
 from doctune.models.spec import ModelSpec
 
 
@@ -81,13 +83,22 @@ def load_pretrained(spec: ModelSpec, settings: ModelSettings, device: str) -> tu
         tokenizer_source = spec.adapter
     with quiet_transformers():
         try:
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+            tokenizer = load_local_first(tokenizer_source, AutoTokenizer.from_pretrained)
+        except HubUnavailable as exc:
+            raise ModelError(f"{name}: cannot load model {exc}") from None
         except Exception as exc:
             raise load_error(name, "model", tokenizer_source, exc) from None
         try:
-            model = AutoModelForCausalLM.from_pretrained(
-                spec.model, dtype=dtype, device_map=None if device == "cpu" else device
+            model = load_local_first(
+                spec.model,
+                functools.partial(
+                    AutoModelForCausalLM.from_pretrained,
+                    dtype=dtype,
+                    device_map=None if device == "cpu" else device,
+                ),
             )
+        except HubUnavailable as exc:
+            raise ModelError(f"{name}: cannot load model {exc}") from None
         except Exception as exc:
             raise load_error(name, "model", spec.model, exc) from None
         if spec.adapter:

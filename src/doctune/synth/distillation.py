@@ -24,7 +24,7 @@ from doctune.config import DistillationConfig
 from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
 from doctune.models.base import Message
 from doctune.prompts import load_prompt
-from doctune.retrieval import ChunkIndex
+from doctune.retrieval import ChunkIndex, Window, window_of
 from doctune.synth.common import RecipeOutput, Teacher, gather_all, invalid_output, normalise
 from doctune.synth.schemas import (
     ANSWER_CHARS,
@@ -168,7 +168,8 @@ async def generate(
     index = ChunkIndex(chunks)
     by_doc = {doc[0].doc_id: doc for doc in docs}
     cell_results = await gather_all(
-        _cell(cell, index, by_doc, config.context_chunks, teacher) for cell in cells
+        _cell(cell, index, by_doc, config.context_chunks, config.context_window, teacher)
+        for cell in cells
     )
     for records, rejected in cell_results:
         out.records.extend(records)
@@ -221,9 +222,17 @@ async def _doc_topics(
     return [], [invalid_output(STAGE, key, result, record)]
 
 
-def _context(index: ChunkIndex, query: str, k: int, fallback: Sequence[Chunk]) -> list[Chunk]:
-    """The k best chunks for a query; a query that matches nothing gets `fallback`'s first k."""
-    found = [chunk for chunk, _ in index.search(query, k)]
+def _context(
+    index: ChunkIndex,
+    query: str,
+    k: int,
+    window: int,
+    fallback: Sequence[Chunk],
+    within: Window | None = None,
+) -> list[Chunk]:
+    """The k best chunks for a query inside one window of the corpus (see
+    `ChunkIndex.search_window`); a query that matches nothing gets `fallback`'s first k."""
+    found = index.search_window(query, k, window, within=within)
     return found or list(fallback[:k])
 
 
@@ -250,12 +259,15 @@ async def _cell(
     index: ChunkIndex,
     by_doc: dict[str, list[Chunk]],
     k: int,
+    window: int,
     teacher: Teacher,
 ) -> tuple[list[QARecord], list[RejectedRecord]]:
-    """Questions for one topic and facet, then their answers (concurrently)."""
+    """Questions for one topic and facet, then their answers (concurrently). Every record of a
+    cell takes its context from the window of the cell's context, so a cell's records share
+    sources with each other and with no other window."""
     fallback = [c for d in cell.topic.doc_ids for c in by_doc[d]]
     query = f"{cell.topic.name} {cell.topic.summary} {cell.facet}"
-    context = _context(index, query, k, fallback)
+    context = _context(index, query, k, window, fallback)
     qprompt = load_prompt(QUESTIONS_PROMPT)
     result = await teacher.ask(
         questions_messages(cell, context), facet_questions_model(cell.n), cell.n * QUESTION_CHARS
@@ -272,7 +284,7 @@ async def _cell(
             teacher.tick.advance(cell.n)
         return [], [invalid_output(STAGE, key, result, record)]
     answers = await gather_all(
-        _answer(cell, i, q.strip(), index, context, k, teacher)
+        _answer(cell, i, q.strip(), index, context, k, window, teacher)
         for i, q in enumerate(result.value.questions)  # type: ignore[attr-defined]
     )
     records = [r for r, _ in answers if r is not None]
@@ -287,9 +299,17 @@ async def _answer(
     index: ChunkIndex,
     cell_context: Sequence[Chunk],
     k: int,
+    window: int,
     teacher: Teacher,
 ) -> tuple[QARecord | None, RejectedRecord | None]:
-    context = _context(index, f"{question} {cell.topic.name}", k, cell_context)
+    context = _context(
+        index,
+        f"{question} {cell.topic.name}",
+        k,
+        window,
+        cell_context,
+        within=window_of(cell_context[0], window) if cell_context else None,
+    )
     qprompt, aprompt = load_prompt(QUESTIONS_PROMPT), load_prompt(ANSWER_PROMPT)
     key = (
         RECIPE,
