@@ -49,6 +49,7 @@ class RunContext:
         dry_run: bool = False,
         console: Console | None = None,
         show_progress: bool = True,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.config = config if config is not None else load_config(self.project_dir)
@@ -56,6 +57,11 @@ class RunContext:
         self.documents_dir = self.project_dir / self.config.documents
         self.overrides = {k: v for k, v in (overrides or {}).items() if v}
         self.dry_run = dry_run
+        # Stage-specific command-line options (e.g. train's --experiment, evaluate's --models);
+        # a stage reads its own and the config stays the single source of everything else.
+        self.options: dict[str, Any] = {
+            k: v for k, v in (options or {}).items() if v not in (None, (), [])
+        }
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress and not os.environ.get("DOCTUNE_NO_PROGRESS")
         self.out_dir.mkdir(parents=True, exist_ok=True)

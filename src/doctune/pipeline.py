@@ -113,6 +113,40 @@ STAGES: tuple[Stage, ...] = (
         roles=(),
         entry="doctune.data.export:run",
     ),
+    # Issue 3: fine-tuning (local TRL + PEFT, hosted jobs); each experiment is skipped on its own
+    # when its row in the experiments table is done with the same config.
+    Stage(
+        "train",
+        reads=("dataset", "openai_jsonl"),
+        writes=("experiments", "adapter", "training_log"),
+        config=("train",),
+        code=("train",),
+        roles=("student",),
+        entry="doctune.train.stage:run",
+        extra_fingerprint="doctune.train.stage:fingerprint",
+    ),
+    # Issue 4: every model x suite x variant, judged and aggregated with uncertainty.
+    Stage(
+        "evaluate",
+        reads=("dataset", "rephrased", "quiz", "chunks"),
+        writes=("answers", "scores"),
+        config=("evaluate",),
+        code=("evaluate", "prompts", "retrieval"),
+        roles=("judge",),
+        entry="doctune.evaluate.stage:run",
+        estimate="doctune.evaluate.stage:estimate",
+        extra_fingerprint="doctune.evaluate.stage:fingerprint",
+    ),
+    Stage(
+        "report",
+        reads=("scores",),
+        writes=("report",),
+        config=("report",),
+        code=("report",),
+        roles=(),
+        entry="doctune.report.stage:run",
+        extra_fingerprint="doctune.report.stage:fingerprint",
+    ),
 )
 
 STAGE_NAMES = tuple(s.name for s in STAGES)
