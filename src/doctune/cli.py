@@ -80,7 +80,8 @@ def make_context(
     student: str | None,
     dry_run: bool,
     no_progress: bool,
-):  # type: ignore[no-untyped-def]
+    options: dict[str, Any] | None = None,
+) -> Any:
     from doctune.context import RunContext
 
     return RunContext(
@@ -89,6 +90,7 @@ def make_context(
         overrides={"teacher": teacher, "judge": judge, "student": student},
         dry_run=dry_run,
         show_progress=not no_progress,
+        options=options,
     )
 
 
@@ -110,6 +112,7 @@ def run_stages(
         opts["student"],
         opts["dry_run"],
         opts["no_progress"],
+        opts.get("options"),
     )
     stages = pipeline.plan(until=until, only=only, start=start)
     if opts["dry_run"]:
@@ -229,6 +232,10 @@ def make_tiny_model(dest: Path, corpus: tuple[Path, ...]) -> None:
 
     build_tiny_model(dest, corpus_paths=list(corpus))
     click.echo(f"tiny model written to {dest}; use it as hf:{dest}")
+
+
+# Commands that live with their stage's code (one module each under doctune/commands/).
+# Registration is explicit, one line per module, so `doctune --help` lists what exists.
 
 
 if __name__ == "__main__":
