@@ -169,7 +169,10 @@ def _dry_run(ctx: Any, stages: list[Any]) -> None:
             est.note,
         )
     table.add_row("total", "", "", str(total_calls), "", "", f"{total_cost:.4f}", "")
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a pipe or a log: do not wrap cells at 80 columns
+        console = Console(width=200)
+    console.print(table)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

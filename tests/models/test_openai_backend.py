@@ -34,11 +34,24 @@ class Pairs(BaseModel):
     pairs: list[Pair] = Field(min_length=2, max_length=2)
 
 
-def make_client(server: FakeOpenAIServer, tmp_path: Path | None = None, *, timeout: float = 5.0,
-                retries: int = 6, mode: str = "json_schema") -> ModelClient:
-    settings = ModelSettings(base_url=server.base_url, api_key=SECRET, structured_output=mode,  # type: ignore[arg-type]
-                             price_input_per_mtok=1.0, price_output_per_mtok=2.0)
-    backend = OpenAIBackend(parse_spec("openai:fake-model"), settings, timeout_s=timeout, max_retries=retries)
+def make_client(
+    server: FakeOpenAIServer,
+    tmp_path: Path | None = None,
+    *,
+    timeout: float = 5.0,
+    retries: int = 6,
+    mode: str = "json_schema",
+) -> ModelClient:
+    settings = ModelSettings(
+        base_url=server.base_url,
+        api_key=SECRET,
+        structured_output=mode,  # type: ignore[arg-type]
+        price_input_per_mtok=1.0,
+        price_output_per_mtok=2.0,
+    )
+    backend = OpenAIBackend(
+        parse_spec("openai:fake-model"), settings, timeout_s=timeout, max_retries=retries
+    )
     cache = CallCache(tmp_path / "calls.sqlite") if tmp_path else None
     return ModelClient(backend, settings=settings, cache=cache, concurrency=8, stage="test")
 
@@ -60,13 +73,17 @@ def test_structured_reply_validates_and_usage_is_booked(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["json_object", "instructions"])
-def test_servers_without_schema_support_get_the_schema_in_the_prompt(tmp_path: Path, mode: str) -> None:
+def test_servers_without_schema_support_get_the_schema_in_the_prompt(
+    tmp_path: Path, mode: str
+) -> None:
     with FakeOpenAIServer() as server:
         client = make_client(server, tmp_path, mode=mode)
         assert asyncio.run(client.structured(ask(1), Pairs)).ok
         body = server.bodies[0]
         assert "JSON schema" in body["messages"][-1]["content"]
-        assert body.get("response_format", {}).get("type") == ("json_object" if mode == "json_object" else None)
+        assert body.get("response_format", {}).get("type") == (
+            "json_object" if mode == "json_object" else None
+        )
 
 
 def test_every_record_survives_injected_faults(tmp_path: Path) -> None:
@@ -79,7 +96,9 @@ def test_every_record_survives_injected_faults(tmp_path: Path) -> None:
 
         results = asyncio.run(go())
         assert all(r.ok for r in results)
-        assert server.counts["429"] > 0 and server.counts["500"] > 0 and server.counts["truncated"] > 0
+        assert (
+            server.counts["429"] > 0 and server.counts["500"] > 0 and server.counts["truncated"] > 0
+        )
         # A truncated reply was re-asked, and the re-ask booked as such.
         assert client.ledger.row(client.spec, "test").invalid_replies == server.counts["truncated"]
 
@@ -152,3 +171,20 @@ def test_invalid_output_is_reasked_then_reported_not_dropped(tmp_path: Path) -> 
 def test_no_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelError, match="OPENAI_API_KEY"):
         OpenAIBackend(parse_spec("openai:gpt-4o"), ModelSettings())
+
+
+def test_identical_requests_in_flight_share_one_call(tmp_path: Path) -> None:
+    """Two generators asking the same thing at once must not pay twice."""
+    with FakeOpenAIServer(latency_s=0.2) as server:
+        client = make_client(server, tmp_path)
+
+        async def go() -> list:
+            return await asyncio.gather(
+                *[client.chat(ask(42)) for _ in range(5)], client.chat(ask(43))
+            )
+
+        replies = asyncio.run(go())
+        assert server.completions == 2
+        assert len({r.text for r in replies[:5]}) == 1
+        row = client.ledger.row(client.spec, "test")
+        assert row.calls == 6 and row.cache_hits == 4

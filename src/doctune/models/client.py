@@ -95,6 +95,7 @@ class ModelClient:
         self.ledger = ledger if ledger is not None else UsageLedger()
         limit = min(concurrency, backend.max_concurrency or concurrency)
         self._semaphore = asyncio.Semaphore(limit)
+        self._inflight: dict[str, asyncio.Future[tuple[ChatResponse, float]]] = {}
         self.structured_retries = structured_retries
         self.defaults = defaults or GenerationParams(max_tokens=self.settings.max_new_tokens)
         self.stage = stage
@@ -111,19 +112,47 @@ class ModelClient:
 
     # -- plain calls --------------------------------------------------------------------------
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """One call: from the cache if it was ever answered, else from the backend."""
+        """One call: from the cache if it was ever answered, else from the backend.
+
+        Identical requests in flight at the same time share one backend call (single flight):
+        without it, two generators asking the same question concurrently both miss the cache and
+        the run pays twice for one answer.
+        """
         row = self.ledger.row(self.spec, self.stage)
         key = request_key(self.backend.identity, request)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                response, cost = hit
-                row.calls += 1
-                row.cache_hits += 1
-                row.prompt_tokens += response.usage.prompt_tokens
-                row.completion_tokens += response.usage.completion_tokens
-                row.cost_usd += cost
-                return response.model_copy(update={"cached": True})
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is None and key in self._inflight:
+            response, _ = await asyncio.shield(self._inflight[key])
+            hit = (response, 0.0)  # paid once, by the call that is in flight
+        if hit is not None:
+            response, cost = hit
+            row.calls += 1
+            row.cache_hits += 1
+            row.prompt_tokens += response.usage.prompt_tokens
+            row.completion_tokens += response.usage.completion_tokens
+            row.cost_usd += cost
+            return response.model_copy(update={"cached": True})
+        future: asyncio.Future[tuple[ChatResponse, float]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._inflight[key] = future
+        try:
+            response, cost = await self._call_backend(key, request)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so an unawaited future logs nothing
+            raise
+        finally:
+            del self._inflight[key]
+        future.set_result((response, cost))
+        row.calls += 1
+        row.prompt_tokens += response.usage.prompt_tokens
+        row.completion_tokens += response.usage.completion_tokens
+        row.cost_usd += cost
+        row.new_cost_usd += cost
+        return response
+
+    async def _call_backend(self, key: str, request: ChatRequest) -> tuple[ChatResponse, float]:
         async with self._semaphore:
             started = time.perf_counter()
             response = await self.backend.complete(request)
@@ -132,12 +161,7 @@ class ModelClient:
         cost = cost_of(self.settings, response)
         if self.cache is not None:
             self.cache.put(key, self.spec, request, response, cost)
-        row.calls += 1
-        row.prompt_tokens += response.usage.prompt_tokens
-        row.completion_tokens += response.usage.completion_tokens
-        row.cost_usd += cost
-        row.new_cost_usd += cost
-        return response
+        return response, cost
 
     async def chat(
         self, messages: list[Message] | tuple[Message, ...], **params: Any
