@@ -157,6 +157,7 @@ def test_sigkill_during_synthesis_then_resume_gives_exactly_the_records(example_
         assert 0 < done_before_kill < total
         assert not Manifest(example_project / "out").find("dataset", stage="synthesize")
 
+        time.sleep(0.5)  # requests in flight at the kill are still being answered by the server
         served = server.completions
         subprocess.run([*cmd, str(example_project)], env=env, check=True, capture_output=True)
         # The resumed run paid only for the calls the killed run had not finished.
