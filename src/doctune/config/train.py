@@ -38,6 +38,12 @@ class Hyperparameters(Section):
     learning_rate_multiplier: float | None = Field(
         None, gt=0, description="Hosted fine-tuning only (OpenAI takes a multiplier, not a rate)."
     )
+    students: list[str] | None = Field(
+        None, description="Run only for these students (default: every student)."
+    )
+    datasets: list[RecipeName] | None = Field(
+        None, description="Run only on these datasets (default: every dataset)."
+    )
 
 
 class GridSpec(Section):
@@ -75,6 +81,12 @@ class HostedConfig(Section):
     upload_validation: bool = Field(
         True, description="Upload the validation split as validation_file."
     )
+    price_per_mtok_trained: float | None = Field(
+        None,
+        ge=0,
+        description="USD per 1M trained tokens, for the cost column (the API reports trained "
+        "tokens, not a price); unset: no cost recorded.",
+    )
 
 
 class TrainConfig(Section):
@@ -103,3 +115,8 @@ class TrainConfig(Section):
     )
     distributed: DistributedConfig = Field(default_factory=DistributedConfig)
     hosted: HostedConfig = Field(default_factory=HostedConfig)
+    llamafactory_template: str | None = Field(
+        None,
+        description="LLaMA-Factory chat template for the exported configs (e.g. qwen, llama3); "
+        "default: derived from the student's name or its config.json.",
+    )

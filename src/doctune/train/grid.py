@@ -89,6 +89,10 @@ def expand(cfg: TrainConfig, default_student: str) -> list[Experiment]:
         route: Route = "hosted" if parse_spec(student).backend == "openai" else "local"
         for dataset in cfg.datasets:
             for hp in hyperparameter_sets(cfg):
+                if (hp.students and student not in hp.students) or (
+                    hp.datasets and dataset not in hp.datasets
+                ):
+                    continue  # the talk ran different experiments per student and dataset
                 out.append(
                     Experiment(
                         name=hp.name or default_name(hp),
