@@ -66,6 +66,12 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--force", is_flag=True, help="Rerun stages even if they are up to date."),
         click.option("--no-progress", is_flag=True, help="No progress bars."),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Config file (default: <project>/doctune.yaml); paths in it stay relative to PROJECT.",
+        ),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
@@ -81,11 +87,14 @@ def make_context(
     dry_run: bool,
     no_progress: bool,
     options: dict[str, Any] | None = None,
+    config_path: Path | None = None,
 ) -> Any:
+    from doctune.config import load_config
     from doctune.context import RunContext
 
     return RunContext(
         project,
+        load_config(project, path=config_path) if config_path else None,
         out_dir=out_dir,
         overrides={"teacher": teacher, "judge": judge, "student": student},
         dry_run=dry_run,
@@ -113,6 +122,7 @@ def run_stages(
         opts["dry_run"],
         opts["no_progress"],
         opts.get("options"),
+        opts.get("config_path"),
     )
     stages = pipeline.plan(until=until, only=only, start=start)
     if opts["dry_run"]:
@@ -217,7 +227,6 @@ _stage_command("synthesize", "Write the training datasets (pdf_synthetic, knowle
 _stage_command("curate", "Deduplicate, grounding-check and optionally judge-filter the datasets.")
 _stage_command("split", "Split datasets into train/validation/test, grouped by source chunk.")
 _stage_command("evalsets", "Write rephrased questions and multiple-choice quizzes.")
-_stage_command("export", "Write ShareGPT + dataset_info.json, OpenAI chat JSONL and Alpaca files.")
 
 
 @main.command("make-tiny-model")
@@ -239,7 +248,9 @@ def make_tiny_model(dest: Path, corpus: tuple[Path, ...]) -> None:
 
 # Commands that live with their stage's code (one module each under doctune/commands/).
 # Registration is explicit, one line per module, so `doctune --help` lists what exists.
-
+# Importing a module registers its commands on `main` (chat; evaluate; export with
+# --format llamafactory; report; train and experiments).
+from doctune.commands import export  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

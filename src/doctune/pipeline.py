@@ -107,11 +107,19 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "export",
         reads=("dataset",),
-        writes=("sharegpt", "dataset_info", "openai_jsonl", "alpaca", "stats"),
+        writes=(
+            "sharegpt",
+            "dataset_info",
+            "openai_jsonl",
+            "alpaca",
+            "stats",
+            "llamafactory_config",
+        ),
         config=("export", "name"),
-        code=("data.export", "data.stats"),
+        code=("data.export", "data.stats", "train.llamafactory"),
         roles=(),
         entry="doctune.data.export:run",
+        extra_fingerprint="doctune.data.export:fingerprint",
     ),
     # Issue 3: fine-tuning (local TRL + PEFT, hosted jobs); each experiment is skipped on its own
     # when its row in the experiments table is done with the same config.

@@ -180,8 +180,10 @@ class EvalSetsConfig(Section):
 
 
 class ExportConfig(Section):
-    formats: list[Literal["sharegpt", "openai", "alpaca"]] = Field(
-        default_factory=lambda: ["sharegpt", "openai", "alpaca"]
+    formats: list[Literal["sharegpt", "openai", "alpaca", "llamafactory"]] = Field(
+        default_factory=lambda: ["sharegpt", "openai", "alpaca"],
+        description="llamafactory: one LLaMA-Factory training YAML per local experiment (needs "
+        "sharegpt, added when missing).",
     )
     system_prompt: str = Field(
         "You are an expert assistant for pharmaceutical manufacturing.",

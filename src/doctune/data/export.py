@@ -6,13 +6,17 @@ For every recipe x split dataset of the split stage, in the formats `export.form
   LLaMA-Factory (`dataset: <project>_<recipe>_<split>`, `dataset_dir: .../sharegpt`);
 - `openai/<recipe>_<split>.jsonl`: OpenAI chat fine-tuning lines (`{"messages": [...]}`), checked
   with the cookbook's rules (`openai_checks`); a file that fails stops the stage;
-- `alpaca/<recipe>_<split>.json`: a list of `{instruction, input, output, system?}`.
+- `alpaca/<recipe>_<split>.json`: a list of `{instruction, input, output, system?}`;
+- `llamafactory/<experiment id>.yaml`: one LLaMA-Factory training config per local experiment of
+  the train config, naming the ShareGPT datasets (see `doctune.train.llamafactory`).
+The formats are `export.formats`, or those chosen with `doctune export --format` (ctx.options).
 Line N of every export is record N of its split file, so an example can be traced to its record.
 `stats.json` holds the size of every dataset (see `stats`), for the report.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,8 @@ STATS_NAME = "stats.json"
 # Artifact kind and file suffix per export format.
 KINDS = {"sharegpt": "sharegpt", "openai": "openai_jsonl", "alpaca": "alpaca"}
 SUFFIXES = {"sharegpt": ".jsonl", "openai": ".jsonl", "alpaca": ".json"}
+# Every format, in the order they are written; llamafactory configs name the sharegpt files.
+FORMATS = ("sharegpt", "openai", "alpaca", "llamafactory")
 # LLaMA-Factory's sharegpt tags (data/README.md, parser.DatasetAttr): these are its defaults,
 # written out anyway so the entry does not depend on defaults that a release may change.
 SHAREGPT_TAGS = {
@@ -92,12 +98,39 @@ def dataset_info_entry(file_name: str) -> dict[str, Any]:
 
 
 # -- writing -----------------------------------------------------------------------------------
+def export_formats(ctx: RunContext) -> list[str]:
+    """The formats to write: `--format` choices, else export.formats; llamafactory brings
+    sharegpt along (its configs train on those files)."""
+    chosen = set(ctx.options.get("formats") or ctx.config.export.formats)
+    if "llamafactory" in chosen:
+        chosen.add("sharegpt")
+    return [f for f in FORMATS if f in chosen]
+
+
+def fingerprint(ctx: RunContext) -> str:
+    """What decides the outputs beyond the export section: the formats chosen, the student
+    (its tokenizer counts the tokens) and, for LLaMA-Factory configs, the train section."""
+    formats = export_formats(ctx)
+    parts: dict[str, Any] = {"formats": formats, "student": ctx.spec("student")}
+    if "llamafactory" in formats:
+        parts["train"] = ctx.config.section_hash("train")
+    return json.dumps(parts, sort_keys=True)
+
+
 def export_dataset(
-    records: list[QARecord], export_dir: Path, recipe: str, split: str, config: ExportConfig
+    records: list[QARecord],
+    export_dir: Path,
+    recipe: str,
+    split: str,
+    config: ExportConfig,
+    formats: list[str] | None = None,
 ) -> dict[str, Path]:
-    """Write one dataset in every configured format; returns format -> path."""
+    """Write one dataset in every per-dataset format (default: the configured ones); returns
+    format -> path."""
     written: dict[str, Path] = {}
-    for fmt in config.formats:
+    for fmt in formats or config.formats:
+        if fmt not in CONVERTERS:  # llamafactory: configs per experiment, not per dataset
+            continue
         rows = [CONVERTERS[fmt](r, config.system_prompt) for r in records]
         path = export_dir / fmt / f"{recipe}_{split}{SUFFIXES[fmt]}"
         if fmt == "alpaca":
@@ -145,14 +178,19 @@ def _artifact(
 
 
 def _export_one(
-    ctx: RunContext, source: Artifact, counter: TokenCounter, info: dict[str, Any]
+    ctx: RunContext,
+    source: Artifact,
+    counter: TokenCounter,
+    info: dict[str, Any],
+    formats: list[str],
 ) -> tuple[list[Artifact], dict[str, Any]]:
     """Export one split dataset: its artifacts and stats; adds its dataset_info entry to `info`."""
     cfg = ctx.config.export
     recipe, split = source.recipe or "", source.split or ""
     records = read_jsonl(ctx.path(source), QARecord)
     artifacts = []
-    for fmt, path in export_dataset(records, ctx.stage_dir(STAGE), recipe, split, cfg).items():
+    export_dir = ctx.stage_dir(STAGE)
+    for fmt, path in export_dataset(records, export_dir, recipe, split, cfg, formats).items():
         if fmt == "openai":  # the hosted route uploads this file as it is: check it now
             validate_openai_jsonl(path, cfg.max_tokens_per_example, counter).raise_for_errors()
         artifacts.append(
@@ -167,6 +205,7 @@ def _export_one(
 async def run(ctx: RunContext) -> StageResult:
     """The export stage: formats, dataset_info.json, cookbook checks and stats.json."""
     cfg = ctx.config.export
+    formats = export_formats(ctx)
     inputs = _split_inputs(ctx)
     export_dir = ctx.stage_dir(STAGE)
     counter, tokenizer = token_counter(ctx)
@@ -175,17 +214,21 @@ async def run(ctx: RunContext) -> StageResult:
     per_dataset: dict[tuple[str, str], dict[str, Any]] = {}
     with ctx.progress("export", total=len(inputs)) as tick:
         for source in inputs:
-            written, stats = _export_one(ctx, source, counter, info)
+            written, stats = _export_one(ctx, source, counter, info, formats)
             artifacts += written
             per_dataset[(source.recipe or "", source.split or "")] = stats
             tick.advance()
 
-    if "sharegpt" in cfg.formats:
+    if "sharegpt" in formats:
         info_path = export_dir / "sharegpt" / DATASET_INFO_NAME
         write_json(info_path, info)
         artifacts.append(
             _artifact(ctx, "dataset_info", info_path, len(info), format="llamafactory")
         )
+    if "llamafactory" in formats:
+        from doctune.train.llamafactory import write_llamafactory_configs
+
+        artifacts += write_llamafactory_configs(ctx, export_dir / "sharegpt", info, stage=STAGE)
     estimate = is_estimate(counter)
     stats_path = export_dir / STATS_NAME
     write_json(
@@ -200,6 +243,6 @@ async def run(ctx: RunContext) -> StageResult:
         "examples": sum(s["samples"] for s in per_dataset.values()),
         "tokens": sum(s["total_tokens"] for s in per_dataset.values()),
         "token_counts": "estimate" if estimate else "tokenizer",
-        "formats": ",".join(cfg.formats),
+        "formats": ",".join(formats),
     }
     return StageResult(artifacts=artifacts, summary=summary)

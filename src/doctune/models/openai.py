@@ -24,6 +24,30 @@ from doctune.models.structured import openai_strict_schema, schema_instructions
 PLACEHOLDER_KEY = "not-needed"
 
 
+def resolve_endpoint(spec: str, settings: ModelSettings) -> tuple[str | None, str]:
+    """(base URL, API key) of an `openai:` spec: `models.settings.<spec>` first, then
+    OPENAI_BASE_URL / OPENAI_API_KEY. The key is a secret: keep it out of logs, files and errors
+    (see `scrub_secret`); it is "" for a local server that needs none."""
+    base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    key = (
+        settings.api_key.get_secret_value()
+        if settings.api_key
+        else os.environ.get("OPENAI_API_KEY")
+    )
+    if not key and not base_url:
+        raise ModelError(
+            f"{spec}: no endpoint: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a local "
+            "server), or models.settings.<spec>.base_url/api_key in doctune.yaml"
+        )
+    return base_url, key or ""
+
+
+def scrub_secret(text: str, secret: str, limit: int = 300) -> str:
+    """Never let the key reach a log or an exception, even echoed back by a server."""
+    text = text[:limit]
+    return text.replace(secret, "***") if secret else text
+
+
 class OpenAIBackend(ChatBackend):
     def __init__(
         self,
@@ -36,18 +60,8 @@ class OpenAIBackend(ChatBackend):
         self.spec = str(spec)
         self.model = spec.model
         self.settings = settings
-        base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = (
-            settings.api_key.get_secret_value()
-            if settings.api_key
-            else os.environ.get("OPENAI_API_KEY")
-        )
-        if not key and not base_url:
-            raise ModelError(
-                f"{self.spec}: no endpoint: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a local "
-                "server), or models.settings.<spec>.base_url/api_key in doctune.yaml"
-            )
-        self._secret = key or ""
+        base_url, key = resolve_endpoint(self.spec, settings)
+        self._secret = key
         self.enforces_schema = settings.structured_output == "json_schema"
         self._client = openai.AsyncOpenAI(
             api_key=key or PLACEHOLDER_KEY,
@@ -132,9 +146,7 @@ class OpenAIBackend(ChatBackend):
         )
 
     def _scrub(self, text: str) -> str:
-        """Never let the key reach a log or an exception, even echoed back by a server."""
-        text = text[:300]
-        return text.replace(self._secret, "***") if self._secret else text
+        return scrub_secret(text, self._secret)
 
     async def aclose(self) -> None:
         await self._client.close()

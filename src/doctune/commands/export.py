@@ -1,0 +1,31 @@
+"""`doctune export PROJECT [--format F ...]`: the export stage from the command line, with
+`--format` choosing what it writes (default: export.formats of the config). `llamafactory`
+writes one LLaMA-Factory training YAML per local experiment beside the ShareGPT files and
+dataset_info.json they name. The stage itself is `doctune.data.export.run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from doctune.cli import handle_errors, main, project_options, run_stages
+from doctune.data.export import FORMATS
+
+
+@main.command("export")
+@project_options
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(FORMATS),
+    multiple=True,
+    help="A format to write (repeatable; default: export.formats of the config). llamafactory: "
+    "one training YAML per local experiment (brings sharegpt along).",
+)
+@handle_errors
+def export(project: Path, formats: tuple[str, ...], **opts: Any) -> None:
+    """Write ShareGPT + dataset_info.json, OpenAI chat JSONL and Alpaca files, and LLaMA-Factory
+    configs with --format llamafactory."""
+    run_stages(project, only="export", options={"formats": list(formats)}, **opts)
