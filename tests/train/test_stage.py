@@ -1,0 +1,270 @@
+"""The train stage: the talk's six experiments, per-experiment bookkeeping (skip what succeeded
+with the same config, keep going after a failure, fail at the end), launch overrides, and the
+`doctune train` / `doctune experiments` commands end to end on the tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from tests.train.helpers import (
+    QA,
+    one_torch_thread,  # noqa: F401 (a fixture, used by pytestmark)
+    write_chat_jsonl,
+)
+
+from doctune import pipeline
+from doctune.cli import main
+from doctune.config import DistributedConfig, Hyperparameters, TrainConfig
+from doctune.context import RunContext
+from doctune.errors import ConfigError, InputError
+from doctune.train import grid, launch, stage
+from doctune.train.experiments import ExperimentTable
+from doctune.train.local import TrainJob, TrainResult
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# The talk's Qwen2.5-7B runs on the knowledge-distillation dataset. Its slides list Exp6 twice,
+# once with 1 epoch and once with 3; the results table names epoch 1, batch 1, lr 1.0e-5 as the
+# best Qwen run, which only Exp6 with 1 epoch can be.
+TALK = [
+    ("Exp1", 1, 1, 1.8e-5),
+    ("Exp2", 3, 1, 1.8e-5),
+    ("Exp3", 5, 1, 1.8e-5),
+    ("Exp4", 3, 2, 1.8e-5),
+    ("Exp5", 3, 4, 1.8e-5),
+    ("Exp6", 1, 1, 1.0e-5),
+]
+
+
+def test_the_talks_six_experiments_as_an_explicit_list() -> None:
+    cfg = TrainConfig(
+        experiments=[
+            Hyperparameters(name=n, epochs=e, batch_size=b, learning_rate=lr)
+            for n, e, b, lr in TALK
+        ],
+        grid={"epochs": [9]},  # unused when the list is given
+    )
+    exps = grid.expand(cfg, "hf:Qwen/Qwen2.5-7B-Instruct")
+    assert [(e.name, e.hp.epochs, e.hp.batch_size, e.hp.learning_rate) for e in exps] == TALK
+    assert {e.dataset for e in exps} == {"knowledge_distillation"}
+    assert {e.route for e in exps} == {"local"}
+    assert exps[0].id == "Qwen2.5-7B-Instruct--knowledge_distillation--Exp1"
+
+
+def test_command_line_flags_override_the_distributed_section() -> None:
+    base = DistributedConfig(mixed_precision="bf16")
+    dist = stage.distributed_settings(
+        base, {"launcher": "accelerate", "num_processes": 2, "deepspeed": "zero3", "fsdp": None}
+    )
+    assert (dist.launcher, dist.num_processes, dist.deepspeed, dist.mixed_precision) == (
+        "accelerate", 2, "zero3", "bf16",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="DeepSpeed or FSDP"):
+        stage.distributed_settings(base, {"deepspeed": "zero2", "fsdp": True})
+
+
+# -- a project with exported files -------------------------------------------------------------
+def make_project(root: Path, student: str, train: dict[str, Any]) -> Path:
+    """A project whose manifest already holds the split and export stages' files."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = {"name": "t", "models": {"student": student}, "train": train}
+    (root / "doctune.yaml").write_text(yaml.safe_dump(config))
+    ctx = RunContext(root, show_progress=False)
+    out = ctx.out_dir
+    split = write_chat_jsonl(out / "split" / "kd.jsonl", QA[:2])  # stands in for the dataset
+    ctx.manifest.replace_stage(
+        "split",
+        [ctx.manifest.artifact("split", "dataset", split, recipe="knowledge_distillation")],
+        "s",
+    )
+    exported = []
+    for name, pairs in (("train", QA[:8]), ("validation", QA[8:10])):
+        path = write_chat_jsonl(
+            out / "export" / "openai" / f"knowledge_distillation_{name}.jsonl", pairs
+        )
+        exported.append(
+            ctx.manifest.artifact(
+                "export", "openai_jsonl", path, recipe="knowledge_distillation", split=name
+            )
+        )
+    ctx.manifest.replace_stage("export", exported, "e")
+    return root
+
+
+def _ctx(project: Path, **options: Any) -> RunContext:
+    return RunContext(project, show_progress=False, options=options)
+
+
+class FakeLaunch:
+    """Stands in for `launch.run_job`: records jobs, writes an adapter folder, reports back."""
+
+    def __init__(self, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.fail = fail
+        self.jobs: list[TrainJob] = []
+
+    def __call__(self, job: TrainJob, dist: DistributedConfig, echo: Any = None) -> TrainResult:
+        self.jobs.append(job)
+        name = job.experiment.rsplit("--", 1)[1]
+        if name in self.fail:
+            return TrainResult(status="failed", error="RuntimeError: out of memory")
+        folder = Path(job.output_dir)
+        (folder / "adapter").mkdir(parents=True, exist_ok=True)
+        (folder / "adapter" / "adapter_model.safetensors").write_bytes(b"x")
+        (folder / "training_log.json").write_text("{}")
+        return TrainResult(
+            status="succeeded",
+            train_loss=0.5,
+            validation_loss=job.hp.epochs,
+            steps=4,
+            output="adapter",
+        )
+
+    def names(self) -> list[str]:
+        return [j.experiment.rsplit("--", 1)[1] for j in self.jobs]
+
+
+TWO = {"experiments": [{"name": "A", "epochs": 1}, {"name": "B", "epochs": 2}]}
+
+
+def test_each_experiment_is_recorded_failures_do_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "p", "hf:/models/tiny", TWO)
+    fake = FakeLaunch(fail={"A"})
+    monkeypatch.setattr(launch, "run_job", fake)
+    ctx = _ctx(project)
+    with pytest.raises(stage.TrainingFailed, match=r"1 of 2 experiments failed \(first: .*--A: "):
+        asyncio.run(stage.run(ctx))
+    assert fake.names() == ["A", "B"]
+    table = ExperimentTable(ctx.out_dir)
+    a, b = sorted(table.rows.values(), key=lambda r: r.name)
+    assert (a.status, a.error) == ("failed", "RuntimeError: out of memory")
+    assert (
+        b.status == "succeeded" and b.output == f"train/{b.id}/adapter" and b.validation_loss == 2
+    )
+    # What succeeded is registered; the stage stays out of date so a rerun retries.
+    adapters = ctx.manifest.find("adapter")
+    assert [x.name for x in adapters] == [b.id]
+    assert {x.name for x in ctx.manifest.find("training_log")} == {b.id}
+    fp = pipeline.stage_fingerprint(ctx, pipeline.get_stage("train"))
+    assert not ctx.manifest.is_up_to_date("train", fp)
+
+    retry = FakeLaunch()
+    monkeypatch.setattr(launch, "run_job", retry)
+    result = asyncio.run(stage.run(_ctx(project)))
+    assert retry.names() == ["A"]  # B succeeded with the same config: skipped
+    assert result.summary == {"experiments": 2, "succeeded": 2, "failed": 0}
+    assert {x.name for x in result.artifacts if x.kind == "adapter"} == {a.id, b.id}
+
+
+def test_a_changed_setting_retrains_and_one_experiment_can_be_chosen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "p", "hf:/models/tiny", TWO)
+    fake = FakeLaunch()
+    monkeypatch.setattr(launch, "run_job", fake)
+    asyncio.run(stage.run(_ctx(project)))
+    (project / "doctune.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "models": {"student": "hf:/models/tiny"},
+                "train": {**TWO, "lora": {"r": 4}},
+            }
+        )
+    )
+    result = asyncio.run(stage.run(_ctx(project, experiment="B")))
+    assert fake.names() == ["A", "B", "B"]
+    # A's adapter from the earlier config stays registered; only B was retrained.
+    assert len([x for x in result.artifacts if x.kind == "adapter"]) == 2
+    assert fake.jobs[-1].train.lora.r == 4
+    with pytest.raises(ConfigError, match="no experiment named 'C'"):
+        asyncio.run(stage.run(_ctx(project, experiment="C")))
+
+
+def test_a_student_flag_replaces_the_configured_students(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p", "hf:/models/tiny", {**TWO, "students": ["hf:/a", "hf:/b"]}
+    )
+    ctx = RunContext(project, overrides={"student": "hf:/c"}, show_progress=False)
+    assert {e.student for e in stage.experiments_of(ctx)} == {"hf:/c"}
+    assert {e.student for e in stage.experiments_of(_ctx(project))} == {"hf:/a", "hf:/b"}
+
+
+def test_missing_exports_and_launch_problems_fail_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(
+        tmp_path / "p", "hf:/models/tiny", {**TWO, "datasets": ["pdf_synthetic"]}
+    )
+    fake = FakeLaunch()
+    monkeypatch.setattr(launch, "run_job", fake)
+    with pytest.raises(InputError, match="no exported train split of 'pdf_synthetic'"):
+        asyncio.run(stage.run(_ctx(project)))
+    project = make_project(tmp_path / "q", "hf:/models/tiny", TWO)
+    with pytest.raises(ConfigError, match="need launcher 'accelerate'"):
+        asyncio.run(stage.run(_ctx(project, num_processes=2)))
+    with pytest.raises(ConfigError, match="qlora needs a CUDA GPU"):
+        (project / "doctune.yaml").write_text(
+            yaml.safe_dump({"models": {"student": "hf:/m"}, "train": {**TWO, "method": "qlora"}})
+        )
+        asyncio.run(stage.run(_ctx(project)))
+    assert fake.jobs == []
+
+
+def test_the_fingerprint_follows_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path / "p", "hf:/models/tiny", TWO)
+    assert stage.fingerprint(_ctx(project)) == ""
+    monkeypatch.setattr(launch, "run_job", FakeLaunch())
+    asyncio.run(stage.run(_ctx(project)))
+    first = stage.fingerprint(_ctx(project))
+    assert first
+    table = ExperimentTable(project / "out")
+    row = next(iter(table.rows.values()))
+    table.upsert(row.model_copy(update={"validation_loss": 0.1}))
+    assert stage.fingerprint(_ctx(project)) not in ("", first)
+
+
+# -- the commands, for real --------------------------------------------------------------------
+@pytest.mark.slow
+def test_doctune_train_then_experiments_on_the_tiny_model(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    train = {
+        "grid": {"epochs": [1, 2], "batch_size": [4], "learning_rate": [5e-3]},
+        "lora": {"r": 8, "alpha": 16, "train_embeddings_and_norms": True},
+        "max_length": 128,
+        "warmup_ratio": 0.0,
+    }
+    project = make_project(tmp_path / "p", f"hf:{tiny_model_dir}", train)
+    runner = CliRunner()
+    first = runner.invoke(main, ["train", str(project), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    table = ExperimentTable(project / "out")
+    rows = sorted(table.rows.values(), key=lambda r: r.epochs)
+    assert [r.status for r in rows] == ["succeeded", "succeeded"]
+    assert [r.steps for r in rows] == [2, 4]
+    for row in rows:
+        assert row.train_loss and row.validation_loss and row.tokens_per_s and row.wall_s
+        assert (project / "out" / str(row.output) / "adapter_model.safetensors").is_file()
+        assert table.spec(row).startswith(f"hf:{tiny_model_dir}+")
+    logs = sorted((project / "out" / "train").glob("*/worker.log"))
+    stamps = [p.stat().st_mtime_ns for p in logs]
+
+    again = runner.invoke(main, ["train", str(project), "--no-progress"])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("already trained with this config, skipped") == 2
+    assert [p.stat().st_mtime_ns for p in logs] == stamps  # nothing was launched
+
+    shown = runner.invoke(main, ["experiments", str(project)])
+    assert shown.exit_code == 0, shown.output
+    best = table.best(rows[0].student, "knowledge_distillation")
+    assert best is not None
+    best_line = next(line for line in shown.output.splitlines() if f" {best.name} " in line)
+    assert best_line.lstrip("│ ").startswith("*")
+    assert shown.output.count("succeeded") == 2
