@@ -124,7 +124,14 @@ class SuiteScore(EvalRecord):
         default_factory=dict, description="token_f1, rouge_l, agreement..."
     )
     judge: str | None = None
+    second_judge: str | None = Field(None, description="Judge of the agreement statistics.")
     prompt_hash: str | None = None
+    rubric: dict[str, str] | None = Field(
+        None, description="Judged suites: criterion -> the question the judge answered."
+    )
+    answer_prompt: str | None = Field(
+        None, description="Templates the model was asked with: name@version#hash[+rag_context...]."
+    )
     paired: Paired | None = None
 
 

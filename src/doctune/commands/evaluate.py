@@ -1,0 +1,34 @@
+"""`doctune evaluate PROJECT [--models a,b] [--suites x,y]`: the evaluate stage from the command
+line. The stage itself is `doctune.evaluate.stage.run`, callable from a notebook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from doctune.cli import handle_errors, main, project_options, run_stages
+from doctune.config import SUITES
+
+
+def _split(value: str | None) -> list[str]:
+    return [p.strip() for p in (value or "").split(",") if p.strip()]
+
+
+@main.command("evaluate")
+@project_options
+@click.option(
+    "--models",
+    help="Comma-separated: 'base', 'best', experiment names or ids, model specs "
+    "(default: evaluate.models of the config).",
+)
+@click.option(
+    "--suites",
+    help=f"Comma-separated, of {', '.join(SUITES)} (default: evaluate.suites of the config).",
+)
+@handle_errors
+def evaluate(project: Path, models: str | None, suites: str | None, **opts: Any) -> None:
+    """Answer and score every model on every suite; writes out/evaluate/scores.jsonl."""
+    options = {"models": _split(models), "suites": _split(suites)}
+    run_stages(project, only="evaluate", options=options, **opts)

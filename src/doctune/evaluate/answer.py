@@ -1,0 +1,87 @@
+"""Asking the model under test: one place for the system prompt, the RAG context and the usage
+booked on every item, so every suite asks the same way and only its user prompt differs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from doctune.evaluate.base import Variant
+from doctune.evaluate.rag import Retriever, with_context
+from doctune.models.base import ChatRequest, ChatResponse, GenerationParams, Message
+from doctune.models.client import ModelClient, cost_of
+from doctune.prompts import PromptTemplate
+
+T = TypeVar("T")
+
+
+@dataclass
+class Asker:
+    """How the model under test is asked.
+
+    `system_prompt` is the export's, so a fine-tuned model is asked the way it was trained;
+    answers are greedy (temperature 0) so a rerun and another model get comparable answers.
+    """
+
+    system_prompt: str
+    max_tokens: int
+    retriever: Retriever | None = None
+    k: int = 3
+
+    def messages(
+        self, template: PromptTemplate, variant: Variant, query: str, **variables: Any
+    ) -> list[Message]:
+        """The template's messages; for `rag`, the user message gains the retrieved context."""
+        messages = template.render(system_prompt=self.system_prompt, **variables)
+        if variant != "rag":
+            return messages
+        if self.retriever is None:
+            raise ValueError("the rag variant needs a retriever over the chunks")
+        context = self.retriever.search(query, self.k)
+        last = messages[-1]
+        return [
+            *messages[:-1],
+            last.model_copy(update={"content": with_context(last.content, context)}),
+        ]
+
+    def request(self, client_defaults: GenerationParams, messages: list[Message]) -> ChatRequest:
+        """The exact request `ask` sends (for dry-run cache checks)."""
+        params = client_defaults.model_copy(
+            update={"temperature": 0.0, "max_tokens": self.max_tokens}
+        )
+        return ChatRequest(messages=tuple(messages), params=params)
+
+    async def ask(self, client: ModelClient, messages: list[Message]) -> ChatResponse:
+        return await client.chat(messages, temperature=0.0, max_tokens=self.max_tokens)
+
+
+def usage_fields(client: ModelClient, response: ChatResponse) -> dict[str, Any]:
+    """What an ItemResult records of the answering call (a cached call keeps its original
+    usage and cost: the record says what producing it cost)."""
+    return {
+        "latency_s": response.latency_s,
+        "prompt_tokens": response.usage.prompt_tokens,
+        "completion_tokens": response.usage.completion_tokens,
+        "cost_usd": cost_of(client.settings, response),
+    }
+
+
+def user_prompt(messages: list[Message]) -> str:
+    """What the item shows as its prompt: the user message (the system prompt is the same for
+    every item and recorded in the config)."""
+    return messages[-1].content
+
+
+async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Results in order. On the first error the rest are cancelled and the error raised: a
+    failed endpoint stops the stage, and the call cache keeps every answer that finished."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

@@ -1,0 +1,190 @@
+"""What an evaluation would cost (`--dry-run`) and what decides whether it must rerun.
+
+The estimate walks the same plan the stage runs, builds every answering request and looks it up
+in the call cache; for an answer already cached it builds the judge's request too, so a rerun
+that only adds a model is priced at that model's calls. No model is loaded for this: the cache key
+of an `hf:` model is computed from its weight files, as its backend does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from doctune.config import model_settings
+from doctune.context import RunContext
+from doctune.evaluate.answer import Asker
+from doctune.evaluate.base import EvalItem
+from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
+from doctune.evaluate.judge import REPLY_TOKENS, judge_request
+from doctune.evaluate.plan import Job, build_plan, selected_suites, students
+from doctune.evaluate.qa import qa_messages
+from doctune.evaluate.quiz import quiz_messages
+from doctune.manifest import file_sha256
+from doctune.models.base import ChatRequest, GenerationParams
+from doctune.models.cache import request_key
+from doctune.models.spec import parse_spec
+from doctune.pipeline import CallEstimate
+from doctune.tokens import estimate_tokens
+from doctune.train.experiments import TABLE_DIR, TABLE_NAME
+
+# A typical answer; the configured maximum would overstate most answers several times.
+ANSWER_TOKENS = 200
+MMLU_TOKENS = 64
+
+
+def backend_identity(spec: str) -> str:
+    """What the call cache keys a spec's calls on, without loading the model."""
+    parsed = parse_spec(spec)
+    if parsed.backend == "hf":
+        from doctune.models.hf_load import weights_fingerprint
+
+        return f"{parsed}#{weights_fingerprint(parsed.model, parsed.adapter)}"
+    return spec
+
+
+def client_defaults(ctx: RunContext, spec: str) -> GenerationParams:
+    """The generation defaults RunContext gives a spec's client (part of every cache key)."""
+    cfg = ctx.config.client
+    settings = model_settings(ctx.config, spec)
+    return GenerationParams(
+        temperature=cfg.temperature, max_tokens=settings.max_new_tokens, seed=cfg.seed
+    )
+
+
+def _tokens(request: ChatRequest) -> int:
+    text = "".join(m.content for m in request.messages)
+    return estimate_tokens(text + (json.dumps(request.json_schema) if request.json_schema else ""))
+
+
+class _Tally:
+    def __init__(self, ctx: RunContext) -> None:
+        self.cache = ctx.cache
+        self.calls = self.prompt = self.cached = 0
+
+    def lookup(self, identity: str, request: ChatRequest) -> Any:
+        """The cached response, or None after counting the call as one to make."""
+        hit = self.cache.get(request_key(identity, request)) if self.cache is not None else None
+        if hit is not None:
+            self.cached += 1
+            return hit[0]
+        self.calls += 1
+        self.prompt += _tokens(request)
+        return None
+
+
+def _answer_request(asker: Asker, job: Job, item: EvalItem, defaults: GenerationParams) -> Any:
+    if job.suite in QA_SUITES:
+        return asker.request(defaults, qa_messages(asker, item, job.variant))
+    if job.suite in QUIZ_SUITES:
+        return asker.request(defaults, quiz_messages(asker, job.suite, item, job.variant))
+    return None  # MMLU builds its own prompts (and may not chat at all): counted apart
+
+
+def estimate(ctx: RunContext) -> list[CallEstimate]:
+    from doctune.evaluate.stage import make_asker
+
+    cfg = ctx.config.evaluate
+    plan = build_plan(ctx)
+    if not ctx.inputs("dataset", stage="split"):
+        return _extrapolated(ctx, len(plan.models))
+    asker = make_asker(ctx, plan)
+    judges = [ctx.spec("judge"), *([cfg.second_judge] if cfg.second_judge else [])]
+    judge_ids = [(backend_identity(j), client_defaults(ctx, j)) for j in judges]
+    answers, judged = _Tally(ctx), _Tally(ctx)
+    mmlu_calls = 0
+    for job in plan.jobs():
+        identity = backend_identity(job.model.spec)
+        defaults = client_defaults(ctx, job.model.spec)
+        for item in job.items:
+            request = _answer_request(asker, job, item, defaults)
+            if request is None:
+                mmlu_calls += 1
+                continue
+            hit = answers.lookup(identity, request)
+            if job.suite not in QA_SUITES:
+                continue
+            for judge_identity, judge_defaults in judge_ids:
+                if hit is None:  # the judge's request depends on an answer not yet given
+                    judged.calls += 1
+                    judged.prompt += _tokens(request) + estimate_tokens(item.reference or "")
+                    continue
+                judged.lookup(
+                    judge_identity,
+                    judge_request(judge_defaults, item.question, item.reference or "", hit.text),
+                )
+    notes = [f"answers of {len(plan.models)} model(s)", *plan.notes]
+    if answers.cached:
+        notes.append(f"{answers.cached} cached")
+    if mmlu_calls:
+        notes.append(f"mmlu: up to {mmlu_calls} more (none for log-likelihood scoring)")
+    judge_note = f"judging {', '.join(judges)}" + (
+        f"; {judged.cached} cached" if judged.cached else ""
+    )
+    return [
+        CallEstimate(
+            "student",
+            answers.calls + mmlu_calls,
+            answers.prompt,
+            answers.calls * min(cfg.answer_max_tokens, ANSWER_TOKENS) + mmlu_calls * MMLU_TOKENS,
+            note="; ".join(notes),
+        ),
+        CallEstimate(
+            "judge", judged.calls, judged.prompt, judged.calls * REPLY_TOKENS // 2, note=judge_note
+        ),
+    ]
+
+
+def _extrapolated(ctx: RunContext, known_models: int) -> list[CallEstimate]:
+    """Before the splits exist (a dry run of the whole pipeline): max_items per QA suite and
+    dataset, the planned quizzes, for the models known now plus one fine-tuned model per student
+    and dataset when `best` is asked for (its runs do not exist yet)."""
+    cfg = ctx.config.evaluate
+    suites = selected_suites(ctx)
+    per = cfg.max_items or 100
+    recipes = cfg.datasets or ctx.config.synthesize.recipes
+    qa = sum(s in QA_SUITES for s in suites) * per
+    quiz = sum(s in QUIZ_SUITES for s in suites) * min(per, ctx.config.evalsets.quiz.count)
+    tuned = len(students(ctx)) * len(ctx.config.train.datasets) if "best" in cfg.models else 0
+    answers = known_models * (qa * len(recipes) + quiz) + tuned * (qa + quiz)
+    judged = known_models * qa * len(recipes) + tuned * qa
+    judged *= 2 if cfg.second_judge else 1
+    note = f"~{known_models + tuned} models x up to {per} items per suite (no splits yet)"
+    return [
+        CallEstimate(
+            "student", answers, answers * 150, answers * ANSWER_TOKENS, exact=False, note=note
+        ),
+        CallEstimate(
+            "judge", judged, judged * 450, judged * REPLY_TOKENS // 2, exact=False, note=note
+        ),
+    ]
+
+
+def fingerprint(ctx: RunContext) -> str:
+    """What decides the results beyond the evaluate config, the inputs and the code: the trained
+    models (the experiments table), the command-line selection, the system prompt the models are
+    asked with, the base models' weights and the MMLU files."""
+    table = ctx.out_dir / TABLE_DIR / TABLE_NAME
+    cfg = ctx.config.evaluate
+    specs = [*students(ctx), *(b for b in cfg.baselines if ":" in b)]
+    parts = {
+        "experiments": file_sha256(table) if table.is_file() else None,
+        "options": {k: ctx.options.get(k) for k in ("models", "suites")},
+        "system_prompt": ctx.config.export.system_prompt,
+        "models": [backend_identity(s) for s in specs],
+        "mmlu": _mmlu_listing(ctx),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _mmlu_listing(ctx: RunContext) -> list[str] | None:
+    from doctune.evaluate.mmlu import mmlu_dir
+
+    folder = mmlu_dir(ctx.config.evaluate.mmlu)
+    if folder is None or not folder.is_dir():
+        return None if folder is None else [str(folder)]
+    return [
+        f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in sorted(folder.rglob("*.csv"))
+    ]

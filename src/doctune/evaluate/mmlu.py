@@ -1,0 +1,359 @@
+"""The `mmlu` suite: catastrophic forgetting on MMLU subjects read from a local folder.
+
+The folder has the original layout, `<dir>/{dev,val,test}/<subject>_{dev,val,test}.csv`, no
+header, columns question, A, B, C, D, answer letter. MMLU's text is not ours to ship and nothing
+is downloaded: the folder comes from `evaluate.mmlu.dir` or `$MMLU_DIR`, and without either the
+suite is skipped with one line saying so (`skip_reason`).
+
+Prompts are lm-evaluation-harness's MMLU default, character for character, so the numbers can
+be set beside published ones. Two scorings:
+- generate (any chat model): the prompt as one user message, the letter read from the reply;
+- loglikelihood (`hf:` models): " A".." D" scored after the prompt without a chat template, the
+  argmax chosen, exactly as the harness does for a base model (see `doctune.evaluate.loglik`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from doctune.config.evaluate import MMLUSettings
+from doctune.errors import ConfigError, InputError
+from doctune.evaluate.base import EvalItem, ItemResult, Variant
+from doctune.evaluate.letters import extract_letter
+from doctune.evaluate.loglik import (
+    LoglikCache,
+    argmax_first,
+    continuation_logprobs,
+    loglik_key,
+)
+from doctune.models.base import Message
+from doctune.models.client import ModelClient, cost_of
+from doctune.train.experiments import ModelRef
+
+LETTERS = "ABCD"
+SPLITS = ("dev", "val", "test")
+Scoring = Literal["generate", "loglikelihood"]
+_COLUMNS = "question, A, B, C, D, answer"
+
+
+@dataclass(frozen=True)
+class MMLUQuestion:
+    """One row of an MMLU CSV; `line` is where the row starts in its file (for errors)."""
+
+    question: str
+    choices: tuple[str, str, str, str]
+    answer: str
+    source: str
+    line: int
+
+
+# -- where the data is ------------------------------------------------------------------------
+def mmlu_dir(settings: MMLUSettings) -> Path | None:
+    """The configured MMLU folder: `evaluate.mmlu.dir`, else `$MMLU_DIR`, else None (skip)."""
+    value = settings.dir or os.environ.get("MMLU_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def skip_reason(settings: MMLUSettings) -> str | None:
+    """One line explaining why the suite is skipped, or None when it runs."""
+    if mmlu_dir(settings) is not None:
+        return None
+    return (
+        "mmlu: skipped, no MMLU folder: set MMLU_DIR or evaluate.mmlu.dir to a copy in the "
+        "original layout ({dev,val,test}/<subject>_<split>.csv); doctune ships and downloads none"
+    )
+
+
+def split_path(root: Path, split: str, subject: str) -> Path:
+    return root / split / f"{subject}_{split}.csv"
+
+
+def find_subjects(root: Path) -> list[str]:
+    """Every subject with a test file, sorted."""
+    test_dir = root / "test"
+    if not test_dir.is_dir():
+        raise InputError(f"{test_dir}: MMLU test folder not found")
+    return sorted(p.name[: -len("_test.csv")] for p in test_dir.glob("*_test.csv"))
+
+
+# -- reading ----------------------------------------------------------------------------------
+def read_split(path: Path) -> list[MMLUQuestion]:
+    """Rows of one MMLU CSV. Quoted fields may hold commas, quotes and newlines (the csv module
+    reads them); answers are stripped and upper-cased ("c " is "C"); anything else malformed is
+    an InputError naming the file and line."""
+    if not path.is_file():
+        raise InputError(f"{path}: MMLU file not found")
+    rows: list[MMLUQuestion] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        start = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise InputError(f"{path}:{start}: malformed CSV ({exc})") from None
+            line, start = start, reader.line_num + 1
+            if not row:  # a blank line between records
+                continue
+            rows.append(_question(row, path, line))
+    return rows
+
+
+def _question(row: list[str], path: Path, line: int) -> MMLUQuestion:
+    if len(row) != 6:
+        raise InputError(f"{path}:{line}: expected 6 columns ({_COLUMNS}), found {len(row)}")
+    answer = row[5].strip().upper()
+    if answer not in LETTERS or len(answer) != 1:
+        raise InputError(f"{path}:{line}: answer must be one of A, B, C, D, found {row[5]!r}")
+    return MMLUQuestion(
+        question=row[0],
+        choices=(row[1], row[2], row[3], row[4]),
+        answer=answer,
+        source=str(path),
+        line=line,
+    )
+
+
+# -- prompts ----------------------------------------------------------------------------------
+def description(subject: str) -> str:
+    """The harness's per-subject header (its _generate_configs.py: underscores become spaces)."""
+    return (
+        "The following are multiple choice questions (with answers) about "
+        f"{' '.join(subject.split('_'))}.\n\n"
+    )
+
+
+def format_question(question: MMLUQuestion) -> str:
+    """The harness's doc_to_text: the question stripped, the choices as they are."""
+    lines = [question.question.strip()]
+    lines += [
+        f"{letter}. {choice}" for letter, choice in zip(LETTERS, question.choices, strict=True)
+    ]
+    return "\n".join(lines) + "\nAnswer:"
+
+
+def build_prompt(subject: str, question: MMLUQuestion, shots: list[MMLUQuestion]) -> str:
+    """Description, then each example with its answer after a space and a blank line (the
+    harness's target and few-shot delimiters), then the question ending in "Answer:"."""
+    examples = "".join(f"{format_question(s)} {s.answer}\n\n" for s in shots)
+    return description(subject) + examples + format_question(question)
+
+
+def load_items(settings: MMLUSettings) -> list[EvalItem]:
+    """The suite's items: per subject, the first `max_questions_per_subject` test questions,
+    each with the first `few_shot` dev questions as examples (the harness's first_n sampler)."""
+    root = mmlu_dir(settings)
+    if root is None:
+        raise ConfigError(skip_reason(settings) or "mmlu: no MMLU folder")
+    if not root.is_dir():
+        raise InputError(f"{root}: MMLU folder not found")
+    subjects = settings.subjects or find_subjects(root)
+    if not subjects:
+        raise InputError(f"{root / 'test'}: no <subject>_test.csv files")
+    items: list[EvalItem] = []
+    for subject in subjects:
+        questions = read_split(split_path(root, "test", subject))
+        shots = _shots(root, subject, settings.few_shot)
+        for index, question in enumerate(questions[: settings.max_questions_per_subject]):
+            items.append(
+                EvalItem(
+                    id=f"mmlu/{subject}/{index}",
+                    suite="mmlu",
+                    question=question.question.strip(),
+                    options=dict(zip(LETTERS, question.choices, strict=True)),
+                    answer=question.answer,
+                    meta={
+                        "subject": subject,
+                        "prompt": build_prompt(subject, question, shots),
+                        "few_shot": len(shots),
+                        "source": f"{question.source}:{question.line}",
+                    },
+                )
+            )
+    return items
+
+
+def _shots(root: Path, subject: str, k: int) -> list[MMLUQuestion]:
+    if k == 0:
+        return []
+    path = split_path(root, "dev", subject)
+    dev = read_split(path)
+    if len(dev) < k:
+        raise InputError(f"{path}: {len(dev)} examples, evaluate.mmlu.few_shot asks for {k}")
+    return dev[:k]
+
+
+def item_prompt(item: EvalItem) -> str:
+    """The prompt of an item; zero-shot from its fields when it was built elsewhere."""
+    prompt = item.meta.get("prompt")
+    if isinstance(prompt, str):
+        return prompt
+    options = item.options or {}
+    question = MMLUQuestion(
+        question=item.question,
+        choices=tuple(options.get(letter, "") for letter in LETTERS),  # type: ignore[arg-type]
+        answer=item.answer or "A",
+        source="",
+        line=0,
+    )
+    return build_prompt(str(item.meta.get("subject", "")), question, [])
+
+
+# -- scoring ----------------------------------------------------------------------------------
+class MMLUSuite:
+    """Accuracy on MMLU questions; see the module docstring for the two scorings.
+
+    Retrieval does not apply: MMLU measures what the model kept of general knowledge, and
+    passages from the domain documents would only blur that. A `rag` variant is answered like
+    `plain` and labelled as asked; the stage is expected to run this suite plain only.
+    """
+
+    name = "mmlu"
+
+    def __init__(self, settings: MMLUSettings, *, max_tokens: int = 64) -> None:
+        self.settings = settings
+        # Enough for "The answer is C." and a short reason; the letter is read from free text.
+        self.max_tokens = max_tokens
+
+    def scoring_for(self, spec: str) -> Scoring:
+        if self.settings.scoring == "auto":
+            return "loglikelihood" if spec.startswith("hf:") else "generate"
+        return self.settings.scoring
+
+    async def evaluate(
+        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
+    ) -> list[ItemResult]:
+        if self.scoring_for(model.spec) == "loglikelihood":
+            return await self._by_loglikelihood(model, client, items, variant)
+        return list(
+            await asyncio.gather(*(self._generate(model, client, i, variant) for i in items))
+        )
+
+    async def _generate(
+        self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
+    ) -> ItemResult:
+        prompt = item_prompt(item)
+        response = await client.chat(
+            [Message(role="user", content=prompt)], temperature=0.0, max_tokens=self.max_tokens
+        )
+        letter = extract_letter(response.text, LETTERS, item.options)
+        # A reply with no readable letter is wrong, not excluded: a model that no longer answers
+        # the format has forgotten something too, and excluding it would flatter the score.
+        return _result(
+            model,
+            item,
+            variant,
+            prompt,
+            answer=response.text,
+            letter=letter,
+            latency_s=response.latency_s,
+            prompt_tokens=response.usage.prompt_tokens,
+            completion_tokens=response.usage.completion_tokens,
+            cost_usd=cost_of(client.settings, response),
+        )
+
+    async def _by_loglikelihood(
+        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
+    ) -> list[ItemResult]:
+        backend = client.backend
+        hf_model, tokenizer = getattr(backend, "model", None), getattr(backend, "tokenizer", None)
+        if hf_model is None or tokenizer is None:
+            raise ConfigError(
+                f"evaluate.mmlu.scoring: loglikelihood needs an in-process hf: model; "
+                f"{model.spec} is not one (use scoring: generate)"
+            )
+        cache = LoglikCache(client.cache.path) if client.cache is not None else None
+        try:
+            # The model runs in a worker thread so the event loop (and other suites) stay free.
+            scored = await asyncio.to_thread(
+                _score_all, hf_model, tokenizer, backend.identity, items, cache
+            )
+        finally:
+            if cache is not None:
+                cache.close()
+        row = client.ledger.row(client.spec, client.stage)
+        results = []
+        for item, (value, cached) in zip(items, scored, strict=True):
+            row.calls += 1
+            row.cache_hits += int(cached)
+            row.prompt_tokens += int(value["prompt_tokens"])
+            letter = LETTERS[argmax_first(value["logprobs"])]
+            results.append(
+                _result(
+                    model,
+                    item,
+                    variant,
+                    item_prompt(item),
+                    answer=letter,
+                    letter=letter,
+                    latency_s=float(value["latency_s"]),
+                    prompt_tokens=int(value["prompt_tokens"]),
+                )
+            )
+        return results
+
+
+def _score_all(
+    hf_model: Any, tokenizer: Any, identity: str, items: list[EvalItem], cache: LoglikCache | None
+) -> list[tuple[dict[str, Any], bool]]:
+    """(scores, from cache?) per item; each new score is stored at once, so an interrupted
+    run keeps what it computed."""
+    continuations = [f" {letter}" for letter in LETTERS]
+    dtype = str(getattr(hf_model, "dtype", ""))
+    out: list[tuple[dict[str, Any], bool]] = []
+    for item in items:
+        prompt = item_prompt(item)
+        key = loglik_key(identity, dtype, prompt, continuations)
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            out.append((hit, True))
+            continue
+        started = time.perf_counter()
+        logprobs = continuation_logprobs(hf_model, tokenizer, prompt, continuations)
+        value = {
+            "logprobs": logprobs,
+            "prompt_tokens": len(tokenizer.encode(prompt)),
+            "latency_s": time.perf_counter() - started,
+        }
+        if cache is not None:
+            cache.put(key, identity, value)
+        out.append((value, False))
+    return out
+
+
+def _result(
+    model: ModelRef,
+    item: EvalItem,
+    variant: Variant,
+    prompt: str,
+    *,
+    answer: str,
+    letter: str | None,
+    **usage: Any,
+) -> ItemResult:
+    correct = letter is not None and letter == item.answer
+    reference = item.answer
+    if item.answer and item.options:
+        reference = f"{item.answer}. {item.options.get(item.answer, '')}"
+    return ItemResult(
+        item_id=item.id,
+        suite="mmlu",
+        variant=variant,
+        model=model.label,
+        spec=model.spec,
+        question=item.question,
+        prompt=prompt,
+        reference=reference,
+        answer=answer,
+        scores={"correct": 1.0 if correct else 0.0},
+        extracted=letter,
+        **usage,
+    )

@@ -1,0 +1,169 @@
+"""What an evaluation run will do: which models, suites, items and variants, as plain data.
+
+The stage runs the plan and the dry run prices the same plan, so the two never disagree about
+what "evaluate" means for a project.
+
+Which rows exist:
+- every model (base students, fine-tuned runs, baselines) answers the quizzes (and MMLU);
+- base models and baselines answer the QA suites of every dataset; a fine-tuned model answers
+  those of the dataset it was trained on (the table's rows are model x dataset);
+- a fine-tuned model whose base model was not selected gets it added: before/after is the
+  point of the table, and the base's answers are cached for the next run anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctune.config import SUITES
+from doctune.context import RunContext
+from doctune.data.jsonl import read_jsonl
+from doctune.errors import ConfigError
+from doctune.evaluate.base import EvalItem, SuiteScore, Variant
+from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES, qa_datasets, suite_items
+from doctune.train.experiments import ExperimentTable, ModelRef, resolve_models
+
+STAGE = "evaluate"
+SCORES_NAME = "scores.jsonl"
+# MMLU measures what a model kept of general knowledge; passages from the domain documents
+# would only blur that, so it runs without retrieval whatever the variants.
+PLAIN_ONLY = frozenset({"mmlu"})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model on one suite, dataset and variant."""
+
+    model: ModelRef
+    suite: str
+    dataset: str | None
+    variant: Variant
+    items: list[EvalItem]
+
+
+@dataclass
+class Plan:
+    models: list[ModelRef]
+    suites: list[str]
+    variants: list[Variant]
+    items: dict[str, dict[str | None, list[EvalItem]]]
+    notes: list[str] = field(default_factory=list)
+
+    def jobs(self) -> list[Job]:
+        out: list[Job] = []
+        for model in self.models:
+            for suite in self.suites:
+                for dataset, items in self.items.get(suite, {}).items():
+                    if not _asks(model, suite, dataset):
+                        continue
+                    variants: list[Variant] = ["plain"] if suite in PLAIN_ONLY else self.variants
+                    for variant in variants:
+                        out.append(Job(model, suite, dataset, variant, items))
+        return out
+
+    def items_by_id(self, suite: str) -> dict[str, EvalItem]:
+        return {i.id: i for items in self.items.get(suite, {}).values() for i in items}
+
+
+def _asks(model: ModelRef, suite: str, dataset: str | None) -> bool:
+    if suite in QA_SUITES and model.kind == "finetuned" and model.dataset:
+        return dataset == model.dataset
+    return True
+
+
+def _names(value: Any) -> list[str]:
+    """A CLI option as a list: "a,b" or ["a", "b"]."""
+    if value is None:
+        return []
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return [p.strip() for p in parts if p and p.strip()]
+
+
+def selected_suites(ctx: RunContext) -> list[str]:
+    suites = _names(ctx.options.get("suites")) or list(ctx.config.evaluate.suites)
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise ConfigError(f"unknown suite(s) {', '.join(unknown)} (suites: {', '.join(SUITES)})")
+    return list(dict.fromkeys(suites))
+
+
+def students(ctx: RunContext) -> list[str]:
+    return list(ctx.config.train.students) or [ctx.spec("student")]
+
+
+def previous_scores(ctx: RunContext, suite: str) -> dict[str, float] | None:
+    """Experiment id -> mean score on `suite` from the last run, for `select_by: <suite>`."""
+    path = ctx.out_dir / STAGE / SCORES_NAME
+    if suite == "validation_loss" or not path.is_file():
+        return None
+    by_experiment: dict[str, list[float]] = {}
+    for row in read_jsonl(path, SuiteScore):
+        if (
+            row.suite == suite
+            and row.variant == "plain"
+            and row.experiment
+            and row.mean is not None
+        ):
+            by_experiment.setdefault(row.experiment, []).append(row.mean)
+    return {k: sum(v) / len(v) for k, v in by_experiment.items()} or None
+
+
+def resolve(ctx: RunContext) -> list[ModelRef]:
+    """The models to evaluate, in order: selected ones (bases added), then the baselines."""
+    cfg = ctx.config.evaluate
+    table = ExperimentTable(ctx.out_dir)
+    names = _names(ctx.options.get("models")) or list(cfg.models)
+    learners = students(ctx)
+    datasets = list(dict.fromkeys([*ctx.config.train.datasets, *qa_datasets(ctx)]))
+    scores = previous_scores(ctx, cfg.select_by)
+    models = resolve_models(names, table, learners, datasets, scores=scores)
+    bases = {m.spec for m in models if m.kind == "base"}
+    for model in list(models):
+        if model.kind == "finetuned" and model.base and model.base not in bases:
+            base = ModelRef(
+                label=f"{model.base} (base)", spec=model.base, kind="base", base=model.base
+            )
+            models.insert(models.index(model), base)
+            bases.add(model.base)
+    taken = {m.spec for m in models}
+    for extra in resolve_models(list(cfg.baselines), table, learners, datasets):
+        if extra.spec not in taken:
+            models.append(dataclasses.replace(extra, kind="baseline", base=None))
+            taken.add(extra.spec)
+    return models
+
+
+def _mmlu_items(ctx: RunContext, plan: Plan) -> list[EvalItem]:
+    """MMLU's items, or none with a note saying why (no folder configured)."""
+    from doctune.evaluate import mmlu  # lazily: only a run with the suite reads CSV files
+
+    settings = ctx.config.evaluate.mmlu
+    reason = mmlu.skip_reason(settings)
+    if reason is not None:
+        plan.notes.append(reason)
+        return []
+    return mmlu.load_items(settings)
+
+
+def build_plan(ctx: RunContext) -> Plan:
+    """Models x suites x items x variants; suites without inputs are noted and left out."""
+    cfg = ctx.config.evaluate
+    plan = Plan(
+        models=resolve(ctx), suites=[], variants=list(dict.fromkeys(cfg.variants)), items={}
+    )
+    for suite in selected_suites(ctx):
+        if suite == "mmlu":
+            items = _mmlu_items(ctx, plan)
+            if items:
+                plan.items[suite] = {None: items}
+                plan.suites.append(suite)
+            continue
+        plan.items[suite] = suite_items(ctx, suite)
+        if not any(plan.items[suite].values()):
+            source = "quizzes" if suite in QUIZ_SUITES else "records"
+            plan.notes.append(f"{suite}: skipped: no {source} to ask (run the earlier stages)")
+            continue
+        plan.suites.append(suite)
+    return plan

@@ -1,0 +1,90 @@
+"""The QA suites (train_qa, test_qa, rephrased_qa): the model answers, the judge scores.
+
+Per item: the answer, the judge's verdict(s) on the talk's rubric, and token F1 / ROUGE-L against
+the reference. `scores["judge"]` is the first judge's mean of the three criteria (0-10) or None
+when its reply was unusable; then the item is `excluded` from the judge mean, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from doctune.evaluate.answer import Asker, gather_all, usage_fields, user_prompt
+from doctune.evaluate.base import EvalItem, ItemResult, Variant
+from doctune.evaluate.judge import Judge
+from doctune.evaluate.metrics import reference_scores
+from doctune.models.base import Message
+from doctune.models.client import ModelClient
+from doctune.prompts import PromptTemplate, load_prompt
+from doctune.train.experiments import ModelRef
+
+PROMPT = "answer_qa"
+
+
+def prompt() -> PromptTemplate:
+    return load_prompt(PROMPT)
+
+
+def qa_messages(asker: Asker, item: EvalItem, variant: Variant) -> list[Message]:
+    return asker.messages(prompt(), variant, item.question, question=item.question)
+
+
+class QASuite:
+    """A judged QA suite. `judges[0]` decides the score; a second judge only measures agreement."""
+
+    def __init__(
+        self,
+        name: str,
+        asker: Asker,
+        judges: list[Judge],
+        *,
+        on_item: Callable[[], None] | None = None,
+    ) -> None:
+        if not judges:
+            raise ValueError("a QA suite needs a judge")
+        self.name = name
+        self.asker = asker
+        self.judges = judges
+        self.on_item = on_item
+
+    def messages(self, item: EvalItem, variant: Variant) -> list[Message]:
+        return qa_messages(self.asker, item, variant)
+
+    async def evaluate(
+        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
+    ) -> list[ItemResult]:
+        return await gather_all(self._one(model, client, i, variant) for i in items)
+
+    async def _one(
+        self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
+    ) -> ItemResult:
+        messages = self.messages(item, variant)
+        response = await self.asker.ask(client, messages)
+        reference = item.reference or ""
+        verdicts = await asyncio.gather(
+            *(j.verdict(item.question, reference, response.text) for j in self.judges)
+        )
+        first = verdicts[0]
+        scores: dict[str, float | None] = {"judge": first.score}
+        if len(verdicts) > 1:
+            scores["judge_2"] = verdicts[1].score
+        scores.update(reference_scores(response.text, reference))
+        if self.on_item is not None:
+            self.on_item()
+        return ItemResult(
+            item_id=item.id,
+            suite=self.name,
+            dataset=item.dataset,
+            variant=variant,
+            model=model.label,
+            spec=model.spec,
+            question=item.question,
+            prompt=user_prompt(messages),
+            reference=item.reference,
+            answer=response.text,
+            scores=scores,
+            judges=list(verdicts),
+            excluded=f"judge: {first.error}" if first.error else None,
+            **usage_fields(client, response),
+        )

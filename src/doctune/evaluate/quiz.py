@@ -1,0 +1,85 @@
+"""The task suites: multiple-choice quizzes, without (`task`) and with (`task_prompted`) the
+knowledge statement, in the talk's words.
+
+The model answers in free text with its reasoning, as in the talk; the chosen letter is read by
+the rule-based parser of doctune.evaluate.letters. Correct is 1, anything else 0. A reply with no
+letter, or naming two, is wrong and flagged (`extracted` is None), so a model that stops
+committing to an answer shows up as such rather than as a model that got harder questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from doctune.evaluate.answer import Asker, gather_all, usage_fields, user_prompt
+from doctune.evaluate.base import EvalItem, ItemResult, Variant
+from doctune.evaluate.letters import extract_letter
+from doctune.models.base import Message
+from doctune.models.client import ModelClient
+from doctune.prompts import PromptTemplate, load_prompt
+from doctune.train.experiments import ModelRef
+
+PROMPTS = {"task": "quiz_task", "task_prompted": "quiz_task_prompted"}
+
+
+def prompt(suite: str) -> PromptTemplate:
+    return load_prompt(PROMPTS[suite])
+
+
+def chance(item: EvalItem) -> float:
+    """Score of a uniform guess on this item: 1 / number of options."""
+    return 1.0 / len(item.options) if item.options else 0.0
+
+
+def quiz_messages(asker: Asker, suite: str, item: EvalItem, variant: Variant) -> list[Message]:
+    variables = {
+        "question": item.question,
+        "options": sorted((item.options or {}).items()),
+        "knowledge": item.knowledge or "",
+    }
+    # Retrieval is by the question alone: the options hold three wrong answers by design.
+    return asker.messages(prompt(suite), variant, item.question, **variables)
+
+
+class QuizSuite:
+    def __init__(
+        self, name: str, asker: Asker, *, on_item: Callable[[], None] | None = None
+    ) -> None:
+        if name not in PROMPTS:
+            raise ValueError(f"'{name}' is not a quiz suite ({', '.join(PROMPTS)})")
+        self.name = name
+        self.asker = asker
+        self.on_item = on_item
+
+    def messages(self, item: EvalItem, variant: Variant) -> list[Message]:
+        return quiz_messages(self.asker, self.name, item, variant)
+
+    async def evaluate(
+        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
+    ) -> list[ItemResult]:
+        return await gather_all(self._one(model, client, i, variant) for i in items)
+
+    async def _one(
+        self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
+    ) -> ItemResult:
+        messages = self.messages(item, variant)
+        response = await self.asker.ask(client, messages)
+        options = item.options or {}
+        letter = extract_letter(response.text, "".join(sorted(options)), options=options)
+        if self.on_item is not None:
+            self.on_item()
+        return ItemResult(
+            item_id=item.id,
+            suite=self.name,
+            dataset=item.dataset,
+            variant=variant,
+            model=model.label,
+            spec=model.spec,
+            question=item.question,
+            prompt=user_prompt(messages),
+            reference=f"{item.answer}. {options.get(item.answer or '', '')}".strip(),
+            answer=response.text,
+            scores={"correct": float(letter is not None and letter == item.answer)},
+            extracted=letter,
+            **usage_fields(client, response),
+        )

@@ -1,0 +1,221 @@
+"""Stage `evaluate`: every model x suite x dataset x variant, answered, scored and aggregated.
+
+Reads the split datasets, rephrased questions, quizzes and chunks; writes
+- `evaluate/answers/<model>/<suite>[.<dataset>][.rag].jsonl`: one ItemResult per item (kind
+  `answers`, name = the model's row label): question, prompt sent, reference, answer, scores,
+  the judge's verdicts and rationale, latency, tokens and cost;
+- `evaluate/scores.jsonl`: one SuiteScore per row of the results table (kind `scores`), each
+  fine-tuned row paired with its base model on the same items.
+
+Models run one after another (two local 7B models need not share a GPU); within a model every
+suite, dataset and variant runs at once, bounded by the model clients' concurrency. Every call
+goes through the call cache: rerunning with nothing changed asks no model anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from doctune.context import RunContext, Tick
+from doctune.data.jsonl import read_jsonl, write_jsonl
+from doctune.data.records import Chunk
+from doctune.errors import InputError
+from doctune.evaluate import judge as judge_module
+from doctune.evaluate.aggregate import RowKey, Scoring, suite_score, with_paired
+from doctune.evaluate.answer import Asker, gather_all
+from doctune.evaluate.base import ItemResult, Suite, SuiteScore
+from doctune.evaluate.estimate import estimate, fingerprint
+from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
+from doctune.evaluate.judge import Judge
+from doctune.evaluate.plan import SCORES_NAME, STAGE, Job, Plan, build_plan
+from doctune.evaluate.qa import QASuite
+from doctune.evaluate.qa import prompt as qa_prompt
+from doctune.evaluate.quiz import QuizSuite
+from doctune.evaluate.quiz import prompt as quiz_prompt
+from doctune.evaluate.rag import Retriever, embedding_model_path
+from doctune.evaluate.rag import prompt as rag_prompt
+from doctune.manifest import Artifact
+from doctune.models.client import ModelClient
+from doctune.pipeline import StageResult
+
+__all__ = ["estimate", "fingerprint", "make_asker", "run", "slug"]
+
+
+def slug(label: str) -> str:
+    """A folder name for a model label: readable, and unique through a short hash (two labels
+    that differ only in punctuation must not share a folder)."""
+    text = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:60] or "model"
+    return f"{text}-{hashlib.sha256(label.encode()).hexdigest()[:6]}"
+
+
+def load_chunks(ctx: RunContext) -> list[Chunk]:
+    artifacts = ctx.inputs("chunks", stage="ingest") or ctx.inputs("chunks")
+    if not artifacts:
+        raise InputError(
+            f"{ctx.manifest.path}: the rag variant needs chunks (run `doctune ingest`)"
+        )
+    return [c for a in artifacts for c in read_jsonl(ctx.path(a), Chunk)]
+
+
+def make_asker(ctx: RunContext, plan: Plan) -> Asker:
+    cfg = ctx.config.evaluate
+    retriever = None
+    if "rag" in plan.variants:
+        chunks = load_chunks(ctx)
+        model_path = embedding_model_path(cfg.rag.embedding_model) if cfg.rag.embeddings else None
+        retriever = Retriever(chunks, embeddings=cfg.rag.embeddings, model_path=model_path)
+        if retriever.hybrid:
+            retriever.warm(i.question for s in plan.items.values() for v in s.values() for i in v)
+    return Asker(
+        system_prompt=ctx.config.export.system_prompt,
+        max_tokens=cfg.answer_max_tokens,
+        retriever=retriever,
+        k=cfg.rag.k,
+    )
+
+
+def make_judges(ctx: RunContext) -> list[Judge]:
+    judges = [Judge(ctx.client("judge", STAGE))]
+    second = ctx.config.evaluate.second_judge
+    if second:
+        judges.append(Judge(ctx.client_for_spec(second, STAGE)))
+    return judges
+
+
+def make_suites(
+    ctx: RunContext, plan: Plan, asker: Asker, on_item: Callable[[], None]
+) -> dict[str, Suite]:
+    suites: dict[str, Suite] = {}
+    judges = make_judges(ctx) if any(s in QA_SUITES for s in plan.suites) else []
+    for name in plan.suites:
+        if name in QA_SUITES:
+            suites[name] = QASuite(name, asker, judges, on_item=on_item)
+        elif name in QUIZ_SUITES:
+            suites[name] = QuizSuite(name, asker, on_item=on_item)
+        elif name == "mmlu":
+            from doctune.evaluate.mmlu import MMLUSuite
+
+            suites[name] = MMLUSuite(ctx.config.evaluate.mmlu)
+    return suites
+
+
+async def answer_all(ctx: RunContext, plan: Plan) -> dict[RowKey, list[ItemResult]]:
+    """Per row, the model's results. One model at a time, everything of that model at once."""
+    asker = make_asker(ctx, plan)
+    jobs = plan.jobs()
+    results: dict[RowKey, list[ItemResult]] = {}
+    for model in plan.models:
+        mine = [j for j in jobs if j.model == model]
+        if not mine:
+            continue
+        client = ctx.client_for_spec(model.spec, STAGE)
+        total = sum(len(j.items) for j in mine)
+        with ctx.progress(f"evaluate {model.label}", total) as tick:
+            suites = make_suites(ctx, plan, asker, tick.advance)
+            outs = await gather_all(_run_job(suites[j.suite], j, client, tick) for j in mine)
+        for job, out in zip(mine, outs, strict=True):
+            results[_key(job)] = out
+    return results
+
+
+async def _run_job(suite: Suite, job: Job, client: ModelClient, tick: Tick) -> list[ItemResult]:
+    out = await suite.evaluate(job.model, client, job.items, job.variant)
+    if not isinstance(suite, (QASuite, QuizSuite)):  # suites that do not tick per item
+        tick.advance(len(job.items))
+    return out
+
+
+def _key(job: Job) -> RowKey:
+    return RowKey(job.model.label, job.suite, job.dataset, job.variant)
+
+
+def scoring(ctx: RunContext, plan: Plan) -> Scoring:
+    cfg = ctx.config.evaluate
+    judged = any(s in QA_SUITES for s in plan.suites)
+    return Scoring(
+        samples=cfg.bootstrap_samples,
+        seed=cfg.seed,
+        judge=ctx.spec("judge") if judged else None,
+        second_judge=cfg.second_judge if judged else None,
+        judge_prompt_hash=judge_module.prompt().hash if judged else None,
+        rubric=judge_module.rubric() if judged else None,
+    )
+
+
+def score_rows(
+    ctx: RunContext, plan: Plan, results: dict[RowKey, list[ItemResult]]
+) -> list[SuiteScore]:
+    how = scoring(ctx, plan)
+    by_label = {m.label: m for m in plan.models}
+    rows = []
+    for key, out in results.items():
+        model = by_label[key.model]
+        score = suite_score(model, key, out, plan.items_by_id(key.suite), how)
+        score = score.model_copy(update={"answer_prompt": answer_prompt(key.suite, key.variant)})
+        rows.append((model, key, score))
+    return with_paired(rows, results, plan.models, how)
+
+
+def answer_prompt(suite: str, variant: str) -> str | None:
+    """The templates (name@version#hash) a row's questions were asked with; None for MMLU,
+    whose prompt is lm-evaluation-harness's, written in code."""
+    if suite in QA_SUITES:
+        template = qa_prompt()
+    elif suite in QUIZ_SUITES:
+        template = quiz_prompt(suite)
+    else:
+        return None
+    parts = [template, *([rag_prompt()] if variant == "rag" else [])]
+    return "+".join(f"{t.label}#{t.hash}" for t in parts)
+
+
+def write_answers(ctx: RunContext, results: dict[RowKey, list[ItemResult]]) -> list[Artifact]:
+    folder = ctx.stage_dir(STAGE) / "answers"
+    # Files of models or suites no longer evaluated must not linger beside the new ones.
+    shutil.rmtree(folder, ignore_errors=True)
+    artifacts = []
+    for key, out in results.items():
+        name = ".".join(
+            p
+            for p in (key.suite, key.dataset, None if key.variant == "plain" else key.variant)
+            if p
+        )
+        path = folder / slug(key.model) / f"{name}.jsonl"
+        write_jsonl(path, sorted(out, key=lambda r: r.item_id))
+        artifacts.append(
+            ctx.manifest.artifact(STAGE, "answers", path, recipe=key.dataset, name=key.model)
+        )
+    return artifacts
+
+
+def summary(
+    plan: Plan, results: dict[RowKey, list[ItemResult]], rows: list[SuiteScore]
+) -> dict[str, Any]:
+    every = [r for out in results.values() for r in out]
+    return {
+        "models": len(plan.models),
+        "suites": len(plan.suites),
+        "rows": len(rows),
+        "answers": len(every),
+        "judge_excluded": sum(r.excluded is not None for r in every),
+        "no_letter": sum(r.suite in QUIZ_SUITES and r.extracted is None for r in every),
+        "skipped": "; ".join(plan.notes),
+    }
+
+
+async def run(ctx: RunContext) -> StageResult:
+    plan = build_plan(ctx)
+    for note in plan.notes:
+        ctx.log(note)
+    results = await answer_all(ctx, plan)
+    rows = score_rows(ctx, plan, results)
+    artifacts = write_answers(ctx, results)
+    path: Path = ctx.stage_dir(STAGE) / SCORES_NAME
+    write_jsonl(path, rows)
+    artifacts.append(ctx.manifest.artifact(STAGE, "scores", path))
+    return StageResult(artifacts=artifacts, summary=summary(plan, results, rows))
