@@ -250,7 +250,7 @@ def make_tiny_model(dest: Path, corpus: tuple[Path, ...]) -> None:
 # Registration is explicit, one line per module, so `doctune --help` lists what exists.
 # Importing a module registers its commands on `main` (chat; evaluate; export with
 # --format llamafactory; report; train and experiments).
-from doctune.commands import evaluate, export, train  # noqa: E402, F401
+from doctune.commands import chat, evaluate, export, report, train  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,17 @@
+"""`doctune report PROJECT [--out DIR]`: the report stage from the command line. The stage itself
+is `doctune.report.stage.run`, callable from a notebook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from doctune.cli import handle_errors, main, project_options, run_stages
+
+
+@main.command("report")
+@project_options
+@handle_errors
+def report(project: Path, **opts: Any) -> None:
+    """Write out/report/: index.html (opens from disk), report.md, results.csv and plots."""
+    run_stages(project, only="report", **opts)
