@@ -33,7 +33,9 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         load_config(tmp_path)
 
 
-def test_env_interpolation_keeps_secret_out_of_repr_and_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_interpolation_keeps_secret_out_of_repr_and_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MY_KEY", "sk-very-secret")
     write(tmp_path, "models:\n  settings:\n    openai:gpt-4o:\n      api_key: ${MY_KEY}\n")
     cfg = load_config(tmp_path)
@@ -73,7 +75,9 @@ def test_split_sizes_counts_or_ratios(tmp_path: Path) -> None:
 
 
 def test_role_precedence_flag_env_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = ProjectConfig.model_validate({"models": {"teacher": "openai:a", "offline_fallback": "hf:tiny"}})
+    cfg = ProjectConfig.model_validate(
+        {"models": {"teacher": "openai:a", "offline_fallback": "hf:tiny"}}
+    )
     monkeypatch.setenv("OPENAI_API_KEY", "k")
     assert resolve_role(cfg, "teacher") == "openai:a"
     monkeypatch.setenv("DOCTUNE_TEACHER", "openai:b")
@@ -82,7 +86,9 @@ def test_role_precedence_flag_env_config(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_offline_fallback_only_without_any_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = ProjectConfig.model_validate({"models": {"teacher": "openai:a", "offline_fallback": "hf:tiny"}})
+    cfg = ProjectConfig.model_validate(
+        {"models": {"teacher": "openai:a", "offline_fallback": "hf:tiny"}}
+    )
     assert resolve_role(cfg, "teacher") == "hf:tiny"
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert resolve_role(cfg, "teacher") == "openai:a"

@@ -56,14 +56,26 @@ def datasets(out: Path, stage: str) -> dict[str, bytes]:
     }
 
 
-def test_example_runs_to_export_and_a_second_run_calls_nothing(example_project: Path, fake_openai: FakeOpenAIServer) -> None:
+def test_example_runs_to_export_and_a_second_run_calls_nothing(
+    example_project: Path, fake_openai: FakeOpenAIServer
+) -> None:
     shrink(example_project)
     run_cli("run", str(example_project), "--until", "export")
     out = example_project / "out"
     manifest = Manifest(out)
     kinds = {a.kind for a in manifest.data.artifacts}
-    assert {"chunks", "dataset", "rejected", "rephrased", "quiz", "sharegpt", "dataset_info",
-            "openai_jsonl", "alpaca", "stats"} <= kinds
+    assert {
+        "chunks",
+        "dataset",
+        "rejected",
+        "rephrased",
+        "quiz",
+        "sharegpt",
+        "dataset_info",
+        "openai_jsonl",
+        "alpaca",
+        "stats",
+    } <= kinds
     for artifact in manifest.data.artifacts:  # every entry names a real file with its hash
         assert (out / artifact.path).exists(), artifact.path
     calls = fake_openai.completions
@@ -79,20 +91,28 @@ def test_example_runs_to_export_and_a_second_run_calls_nothing(example_project: 
             art = manifest.one("dataset", stage="split", recipe=recipe, split=split)
             for record in read_jsonl(manifest.resolve(art), QARecord):
                 for chunk in record.provenance.chunk_ids:
-                    assert owner.setdefault(chunk, split) == split, f"{chunk} in {owner[chunk]} and {split}"
+                    assert owner.setdefault(chunk, split) == split, (
+                        f"{chunk} in {owner[chunk]} and {split}"
+                    )
     report = json.loads((out / "split" / "report.json").read_text())
     assert all(r["leaks_after_removal"] == 0 for r in report["recipes"].values())
 
 
-def test_dry_run_counts_calls_and_spends_nothing(example_project: Path, fake_openai: FakeOpenAIServer) -> None:
+def test_dry_run_counts_calls_and_spends_nothing(
+    example_project: Path, fake_openai: FakeOpenAIServer
+) -> None:
     shrink(example_project)
-    output = CliRunner().invoke(main, ["run", str(example_project), "--dry-run", "--until", "export"])
+    output = CliRunner().invoke(
+        main, ["run", str(example_project), "--dry-run", "--until", "export"]
+    )
     assert output.exit_code == 0, output.output
     assert fake_openai.completions == 0
     assert "pdf_synthetic" in output.output and "total" in output.output
 
 
-def test_injected_faults_lose_no_record(example_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_injected_faults_lose_no_record(
+    example_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shrink(example_project)
     clean_project = tmp_path / "clean"
     import shutil
@@ -109,8 +129,12 @@ def test_injected_faults_lose_no_record(example_project: Path, tmp_path: Path, m
         assert server.counts["429"] and server.counts["500"] and server.counts["truncated"]
     clean, faulty = Manifest(clean_project / "out"), Manifest(example_project / "out")
     for recipe in ("pdf_synthetic", "knowledge_distillation"):
-        a = read_jsonl(clean.resolve(clean.one("dataset", stage="synthesize", recipe=recipe)), QARecord)
-        b = read_jsonl(faulty.resolve(faulty.one("dataset", stage="synthesize", recipe=recipe)), QARecord)
+        a = read_jsonl(
+            clean.resolve(clean.one("dataset", stage="synthesize", recipe=recipe)), QARecord
+        )
+        b = read_jsonl(
+            faulty.resolve(faulty.one("dataset", stage="synthesize", recipe=recipe)), QARecord
+        )
         assert len(b) == len(a) > 0, recipe
         assert faulty.one("rejected", stage="synthesize", recipe=recipe).records == 0
         if recipe == "pdf_synthetic":
@@ -130,7 +154,9 @@ def _cache_rows(path: Path) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_during_synthesis_then_resume_gives_exactly_the_records(example_project: Path, tmp_path: Path) -> None:
+def test_sigkill_during_synthesis_then_resume_gives_exactly_the_records(
+    example_project: Path, tmp_path: Path
+) -> None:
     """Killed with SIGKILL mid-synthesis and run again: none lost, none twice, same bytes."""
     import shutil
 
@@ -138,14 +164,22 @@ def test_sigkill_during_synthesis_then_resume_gives_exactly_the_records(example_
     reference = tmp_path / "reference"
     shutil.copytree(example_project, reference)
     with FakeOpenAIServer(latency_s=0.05) as server:
-        env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test",
-               "DOCTUNE_NO_PROGRESS": "1"}
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "DOCTUNE_NO_PROGRESS": "1",
+        }
         cmd = [sys.executable, "-m", "doctune.cli", "run", "--until", "synthesize", "--no-progress"]
         subprocess.run([*cmd, str(reference)], env=env, check=True, capture_output=True)
         total = _cache_rows(reference / "out" / "cache" / "calls.sqlite")
 
-        proc = subprocess.Popen([*cmd, str(example_project)], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*cmd, str(example_project)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         cache = example_project / "out" / "cache" / "calls.sqlite"
         deadline = time.time() + 120
         while _cache_rows(cache) < total // 3 and proc.poll() is None and time.time() < deadline:
@@ -163,11 +197,15 @@ def test_sigkill_during_synthesis_then_resume_gives_exactly_the_records(example_
         # The resumed run paid only for the calls the killed run had not finished.
         assert server.completions - served == total - done_before_kill
 
-    assert datasets(example_project / "out", "synthesize") == datasets(reference / "out", "synthesize")
+    assert datasets(example_project / "out", "synthesize") == datasets(
+        reference / "out", "synthesize"
+    )
 
 
 @pytest.mark.slow
-def test_fully_offline_with_the_tiny_model_as_teacher(example_project: Path, tiny_model_dir: Path) -> None:
+def test_fully_offline_with_the_tiny_model_as_teacher(
+    example_project: Path, tiny_model_dir: Path
+) -> None:
     """`--teacher hf:<tiny model>` with no endpoint at all: valid records from a random model."""
     shrink(
         example_project,

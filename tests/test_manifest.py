@@ -9,7 +9,13 @@ from doctune.manifest import Manifest, code_version
 
 
 def record(i: int) -> QARecord:
-    return QARecord(id=f"r{i}", recipe="pdf_synthetic", question=f"q{i}?", answer=f"a{i}", provenance=Provenance())
+    return QARecord(
+        id=f"r{i}",
+        recipe="pdf_synthetic",
+        question=f"q{i}?",
+        answer=f"a{i}",
+        provenance=Provenance(),
+    )
 
 
 def test_artifacts_round_trip_and_up_to_date(tmp_path: Path) -> None:
