@@ -104,6 +104,13 @@ class RunContext:
             )
         return self._clients[spec].for_stage(stage)
 
+    async def release(self, spec: str) -> None:
+        """Close one model's backend (an in-process model frees its memory, a GPU's too); the
+        usage it booked stays in the ledger, and a later call for the spec builds it again."""
+        client = self._clients.pop(spec, None)
+        if client is not None:
+            await client.aclose()
+
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()

@@ -324,8 +324,9 @@ def test_what_does_not_load_is_one_line(
         f"hf:{tiny_model_dir}+{tmp_path / 'empty'}": "has no adapter_config.json",
     }
     for spec, expected in cases.items():
+        backend = load_backend(spec, ModelSettings(), ClientConfig())  # cheap: loads nothing yet
         with pytest.raises(ModelError) as caught:
-            load_backend(spec, ModelSettings(), ClientConfig())
+            backend.load()  # type: ignore[attr-defined]
         message = str(caught.value)
         assert "\n" not in message and message.startswith(spec) and expected in message, message
 
@@ -355,3 +356,12 @@ def test_cache_identity_follows_the_weights_not_just_the_path(
     weights.write_bytes(weights.read_bytes() + b"\0")
     assert weights_fingerprint(str(copy)) != before
     assert weights_fingerprint("Qwen/Qwen2.5-7B-Instruct") == weights_fingerprint(None)
+
+
+def test_weights_load_on_first_use_only(tiny_model_dir: Path) -> None:
+    """A run answered from the call cache never loads the model."""
+    backend = HFBackend(parse_spec(f"hf:{tiny_model_dir}"), ModelSettings(batch_size=2))
+    assert backend._model is None
+    request = ChatRequest(messages=tuple(user("hi")), params=GenerationParams(max_tokens=2))
+    asyncio.run(backend.complete(request))
+    assert backend._model is not None

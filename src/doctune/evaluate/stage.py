@@ -120,7 +120,17 @@ async def answer_all(ctx: RunContext, plan: Plan) -> dict[RowKey, list[ItemResul
             outs = await gather_all(_run_job(suites[j.suite], j, client, tick) for j in mine)
         for job, out in zip(mine, outs, strict=True):
             results[_key(job)] = out
+        if model.spec not in plan_judges(ctx):
+            # One model in memory at a time: several fine-tuned 7B models would not fit together.
+            await ctx.release(model.spec)
     return results
+
+
+def plan_judges(ctx: RunContext) -> set[str]:
+    judges = {ctx.spec("judge")}
+    if ctx.config.evaluate.second_judge:
+        judges.add(ctx.config.evaluate.second_judge)
+    return judges
 
 
 async def _run_job(suite: Suite, job: Job, client: ModelClient, tick: Tick) -> list[ItemResult]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -76,17 +77,12 @@ class HFBackend(ChatBackend):
         self.caps = caps
         self.batch_wait_s = batch_wait_s
         self.device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer, self.model = load_pretrained(spec, settings, self.device)
-        self.vocab_size = len(self.tokenizer)
-        self.context = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
-        self.context = self.context or FALLBACK_CONTEXT
-        self.pad_id = self.tokenizer.pad_token_id
-        self.eos_ids = self._eos_ids()
-        if self.pad_id is None:
-            self.pad_id = min(self.eos_ids)
-        params = inspect.signature(self.model.forward).parameters
-        # transformers 5 renamed `past_key_values` to `cache`; accept either.
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        self._parsed = spec
+        # Weights load on first use, not here: a rerun answered entirely from the call cache
+        # must not spend a minute (or a GPU) loading a model it never asks.
+        self._load_lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
         self._grammars: GrammarCache | None = None
         self._ll_executor: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="doctune-hf")
@@ -96,10 +92,40 @@ class HFBackend(ChatBackend):
         #: How many batches of each size ran: what the micro-batcher achieved.
         self.batch_sizes: Counter[int] = Counter()
 
+    def load(self) -> None:
+        """Load tokenizer and weights now (idempotent, thread-safe); ModelError in one line."""
+        with self._load_lock:
+            if self._model is not None:
+                return
+            if self._closed:
+                raise ModelError(f"{self.spec}: the backend is closed")
+            tokenizer, model = load_pretrained(self._parsed, self.settings, self.device)
+            self.vocab_size = len(tokenizer)
+            context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+            self.context = context or FALLBACK_CONTEXT
+            self._tokenizer, self._model = tokenizer, model
+            self.eos_ids = self._eos_ids()
+            self.pad_id = tokenizer.pad_token_id
+            if self.pad_id is None:
+                self.pad_id = min(self.eos_ids)
+            params = inspect.signature(model.forward).parameters
+            # transformers 5 renamed `past_key_values` to `cache`; accept either.
+            self._cache_arg = "cache" if "cache" in params else "past_key_values"
+
+    @property
+    def model(self) -> Any:
+        self.load()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        self.load()
+        return self._tokenizer
+
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        for value in (configured, self.tokenizer.eos_token_id):
+        configured = getattr(self._model.generation_config, "eos_token_id", None)
+        for value in (configured, self._tokenizer.eos_token_id):
             if isinstance(value, int):
                 ids.add(value)
             elif value:
@@ -125,6 +151,8 @@ class HFBackend(ChatBackend):
         if self._closed:
             raise ModelError(f"{self.spec}: the backend is closed")
         loop = asyncio.get_running_loop()
+        if self._model is None:
+            await asyncio.to_thread(self.load)
         job = _Job(request, loop.create_future())
         self._pending.append(job)
         runner = self._runner
@@ -140,7 +168,8 @@ class HFBackend(ChatBackend):
         self._pending.clear()
         # A batch already decoding finishes in its thread; nothing waits for it.
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self.model = None
+        self._model = None
+        self._tokenizer = None
         self._grammars = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
