@@ -228,7 +228,11 @@ async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> St
     unexpected = {a.kind for a in result.artifacts} - set(stage.writes)
     if unexpected:  # a programming error, caught before the manifest records it
         raise RuntimeError(f"stage {stage.name} wrote undeclared kinds {sorted(unexpected)}")
-    ctx.manifest.replace_stage(stage.name, result.artifacts, fp, result.summary)
+    # Recorded as it stands after the run: a stage whose work changes what its fingerprint
+    # looks at (train completes experiments) is then up to date; for the others it is the same.
+    ctx.manifest.replace_stage(
+        stage.name, result.artifacts, stage_fingerprint(ctx, stage), result.summary
+    )
     ctx.save_usage(stage.name)
     ctx.log(f"{print_name}: {_summary_line(result.summary)}")
     return result

@@ -217,17 +217,31 @@ def test_missing_exports_and_launch_problems_fail_before_training(
     assert fake.jobs == []
 
 
-def test_the_fingerprint_follows_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_up_to_date_after_a_run_and_not_after_a_partial_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`doctune run` twice repeats nothing; `--experiment A` then the whole grid trains B."""
+    import shutil
+
+    from doctune.pipeline import get_stage, run_stage
+
     project = make_project(tmp_path / "p", "hf:/models/tiny", TWO)
-    assert stage.fingerprint(_ctx(project)) == ""
-    monkeypatch.setattr(launch, "run_job", FakeLaunch())
-    asyncio.run(stage.run(_ctx(project)))
-    first = stage.fingerprint(_ctx(project))
-    assert first
-    table = ExperimentTable(project / "out")
-    row = next(iter(table.rows.values()))
-    table.upsert(row.model_copy(update={"validation_loss": 0.1}))
-    assert stage.fingerprint(_ctx(project)) not in ("", first)
+    fake = FakeLaunch()
+    monkeypatch.setattr(launch, "run_job", fake)
+    train = get_stage("train")
+    assert asyncio.run(run_stage(_ctx(project, experiment="A"), train)) is not None
+    assert [j.experiment.rsplit("--", 1)[-1] for j in fake.jobs] == ["A"]
+    # The whole grid is not up to date after a partial run: B is left to do.
+    assert asyncio.run(run_stage(_ctx(project), train)) is not None
+    assert [j.experiment.rsplit("--", 1)[-1] for j in fake.jobs] == ["A", "B"]
+    # Now it is, and a third run neither enters the stage nor trains.
+    assert asyncio.run(run_stage(_ctx(project), train)) is None
+    assert len(fake.jobs) == 2
+    # A deleted adapter brings its experiment back.
+    row = ExperimentTable(project / "out").find("A")[0]
+    shutil.rmtree(project / "out" / str(row.output))
+    assert asyncio.run(run_stage(_ctx(project), train)) is not None
+    assert len(fake.jobs) == 3
 
 
 # -- the commands, for real --------------------------------------------------------------------
@@ -258,7 +272,7 @@ def test_doctune_train_then_experiments_on_the_tiny_model(
 
     again = runner.invoke(main, ["train", str(project), "--no-progress"])
     assert again.exit_code == 0, again.output
-    assert again.output.count("already trained with this config, skipped") == 2
+    assert "train: up to date" in again.output
     assert [p.stat().st_mtime_ns for p in logs] == stamps  # nothing was launched
 
     shown = runner.invoke(main, ["experiments", str(project)])

@@ -23,12 +23,12 @@ from pydantic import ValidationError
 from doctune.config import DistributedConfig, TrainConfig
 from doctune.context import RunContext
 from doctune.errors import ConfigError, DoctuneError, InputError
-from doctune.manifest import Artifact, file_sha256
+from doctune.manifest import Artifact
 from doctune.manifest import fingerprint as hash_parts
 from doctune.models.spec import parse_spec
 from doctune.pipeline import StageResult
 from doctune.train import grid
-from doctune.train.experiments import TABLE_DIR, ExperimentRow, ExperimentTable
+from doctune.train.experiments import ExperimentRow, ExperimentTable
 from doctune.train.local import TrainJob, TrainResult
 from doctune.train.logs import CURVE_NAME, LOG_NAME
 
@@ -116,9 +116,21 @@ def config_hash(
 
 
 def fingerprint(ctx: RunContext) -> str:
-    """Hash of the experiments table: what trained changes, and evaluation follows."""
-    path = ctx.out_dir / TABLE_DIR / "experiments.jsonl"
-    return file_sha256(path) if path.is_file() else ""
+    """What a rerun must notice beyond the config, the inputs and the code: the experiments of
+    the config not done yet (after `--experiment`, a deleted adapter), the selection asked for,
+    and a request to cancel or retry (always acted on). Not the experiments table itself: the
+    stage writes it, and hashing its own output would make every second run re-enter."""
+    if ctx.options.get("cancel") or ctx.options.get("retry"):
+        return f"act-{_now()}"
+    table = ExperimentTable(ctx.out_dir)
+    todo = [e.id for e in experiments_of(ctx) if not _succeeded(table.get(e.id), ctx.out_dir)]
+    return hash_parts(todo=todo, selected=ctx.options.get("experiment"))
+
+
+def _succeeded(row: ExperimentRow | None, out_dir: Path) -> bool:
+    if row is None or row.status != "succeeded" or not row.output:
+        return False
+    return row.route == "hosted" or (out_dir / row.output).exists()
 
 
 # -- one experiment ----------------------------------------------------------------------------
