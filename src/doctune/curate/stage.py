@@ -25,6 +25,7 @@ from doctune.context import RunContext, Tick
 from doctune.curate.dedup import deduplicate, reject
 from doctune.curate.grounding import GroundingChecker
 from doctune.curate.judge_filter import judge_records, prompt
+from doctune.data.artifacts import load_chunks
 from doctune.data.jsonl import read_jsonl, write_jsonl
 from doctune.data.records import Chunk, QARecord, RejectedRecord
 from doctune.errors import InputError
@@ -112,11 +113,8 @@ async def curate_records(
     return result
 
 
-def load_chunks(ctx: RunContext) -> dict[str, Chunk]:
-    artifacts = ctx.inputs("chunks", stage="ingest") or ctx.inputs("chunks")
-    if not artifacts:
-        raise InputError(f"{ctx.manifest.path}: no chunks to check against (run `doctune ingest`)")
-    return {c.id: c for a in artifacts for c in read_jsonl(ctx.path(a), Chunk)}
+def chunks_by_id(ctx: RunContext) -> dict[str, Chunk]:
+    return {c.id: c for c in load_chunks(ctx, needed_for="grounding checks answers against them")}
 
 
 def _datasets(ctx: RunContext) -> list[Any]:
@@ -132,7 +130,7 @@ async def run(ctx: RunContext) -> StageResult:
     config = ctx.config.curate
     datasets = _datasets(ctx)
     needs_chunks = config.grounding or config.judge_filter.enabled
-    chunks = load_chunks(ctx) if needs_chunks else {}
+    chunks = chunks_by_id(ctx) if needs_chunks else {}
     judge = ctx.client("judge", STAGE) if config.judge_filter.enabled else None
     out_dir = ctx.stage_dir(STAGE)
     artifacts, recipes = [], {}
@@ -196,7 +194,7 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
         return []
     template = prompt()
     overhead = estimate_tokens(template.system + template.user)
-    chunks = load_chunks(ctx) if ctx.inputs("chunks") else {}
+    chunks = chunks_by_id(ctx) if ctx.inputs("chunks") else {}
     datasets = ctx.inputs("dataset", stage="synthesize")
     if datasets:
         records = [r for a in datasets for r in read_jsonl(ctx.path(a), QARecord)]

@@ -3,8 +3,6 @@ booked on every item, so every suite asks the same way and only its user prompt 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -72,16 +70,3 @@ def user_prompt(messages: list[Message]) -> str:
     """What the item shows as its prompt: the user message (the system prompt is the same for
     every item and recorded in the config)."""
     return messages[-1].content
-
-
-async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
-    """Results in order. On the first error the rest are cancelled and the error raised: a
-    failed endpoint stops the stage, and the call cache keeps every answer that finished."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

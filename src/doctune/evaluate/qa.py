@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from doctune.evaluate.answer import Asker, gather_all, usage_fields, user_prompt
+from doctune.aio import gather_all
+from doctune.evaluate.answer import Asker, usage_fields, user_prompt
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.judge import Judge
 from doctune.evaluate.metrics import reference_scores

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from doctune.evaluate.answer import Asker, gather_all, usage_fields, user_prompt
+from doctune.aio import gather_all
+from doctune.evaluate.answer import Asker, usage_fields, user_prompt
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.letters import extract_letter
 from doctune.models.base import Message

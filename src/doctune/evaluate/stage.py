@@ -21,13 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from doctune.aio import gather_all
 from doctune.context import RunContext, Tick
-from doctune.data.jsonl import read_jsonl, write_jsonl
-from doctune.data.records import Chunk
-from doctune.errors import InputError
+from doctune.data.artifacts import load_chunks
+from doctune.data.jsonl import write_jsonl
 from doctune.evaluate import judge as judge_module
 from doctune.evaluate.aggregate import RowKey, Scoring, suite_score, with_paired
-from doctune.evaluate.answer import Asker, gather_all
+from doctune.evaluate.answer import Asker
 from doctune.evaluate.base import ItemResult, Suite, SuiteScore
 from doctune.evaluate.estimate import estimate, fingerprint
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
@@ -53,20 +53,11 @@ def slug(label: str) -> str:
     return f"{text}-{hashlib.sha256(label.encode()).hexdigest()[:6]}"
 
 
-def load_chunks(ctx: RunContext) -> list[Chunk]:
-    artifacts = ctx.inputs("chunks", stage="ingest") or ctx.inputs("chunks")
-    if not artifacts:
-        raise InputError(
-            f"{ctx.manifest.path}: the rag variant needs chunks (run `doctune ingest`)"
-        )
-    return [c for a in artifacts for c in read_jsonl(ctx.path(a), Chunk)]
-
-
 def make_asker(ctx: RunContext, plan: Plan) -> Asker:
     cfg = ctx.config.evaluate
     retriever = None
     if "rag" in plan.variants:
-        chunks = load_chunks(ctx)
+        chunks = load_chunks(ctx, needed_for="the rag variant retrieves from them")
         model_path = embedding_model_path(cfg.rag.embedding_model) if cfg.rag.embeddings else None
         retriever = Retriever(chunks, embeddings=cfg.rag.embeddings, model_path=model_path)
         if retriever.hybrid:

@@ -7,8 +7,11 @@ Retry-After; `max_retries` and the per-request `timeout` come from the config.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -46,6 +49,25 @@ def scrub_secret(text: str, secret: str, limit: int = 300) -> str:
     """Never let the key reach a log or an exception, even echoed back by a server."""
     text = text[:limit]
     return text.replace(secret, "***") if secret else text
+
+
+@contextlib.contextmanager
+def sdk_errors(label: str, secret: str, doing: str = "") -> Iterator[None]:
+    """The SDK's errors (raised once its own retries are spent) as one-line ModelErrors, with
+    the key scrubbed even where a server echoed it back."""
+    prefix = f"{label}: {doing}: " if doing else f"{label}: "
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        # The SDK's message repeats the status ("Error code: 400 - ..."): said once here.
+        message = re.sub(r"^Error code: \d+ - ", "", exc.message)
+        raise ModelError(
+            f"{prefix}HTTP {exc.status_code} after retries: {scrub_secret(message, secret)}"
+        ) from None
+    except openai.APITimeoutError:
+        raise ModelError(f"{prefix}timed out after retries") from None
+    except openai.APIConnectionError as exc:
+        raise ModelError(f"{prefix}cannot connect: {scrub_secret(str(exc), secret)}") from None
 
 
 class OpenAIBackend(ChatBackend):
@@ -113,24 +135,14 @@ class OpenAIBackend(ChatBackend):
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         started = time.perf_counter()
-        try:
-            # `post` is the SDK's documented way to send a body as is: same auth, retries,
-            # backoff and errors as `chat.completions.create`, without its recursive transform
-            # of typed params, which costs ~1.5 ms of CPU per call (measured in
-            # benchmarks/synthesis_throughput.py) and caps throughput at high concurrency.
+        # `post` is the SDK's documented way to send a body as is: same auth, retries, backoff
+        # and errors as `chat.completions.create`, without its recursive transform of typed
+        # params, which costs ~1.5 ms of CPU per call (measured in
+        # benchmarks/synthesis_throughput.py) and caps throughput at high concurrency.
+        with sdk_errors(self.spec, self._secret):
             completion = await self._client.post(
                 "/chat/completions", body=self._kwargs(request), cast_to=ChatCompletion
             )
-        except openai.APIStatusError as exc:
-            raise ModelError(
-                f"{self.spec}: HTTP {exc.status_code} after retries: {self._scrub(exc.message)}"
-            ) from None
-        except openai.APITimeoutError:
-            raise ModelError(f"{self.spec}: request timed out after retries") from None
-        except openai.APIConnectionError as exc:
-            raise ModelError(
-                f"{self.spec}: cannot connect to the endpoint: {self._scrub(str(exc))}"
-            ) from None
         if not completion.choices:
             raise ModelError(f"{self.spec}: the endpoint returned no choices")
         choice = completion.choices[0]
@@ -144,9 +156,6 @@ class OpenAIBackend(ChatBackend):
             finish_reason=choice.finish_reason,
             latency_s=time.perf_counter() - started,
         )
-
-    def _scrub(self, text: str) -> str:
-        return scrub_secret(text, self._secret)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -3,12 +3,11 @@ rejection records, concurrency that fails fast, and the text normalisation used 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
 import unicodedata
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,9 +15,7 @@ from pydantic import BaseModel
 
 from doctune.config import model_settings
 from doctune.context import RunContext, Tick
-from doctune.data.jsonl import read_jsonl
 from doctune.data.records import Chunk, Provenance, QARecord, RejectedRecord, stable_id
-from doctune.errors import InputError
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.cache import request_key
 from doctune.models.client import ModelClient
@@ -26,7 +23,6 @@ from doctune.models.structured import Structured, schema_for
 from doctune.prompts import PromptTemplate
 from doctune.tokens import estimate_tokens
 
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 # A reply is JSON around the text; ~3 characters per token leaves room for escapes and keys.
@@ -142,30 +138,6 @@ def invalid_output(
         detail=f"{result.error} (after {result.attempts} attempts)",
         record={**record, "last_reply": last[:_REPLY_EXCERPT]},
     )
-
-
-async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
-    """Results in submission order. On the first error the rest are cancelled and the error
-    raised: a failed endpoint stops the stage, and the cache keeps every call that finished."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
-def load_chunks(ctx: RunContext) -> list[Chunk]:
-    """Every chunk of the ingest stage, in the order ingest wrote them."""
-    artifacts = ctx.inputs("chunks", stage="ingest")
-    if not artifacts:
-        raise InputError(f"{ctx.manifest.path}: no chunks artifact (run `doctune ingest` first)")
-    chunks: list[Chunk] = []
-    for artifact in artifacts:
-        chunks.extend(read_jsonl(ctx.path(artifact), Chunk))
-    return chunks
 
 
 # -- text checks ------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctune.aio import gather_all
 from doctune.config import DistillationConfig
 from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
 from doctune.models.base import Message
 from doctune.prompts import load_prompt
 from doctune.retrieval import ChunkIndex, Window, window_of
-from doctune.synth.common import RecipeOutput, Teacher, gather_all, invalid_output, normalise
+from doctune.synth.common import RecipeOutput, Teacher, invalid_output, normalise
 from doctune.synth.schemas import (
     ANSWER_CHARS,
     QUESTION_CHARS,

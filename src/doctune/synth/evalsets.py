@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from doctune.aio import gather_all
 from doctune.config import RephraseConfig
 from doctune.context import RunContext
+from doctune.data.artifacts import load_chunks
 from doctune.data.jsonl import read_jsonl, write_jsonl
 from doctune.data.records import QARecord, RejectedRecord, RephrasedRecord, stable_id
 from doctune.errors import InputError
@@ -24,11 +26,9 @@ from doctune.prompts import load_prompt
 from doctune.synth import pdf_synthetic, quiz
 from doctune.synth.common import (
     Teacher,
-    gather_all,
     invalid_output,
     is_cached,
     jaccard,
-    load_chunks,
     make_teacher,
     normalise,
     request_tokens,

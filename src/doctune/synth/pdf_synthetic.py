@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from doctune.aio import gather_all
 from doctune.config import PdfSyntheticConfig
 from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
 from doctune.models.base import Message
 from doctune.prompts import load_prompt
-from doctune.synth.common import RecipeOutput, Teacher, gather_all, invalid_output
+from doctune.synth.common import RecipeOutput, Teacher, invalid_output
 from doctune.synth.schemas import ANSWER_CHARS, QUESTION_CHARS, qa_pairs_model
 
 RECIPE = "pdf_synthetic"

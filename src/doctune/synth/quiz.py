@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from doctune.aio import gather_all
 from doctune.data.records import (
     LETTERS,
     Chunk,
@@ -26,7 +27,7 @@ from doctune.data.records import (
 )
 from doctune.models.base import Message
 from doctune.prompts import load_prompt
-from doctune.synth.common import Teacher, gather_all, invalid_output, normalise
+from doctune.synth.common import Teacher, invalid_output, normalise
 from doctune.synth.schemas import NumericDraft, QuizDraft, quizzes_model
 
 PROMPT = "quiz"

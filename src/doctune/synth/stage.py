@@ -14,6 +14,7 @@ from statistics import mean
 
 from doctune.config import SynthesizeConfig
 from doctune.context import RunContext
+from doctune.data.artifacts import load_chunks
 from doctune.data.jsonl import write_json, write_jsonl
 from doctune.data.records import Chunk
 from doctune.errors import InputError
@@ -24,7 +25,6 @@ from doctune.synth.common import (
     RecipeOutput,
     Teacher,
     is_cached,
-    load_chunks,
     make_teacher,
     request_tokens,
 )

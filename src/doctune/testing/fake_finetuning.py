@@ -25,14 +25,14 @@ import itertools
 import json
 import math
 import re
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from doctune.testing.loopback import JSONHandler, LoopbackServer
 
 FAIL_MARKER = "doctune-fake-fail"
 ACTIVE = ("validating_files", "queued", "running")
@@ -116,12 +116,14 @@ class ApiError(Exception):
         self.status, self.message, self.param, self.code = status, message, param, code
 
 
-class FakeFineTuningServer:
+class FakeFineTuningServer(LoopbackServer):
     """Start with `with FakeFineTuningServer() as server:`; point clients at `server.base_url`."""
 
+    thread_name = "fake-finetuning"
+
     def __init__(self, *, max_steps: int = 3, port: int = 0) -> None:
+        super().__init__(port=port)
         self.max_steps = max_steps
-        self.port = port
         self.hold = False
         self.echo_auth_in_errors = False
         self.unavailable_models: set[str] = set()  # refused at create, as unknown models are
@@ -132,41 +134,6 @@ class FakeFineTuningServer:
         self.auth_headers: list[str] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> FakeFineTuningServer:
-        server = self
-
-        class Handler(_Handler):
-            owner = server
-
-        self._httpd = _Server(("127.0.0.1", self.port), Handler)
-        thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-finetuning",
-            daemon=True,
-        )
-        thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> FakeFineTuningServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}-fake{next(self._ids):04d}"
@@ -399,23 +366,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-request (a cancelled task) is expected here; anything else
-        # is a bug in the fake and keeps its traceback.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     owner: FakeFineTuningServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -427,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.removeprefix("/v1")
         query = dict(parse_qsl(url.query))
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.read_body()
         auth = self.headers.get("Authorization", "")
         self.owner.auth_headers.append(auth)
         try:
@@ -449,37 +401,27 @@ class _Handler(BaseHTTPRequestHandler):
                 "param": exc.param,
                 "code": exc.code,
             }
-            self._send(exc.status, {"error": error})
+            self.send_json(exc.status, {"error": error})
 
     def _act(self, action: str, ident: str, query: dict[str, str], body: bytes) -> None:
         owner = self.owner
         if action == "upload":
             fields, filename, content = parse_multipart(self.headers["Content-Type"], body)
-            self._send(200, owner.upload(fields, filename, content))
+            self.send_json(200, owner.upload(fields, filename, content))
         elif action == "file":
-            self._send(200, owner.file(ident).payload())
+            self.send_json(200, owner.file(ident).payload())
         elif action == "content":
-            self._send(200, owner.file(ident).content, "application/octet-stream")
+            self.send_json(200, owner.file(ident).content, content_type="application/octet-stream")
         elif action == "create":
-            self._send(200, owner.create_job(json.loads(body or b"{}")))
+            self.send_json(200, owner.create_job(json.loads(body or b"{}")))
         elif action == "list":
-            self._send(200, owner.list_jobs(query))
+            self.send_json(200, owner.list_jobs(query))
         elif action == "retrieve":
-            self._send(200, owner.retrieve(ident))
+            self.send_json(200, owner.retrieve(ident))
         elif action == "events":
-            self._send(200, owner.list_events(ident, query))
+            self.send_json(200, owner.list_events(ident, query))
         elif action == "cancel":
-            self._send(200, owner.cancel(ident))
+            self.send_json(200, owner.cancel(ident))
 
-    def _send(
-        self, status: int, payload: dict[str, Any] | bytes, content_type: str = "application/json"
-    ) -> None:
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+
+FakeFineTuningServer.handler = _Handler

@@ -18,8 +18,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from doctune.testing.loopback import JSONHandler, LoopbackServer
 
 Responder = Callable[[dict[str, Any]], str]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -136,8 +137,10 @@ def _requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """Start with `with FakeOpenAIServer() as server:`; point clients at `server.base_url`."""
+
+    thread_name = "fake-openai"
 
     def __init__(
         self,
@@ -149,7 +152,7 @@ class FakeOpenAIServer:
         seed: int = 0,
         port: int = 0,
     ) -> None:
-        self.port = port
+        super().__init__(port=port)
         self.responder = responder
         self.responders = dict(responders or {})
         self.latency_s = latency_s
@@ -159,43 +162,6 @@ class FakeOpenAIServer:
         self.counts: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> FakeOpenAIServer:
-        server = self
-
-        class Handler(_Handler):
-            owner = server
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler, bind_and_activate=False)
-        httpd.daemon_threads = True
-        httpd.request_queue_size = 256  # the default 5 drops connections at concurrency 32
-        httpd.allow_reuse_address = True
-        httpd.server_bind()
-        httpd.server_activate()
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     @property
     def completions(self) -> int:
@@ -225,44 +191,22 @@ class FakeOpenAIServer:
         return responder(body)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     owner: FakeOpenAIServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    # Headers and body go out in separate writes; with Nagle on, the client's delayed ACK adds
-    # ~40 ms to every reply, which is the server's artefact, not the client's cost.
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
-
-    def _send(
-        self, status: int, payload: dict[str, Any] | str, headers: dict[str, str] | None = None
-    ) -> None:
-        data = payload if isinstance(payload, str) else json.dumps(payload)
-        raw = data.encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(raw)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+            self.send_json(
+                200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+            )
         else:
-            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
     def do_POST(self) -> None:
         owner = self.owner
-        length = int(self.headers.get("Content-Length", 0))
-        body = json.loads(self.rfile.read(length) or b"{}")
+        body = json.loads(self.read_body() or b"{}")
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
         with owner._lock:
             owner.counts["requests"] += 1
@@ -272,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(owner.latency_s)
         if fault == "429":
             owner.counts["429"] += 1
-            self._send(
+            self.send_json(
                 429,
                 {"error": {"message": "rate limited", "type": "rate_limit"}},
                 {"Retry-After": f"{owner.faults.retry_after_s:g}"},
@@ -280,12 +224,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "500":
             owner.counts["500"] += 1
-            self._send(500, {"error": {"message": "internal error"}})
+            self.send_json(500, {"error": {"message": "internal error"}})
             return
         if fault == "hang":
             owner.counts["hang"] += 1
             time.sleep(owner.faults.hang_s)
-            self._send(500, {"error": {"message": "gave up"}})
+            self.send_json(500, {"error": {"message": "gave up"}})
             return
         content = owner.reply_for(body)
         if fault == "truncated":
@@ -294,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             owner.counts["truncated" if fault == "truncated" else "ok"] += 1
             owner.bodies.append(body)
         prompt_chars = len(prompt_text(body))
-        self._send(
+        self.send_json(
             200,
             {
                 "id": "chatcmpl-fake",
@@ -315,6 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
+
+
+FakeOpenAIServer.handler = _Handler
 
 
 def main() -> None:

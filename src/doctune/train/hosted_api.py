@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,9 @@ from openai.types.fine_tuning import FineTuningJob
 from doctune.config import model_settings
 from doctune.context import RunContext
 from doctune.data.jsonl import read_json, write_json
-from doctune.errors import InputError, ModelError
+from doctune.errors import InputError
 from doctune.manifest import file_sha256
-from doctune.models.openai import PLACEHOLDER_KEY, resolve_endpoint, scrub_secret
+from doctune.models.openai import PLACEHOLDER_KEY, resolve_endpoint, scrub_secret, sdk_errors
 from doctune.train.experiments import TABLE_DIR
 from doctune.train.grid import Experiment
 
@@ -47,22 +45,8 @@ class HostedApi:
     def scrub(self, text: str) -> str:
         return scrub_secret(text, self.secret)
 
-    @contextlib.contextmanager
-    def errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except openai.APIStatusError as exc:
-            # The SDK's message repeats the status ("Error code: 400 - ..."): said once here.
-            message = re.sub(r"^Error code: \d+ - ", "", exc.message)
-            raise ModelError(
-                f"{self.label}: {doing}: HTTP {exc.status_code}: {self.scrub(message)}"
-            ) from None
-        except openai.APITimeoutError:
-            raise ModelError(f"{self.label}: {doing}: timed out after retries") from None
-        except openai.APIConnectionError as exc:
-            raise ModelError(
-                f"{self.label}: {doing}: cannot connect: {self.scrub(str(exc))}"
-            ) from None
+    def errors(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return sdk_errors(self.label, self.secret, doing)
 
     async def retrieve(self, job_id: str) -> FineTuningJob:
         with self.errors(f"retrieving job {job_id}"):
