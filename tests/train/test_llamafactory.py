@@ -134,7 +134,8 @@ def test_the_talks_qwen_experiment(tmp_path: Path) -> None:
     (artifact,) = ctx.inputs("llamafactory_config")
     assert artifact.name == exp_id and artifact.stage == "export"
     assert artifact.path == f"export/llamafactory/{exp_id}.yaml"
-    assert not ctx.inputs("openai_jsonl")  # only the formats asked for
+    # --format adds to export.formats: the OpenAI files that `train` reads are still there.
+    assert ctx.inputs("openai_jsonl")
 
 
 @pytest.mark.parametrize(
@@ -276,7 +277,7 @@ def test_export_command_with_format(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert len(configs(ctx)) == 1
     assert (ctx.out_dir / "export" / "openai" / "knowledge_distillation_train.jsonl").is_file()
-    assert not (ctx.out_dir / "export" / "alpaca").exists()
+    assert (ctx.out_dir / "export" / "alpaca").exists()  # configured formats are kept
     bad = CliRunner().invoke(main, ["export", str(ctx.project_dir), "--format", "csv"])
     assert bad.exit_code == 2 and "csv" in bad.output
 

@@ -1,5 +1,5 @@
 """`doctune export PROJECT [--format F ...]`: the export stage from the command line, with
-`--format` choosing what it writes (default: export.formats of the config). `llamafactory`
+`--format` adding formats to export.formats of the config. `llamafactory`
 writes one LLaMA-Factory training YAML per local experiment beside the ShareGPT files and
 dataset_info.json they name. The stage itself is `doctune.data.export.run`."""
 
@@ -21,7 +21,7 @@ from doctune.data.export import FORMATS
     "formats",
     type=click.Choice(FORMATS),
     multiple=True,
-    help="A format to write (repeatable; default: export.formats of the config). llamafactory: "
+    help="A format to write besides export.formats of the config (repeatable). llamafactory: "
     "one training YAML per local experiment (brings sharegpt along).",
 )
 @handle_errors

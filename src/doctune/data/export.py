@@ -99,9 +99,10 @@ def dataset_info_entry(file_name: str) -> dict[str, Any]:
 
 # -- writing -----------------------------------------------------------------------------------
 def export_formats(ctx: RunContext) -> list[str]:
-    """The formats to write: `--format` choices, else export.formats; llamafactory brings
-    sharegpt along (its configs train on those files)."""
-    chosen = set(ctx.options.get("formats") or ctx.config.export.formats)
+    """The formats to write: export.formats plus any `--format` asked for (added, not instead:
+    dropping the OpenAI files from the manifest would leave `train` without its data);
+    llamafactory brings sharegpt along (its configs train on those files)."""
+    chosen = set(ctx.config.export.formats) | set(ctx.options.get("formats") or ())
     if "llamafactory" in chosen:
         chosen.add("sharegpt")
     return [f for f in FORMATS if f in chosen]
