@@ -206,7 +206,7 @@ def test_mmlu_runs_plain_only_through_its_suite(
         tmp_path / "p", {"evaluate": {"baselines": [], "variants": ["plain", "rag"]}}
     )
     result = run_evaluate(project, {"suites": ["mmlu"]})
-    assert result.summary["skipped"] == ""
+    assert result.summary["skipped"] == "none"
     rows = scores(project)
     assert set(rows) == {(BASE, "mmlu", None, "plain"), (TUNED, "mmlu", None, "plain")}
     base, tuned = rows[BASE, "mmlu", None, "plain"], rows[TUNED, "mmlu", None, "plain"]

@@ -205,7 +205,7 @@ def summary(
         "answers": len(every),
         "judge_excluded": sum(r.excluded is not None for r in every),
         "no_letter": sum(r.suite in QUIZ_SUITES and r.extracted is None for r in every),
-        "skipped": "; ".join(plan.notes),
+        "skipped": "; ".join(plan.notes) or "none",
     }
 
 
