@@ -79,7 +79,14 @@ class RunContext:
         if not self.config.client.cache:
             return None
         if self._cache is None:
-            path = self.config.client.cache_path or (self.out_dir / "cache" / "calls.sqlite")
+            configured = self.config.client.cache_path
+            # Relative to the project, like every other path in the config (not to the cwd: a
+            # run started elsewhere would find an empty cache and pay for every call again).
+            path = (
+                self.project_dir / configured
+                if configured
+                else self.out_dir / "cache" / "calls.sqlite"
+            )
             self._cache = CallCache(path)
         return self._cache
 

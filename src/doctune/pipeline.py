@@ -47,6 +47,10 @@ class Stage:
     entry: str  # "module:function", an async (ctx) -> StageResult
     estimate: str | None = None  # "module:function", (ctx) -> list[CallEstimate]
     extra_fingerprint: str | None = None  # "module:function", (ctx) -> str
+    # Record the fingerprint as it stands after the run, for a stage whose own work changes what
+    # its fingerprint looks at (train completes experiments); the others keep the one from before,
+    # so an input changed during the run is still noticed next time.
+    refingerprint: bool = False
 
     def load(self, attr: str) -> Callable[..., Any]:
         module, _, name = getattr(self, attr).partition(":")
@@ -70,7 +74,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("chunks",),
         writes=("dataset", "rejected"),
         config=("synthesize",),
-        code=("synth", "retrieval", "models.structured"),
+        code=("synth", "retrieval", "prompts", "models.structured"),
         roles=("teacher",),
         entry="doctune.synth.stage:run",
         estimate="doctune.synth.stage:estimate",
@@ -80,7 +84,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("dataset", "chunks"),
         writes=("dataset", "rejected"),
         config=("curate",),
-        code=("curate",),
+        code=("curate", "prompts"),
         roles=("judge",),
         entry="doctune.curate.stage:run",
         estimate="doctune.curate.stage:estimate",
@@ -99,7 +103,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("dataset", "chunks"),
         writes=("rephrased", "quiz", "rejected"),
         config=("evalsets",),
-        code=("synth",),
+        code=("synth", "retrieval", "prompts"),
         roles=("teacher",),
         entry="doctune.synth.evalsets:run",
         estimate="doctune.synth.evalsets:estimate",
@@ -132,6 +136,7 @@ STAGES: tuple[Stage, ...] = (
         roles=("student",),
         entry="doctune.train.stage:run",
         extra_fingerprint="doctune.train.stage:fingerprint",
+        refingerprint=True,
     ),
     # Issue 4: every model x suite x variant, judged and aggregated with uncertainty.
     Stage(
@@ -212,9 +217,28 @@ def stage_fingerprint(ctx: RunContext, stage: Stage) -> str:
         ),
         scalars={c: getattr(ctx.config, c) for c in stage.config if c in ("documents", "name")},
         code=code_version(*stage.code),
-        models=[ctx.spec(role) for role in stage.roles],
+        models=[_model_fingerprint(ctx, ctx.spec(role)) for role in stage.roles],
         extra=extra,
     )
+
+
+def _model_fingerprint(ctx: RunContext, spec: str) -> dict[str, Any]:
+    """What decides a role's replies besides the prompts: the model (local weights included),
+    its request settings, and the client's sampling defaults. Not endpoints, prices or keys."""
+    from doctune.config import model_settings
+    from doctune.models.identity import backend_identity
+
+    settings = model_settings(ctx.config, spec)
+    client = ctx.config.client
+    return {
+        "identity": backend_identity(spec, settings),
+        "settings": settings.model_dump(
+            mode="json", include={"max_new_tokens", "structured_output", "dtype"}
+        ),
+        "client": client.model_dump(
+            mode="json", include={"temperature", "seed", "structured_retries"}
+        ),
+    }
 
 
 async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> StageResult | None:
@@ -228,11 +252,9 @@ async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> St
     unexpected = {a.kind for a in result.artifacts} - set(stage.writes)
     if unexpected:  # a programming error, caught before the manifest records it
         raise RuntimeError(f"stage {stage.name} wrote undeclared kinds {sorted(unexpected)}")
-    # Recorded as it stands after the run: a stage whose work changes what its fingerprint
-    # looks at (train completes experiments) is then up to date; for the others it is the same.
-    ctx.manifest.replace_stage(
-        stage.name, result.artifacts, stage_fingerprint(ctx, stage), result.summary
-    )
+    if stage.refingerprint:
+        fp = stage_fingerprint(ctx, stage)
+    ctx.manifest.replace_stage(stage.name, result.artifacts, fp, result.summary)
     ctx.save_usage(stage.name)
     ctx.log(f"{print_name}: {_summary_line(result.summary)}")
     return result
@@ -279,7 +301,11 @@ def estimate(ctx: RunContext, stages: list[Stage]) -> list[tuple[Stage, CallEsti
 
 
 def run_free_stages_for_estimate(ctx: RunContext, stages: list[Stage]) -> list[Stage]:
-    """The leading stages that call no model: safe to run before a dry-run estimate."""
+    """The leading stages that call no model, run before a dry-run estimate so that it counts
+    real chunks; none when no stage of the plan estimates anything (`split --dry-run` writes
+    nothing)."""
+    if not any(stage.estimate for stage in stages):
+        return []
     free = []
     for stage in stages:
         if stage.roles:

@@ -116,3 +116,22 @@ def test_long_runs_of_blanks_do_not_backtrack() -> None:
     assert extract_letter("B" + " )" * 20_000 + " is correct") == "B"
     assert extract_letter(("B (x) " * 5_000) + "so the answer is D") == "D"
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("So, the answer is (C).\n\nNote: answer B is a common mistake.", "C"),
+        ("Therefore the answer is D. B is the answer you would get with a 1:1 ratio.", "D"),
+        (
+            "The correct answer is B) 0.200 mol. Option C (0.210 mol) would be correct only if "
+            "bromine were in excess.",
+            "B",
+        ),
+        ("Answer: A dichloromethane", "A"),
+        ("D is right. C would be correct only if the ratio were 1:1.05.", "D"),
+        ("B would be correct.", "B"),
+    ],
+)
+def test_a_statement_outranks_a_mention_or_a_hypothesis(reply: str, expected: str | None) -> None:
+    assert extract_letter(reply) == expected

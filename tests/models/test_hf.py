@@ -347,7 +347,7 @@ def test_cache_identity_follows_the_weights_not_just_the_path(
     """A model retrained in place must not be answered from the old weights' cache entries."""
     import shutil
 
-    from doctune.models.hf_load import weights_fingerprint
+    from doctune.models.identity import weights_fingerprint
 
     copy = tmp_path / "model"
     shutil.copytree(tiny_model_dir, copy)

@@ -92,3 +92,21 @@ def test_score_and_loss_plots_are_pngs(tmp_path: Path) -> None:
     assert loss is not None and loss.path.read_bytes()[:8] == PNG
     assert loss_plot([], tmp_path / "none") is None
     assert score_plots(build_results_table([]), tmp_path / "empty") == []
+
+
+def test_the_trainer_summary_is_not_a_point_of_the_curve(tmp_path: Path) -> None:
+    from doctune.report.logs import parse_log
+
+    log = tmp_path / "trainer_state.json"
+    log.write_text(
+        json.dumps(
+            {
+                "log_history": [
+                    {"step": 1, "loss": 4.0},
+                    {"step": 2, "loss": 1.0},
+                    {"step": 2, "train_loss": 2.5, "train_runtime": 3.1},
+                ]
+            }
+        )
+    )
+    assert parse_log(log, "x").train == [(1.0, 4.0), (2.0, 1.0)]

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import yaml
 from openai.types import FileObject
@@ -312,6 +313,31 @@ def test_a_job_created_but_never_recorded_is_adopted(
     job_id, row = asyncio.run(scenario())
     assert server.counts["create"] == 1
     assert row.job_id == job_id and row.status == "succeeded"
+
+
+def test_unrecorded_job_is_found_in_the_state_file_when_the_provider_cannot_list(
+    tmp_path: Path, server: FakeFineTuningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between creating the job and recording it, on a provider with no job listing:
+    the job id saved in the state file at creation still prevents a second paid job."""
+    ctx = make_ctx(tmp_path)
+    exp = experiments(ctx)[0]
+
+    async def scenario() -> Any:
+        job_id = await _start_and_detach(ctx, server, exp)
+        (ctx.out_dir / "train" / "experiments.jsonl").unlink()
+        server.hold = False
+
+        def no_listing(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the provider's job list must not be needed")
+
+        monkeypatch.setattr(openai.resources.fine_tuning.jobs.AsyncJobs, "list", no_listing)
+        return job_id, await run_hosted(ctx, exp, ExperimentTable(ctx.out_dir))
+
+    job_id, row = asyncio.run(scenario())
+    assert server.counts["create"] == 1
+    assert row.job_id == job_id and row.status == "succeeded"
+    assert "in the state file" in log_text(ctx)
 
 
 def test_cancel(tmp_path: Path, server: FakeFineTuningServer) -> None:

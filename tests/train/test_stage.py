@@ -282,3 +282,75 @@ def test_doctune_train_then_experiments_on_the_tiny_model(
     best_line = next(line for line in shown.output.splitlines() if f" {best.name} " in line)
     assert best_line.lstrip("│ ").startswith("*")
     assert shown.output.count("succeeded") == 2
+
+
+def test_same_experiment_name_on_two_students_gets_two_labels(tmp_path: Path) -> None:
+    """Labels key the results: two models under one label would overwrite each other."""
+    from doctune.train.experiments import ExperimentRow, ExperimentTable, resolve_models
+
+    table = ExperimentTable(tmp_path)
+    for student in ("hf:org/alpha", "hf:org/beta"):
+        row = ExperimentRow(
+            id=f"{student}-e",
+            name="e3",
+            student=student,
+            dataset="kd",
+            route="local",
+            method="lora",
+            epochs=3,
+            batch_size=1,
+            learning_rate=1e-4,
+            status="succeeded",
+            output=f"train/{student[-4:]}",
+            validation_loss=1.0,
+        )
+        table.upsert(row)
+    refs = resolve_models(["base", "best"], table, ["hf:org/alpha", "hf:org/beta"], ["kd"])
+    labels = [r.label for r in refs]
+    assert len(labels) == len(set(labels)) == 4
+    assert "alpha e3 (kd)" in labels and "beta e3 (kd)" in labels
+
+
+def test_hosted_experiments_that_would_be_one_job_are_refused() -> None:
+    """OpenAI takes a learning-rate multiplier, not a rate: a grid over learning_rate alone
+    would pay twice for the same job."""
+    from doctune.config import TrainConfig
+    from doctune.errors import ConfigError
+    from doctune.train.grid import expand
+
+    cfg = TrainConfig.model_validate(
+        {"students": ["openai:gpt-4o-mini"], "grid": {"learning_rate": [1.8e-5, 1e-5]}}
+    )
+    with pytest.raises(ConfigError, match="same hosted job"):
+        expand(cfg, "hf:x")
+    local = TrainConfig.model_validate(
+        {"students": ["hf:x"], "grid": {"learning_rate": [1.8e-5, 1e-5]}}
+    )
+    assert len(expand(local, "hf:x")) == 2
+
+
+def test_cancel_starts_no_local_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path / "p", "hf:/models/tiny", TWO)
+    fake = FakeLaunch()
+    monkeypatch.setattr(launch, "run_job", fake)
+    asyncio.run(stage.run(_ctx(project, cancel=True)))
+    assert fake.jobs == []
+
+
+def test_a_student_flag_means_the_same_to_train_and_evaluate(tmp_path: Path) -> None:
+    """The talk's grid names its students; --student tries it on another model, in both stages."""
+    from doctune.evaluate.plan import students
+
+    project = make_project(
+        tmp_path / "p",
+        "hf:/models/tiny",
+        {
+            "students": ["hf:Qwen/Qwen2.5-7B-Instruct"],
+            "experiments": [
+                {"name": "exp1", "epochs": 1, "students": ["hf:Qwen/Qwen2.5-7B-Instruct"]}
+            ],
+        },
+    )
+    ctx = RunContext(project, show_progress=False, overrides={"student": "hf:/models/other"})
+    assert [e.student for e in stage.experiments_of(ctx)] == ["hf:/models/other"]
+    assert students(ctx) == ["hf:/models/other"]

@@ -139,7 +139,7 @@ class SplitSizes(Section):
 
 class SplitConfig(Section):
     seed: int = 42
-    sizes: dict[str, SplitSizes] = Field(
+    sizes: dict[Literal["pdf_synthetic", "knowledge_distillation"], SplitSizes] = Field(
         default_factory=dict, description="Per recipe; recipes not named use `default`."
     )
     default: SplitSizes = Field(default_factory=SplitSizes)

@@ -63,7 +63,8 @@ class EvaluateConfig(Section):
     seed: int = 0
     select_by: str = Field(
         "validation_loss",
-        description="How 'best' is chosen: validation_loss, or a suite name once scored.",
+        description="How 'best' is chosen: validation_loss, or a suite name once scored "
+        "(choosing by a suite the table also reports, e.g. test_qa, biases that cell upward).",
     )
     rag: RagSettings = Field(default_factory=RagSettings)
     mmlu: MMLUSettings = Field(default_factory=MMLUSettings)

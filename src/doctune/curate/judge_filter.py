@@ -9,12 +9,12 @@ and listed, so a broken judge shows up in the summary instead of silently passin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from doctune.aio import gather_all
 from doctune.context import Tick
 from doctune.curate.dedup import reject
 from doctune.data.records import Chunk, QARecord, RejectedRecord
@@ -77,7 +77,7 @@ async def judge_records(
         return record, result.value, result.error
 
     outcome = JudgeOutcome()
-    for record, judgement, error in await asyncio.gather(*(one(r) for r in records)):
+    for record, judgement, error in await gather_all(one(r) for r in records):
         if judgement is None:
             outcome.invalid[record.id] = error or "invalid reply"
             outcome.kept.append(record)

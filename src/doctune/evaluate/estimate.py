@@ -24,7 +24,7 @@ from doctune.evaluate.quiz import quiz_messages
 from doctune.manifest import file_sha256
 from doctune.models.base import ChatRequest, GenerationParams
 from doctune.models.cache import request_key
-from doctune.models.spec import parse_spec
+from doctune.models.identity import backend_identity as identity_of
 from doctune.pipeline import CallEstimate
 from doctune.tokens import estimate_tokens
 from doctune.train.experiments import TABLE_DIR, TABLE_NAME
@@ -34,14 +34,8 @@ ANSWER_TOKENS = 200
 MMLU_TOKENS = 64
 
 
-def backend_identity(spec: str) -> str:
-    """What the call cache keys a spec's calls on, without loading the model."""
-    parsed = parse_spec(spec)
-    if parsed.backend == "hf":
-        from doctune.models.hf_load import weights_fingerprint
-
-        return f"{parsed}#{weights_fingerprint(parsed.model, parsed.adapter)}"
-    return spec
+def backend_identity(ctx: RunContext, spec: str) -> str:
+    return identity_of(spec, model_settings(ctx.config, spec))
 
 
 def client_defaults(ctx: RunContext, spec: str) -> GenerationParams:
@@ -91,11 +85,11 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
         return _extrapolated(ctx, len(plan.models))
     asker = make_asker(ctx, plan)
     judges = [ctx.spec("judge"), *([cfg.second_judge] if cfg.second_judge else [])]
-    judge_ids = [(backend_identity(j), client_defaults(ctx, j)) for j in judges]
+    judge_ids = [(backend_identity(ctx, j), client_defaults(ctx, j)) for j in judges]
     answers, judged = _Tally(ctx), _Tally(ctx)
     mmlu_calls = 0
     for job in plan.jobs():
-        identity = backend_identity(job.model.spec)
+        identity = backend_identity(ctx, job.model.spec)
         defaults = client_defaults(ctx, job.model.spec)
         for item in job.items:
             request = _answer_request(asker, job, item, defaults)
@@ -172,7 +166,7 @@ def fingerprint(ctx: RunContext) -> str:
         "experiments": file_sha256(table) if table.is_file() else None,
         "options": {k: ctx.options.get(k) for k in ("models", "suites")},
         "system_prompt": ctx.config.export.system_prompt,
-        "models": [backend_identity(s) for s in specs],
+        "models": [backend_identity(ctx, s) for s in specs],
         "mmlu": _mmlu_listing(ctx),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]

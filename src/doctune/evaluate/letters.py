@@ -5,9 +5,10 @@ Quiz and MMLU answers come back as prose ("Option B (0.200 mol) is correct", "**
 model call, so this module is a short ordered list of rules; the first one that decides wins:
 
 1. the whole reply is one letter ("C", "**(c)**");
-2. a conclusion phrase ("the answer is C", "I would choose C", "B is correct", "答案：C"); when
-   several appear the LAST one wins, because replies that reason first conclude last; a
-   conclusion naming two letters ("B or C") makes the reply ambiguous: None, no further rule;
+2. a conclusion phrase ("the answer is C", "I would choose C", "B is correct", "答案：C"); a
+   statement outranks a bare mention ("answer B is a common mistake") or a hypothetical ("C
+   would be correct only if ..."); among equals the LAST one wins, because replies that reason
+   first conclude last; a conclusion naming two letters ("B or C") is ambiguous: None;
 3. a reply that opens with a letter marker ("C) 0.210 mol", "C. 0.210 mol", "(C) ...");
 4. exactly one distinct letter mentioned anywhere (as a standalone capital, not the article "A",
    not a unit such as "40 °C");
@@ -50,7 +51,7 @@ _NEXT_WORD = re.compile(r"\s+(\S+)")
 class _Rules:
     letters: str
     whole: re.Pattern[str]
-    conclusions: tuple[re.Pattern[str], ...]
+    conclusions: tuple[tuple[re.Pattern[str], int], ...]  # (pattern, strength)
     leading: re.Pattern[str]
     mention: re.Pattern[str]
     two_after: re.Pattern[str]
@@ -68,26 +69,48 @@ def _rules(letters: str) -> _Rules:
     lead_in = r"\s*(?:[:=\-–—]\s*)?(?:(?:option|choice|letter)\s+)?[(\[{]?\s*"
     verb = r"(?:is|would\s+be|should\s+be|will\s+be|must\s+be|seems\s+to\s+be)"
     adverb = r"(?:(?:therefore|thus|clearly|definitely|probably|most\s+likely|then)\s+)?"
+    strong, weak = 2, 1
     conclusions = (
         # "the answer is C", "Answer: C", "final answer: (B)", "the answers are B and C".
-        rf"\banswers?(?:\s+{adverb}(?:{verb}|are))?\s*{adverb}{lead_in}{any_case}",
+        (rf"\banswers?\s*(?:{adverb}(?:{verb}|are)|[:=])\s*{adverb}{lead_in}{any_case}", strong),
+        # A bare "answer B" (also "answer B is a common mistake"): weaker than a statement.
+        (rf"\banswers?\s+{lead_in}{any_case}", weak),
         # "the correct choice is C", "the best option would be (D)", "correct answer: B".
-        rf"\b(?:correct|right|best|true)\s+(?:answer|choice|option|response)s?"
-        rf"(?:\s+{adverb}(?:{verb}|are))?{lead_in}{any_case}",
+        (
+            rf"\b(?:correct|right|best|true)\s+(?:answer|choice|option|response)s?"
+            rf"(?:\s+{adverb}(?:{verb}|are))?{lead_in}{any_case}",
+            strong,
+        ),
         # "I would choose C", "I'd go with option B", "select (A)".
-        rf"\b(?:choose|chose|pick|select|go\s+with|opt\s+for|going\s+with){lead_in}{any_case}",
+        (
+            rf"\b(?:choose|chose|pick|select|go\s+with|opt\s+for|going\s+with){lead_in}{any_case}",
+            strong,
+        ),
         # "\boxed{C}" from models trained on maths benchmarks.
-        rf"\\boxed\{{\s*{any_case}",
+        (rf"\\boxed\{{\s*{any_case}", strong),
         # "答案：C", "答案是C", "选C": Chinese replies (NFKC already turned "：" into ":").
-        rf"(?:答案|选择|选)\s*(?:是|为|應為|应为)?\s*[:]?\s*[(\[]?\s*(?P<L>[{up}{low}])(?![A-Za-z])",
-        # Letter first: "Option B (0.200 mol) is correct", "C is the correct answer".
-        rf"{upper}\s*[)\].]?\s*(?:\([^()\n]{{0,80}}\)\s*)?,?\s*(?:{verb}|must\s+be)\s+"
-        rf"(?:the\s+)?(?:correct|right|best|answer|true)\b",
+        (
+            rf"(?:答案|选择|选)\s*(?:是|为|應為|应为)?\s*[:]?\s*[(\[]?\s*(?P<L>[{up}{low}])(?![A-Za-z])",
+            strong,
+        ),
+        # Letter first: "Option B (0.200 mol) is correct", "C is the correct answer"; a
+        # hypothetical "C would be correct" ranks below a statement.
+        (
+            rf"{upper}\s*[)\].]?\s*(?:\([^()\n]{{0,80}}\)\s*)?,?\s*(?:is|must\s+be)\s+"
+            # "B is the answer you would get if ..." describes an answer, it does not give one.
+            rf"(?:the\s+)?(?:correct|right|best|true|answer(?!\s+(?:you|one|that|which|if|when|for|to)\b))\b",
+            strong,
+        ),
+        (
+            rf"{upper}\s*[)\].]?\s*(?:\([^()\n]{{0,80}}\)\s*)?,?\s*{verb}\s+"
+            rf"(?:the\s+)?(?:correct|right|best|answer|true)\b",
+            weak,
+        ),
     )
     return _Rules(
         letters=letters.upper(),
         whole=re.compile(rf"^\W*(?P<L>[{up}{low}])\W*$"),
-        conclusions=tuple(re.compile(p, re.IGNORECASE) for p in conclusions),
+        conclusions=tuple((re.compile(p, re.IGNORECASE), rank) for p, rank in conclusions),
         leading=re.compile(
             rf"^\s*(?:(?:option|answer|choice)\s*:?\s*)?[(\[]?(?P<L>(?-i:[{up}]))"
             rf"\s*(?:[).:\]]|[-–—]\s|$)",
@@ -132,22 +155,38 @@ def _is_article(text: str, end: int, digits: bool) -> bool:
     return word[0].islower() and word.strip(".,;:!?") not in _LETTER_FOLLOWERS
 
 
+# After a concluded letter: a condition, not a choice ("C would be correct only if ...").
+_CONDITIONAL = re.compile(
+    r"[^.\n]{0,60}?\b(?:only\s+if|if|unless|when|provided|assuming)\b", re.IGNORECASE
+)
+_AFTER_COLON = re.compile(r"[:=]\s*[(\[]?\s*$")
+
+
 def _conclusion(text: str, rules: _Rules) -> str | None:
-    """The letter of the last conclusion phrase; "" when that conclusion names two letters."""
-    found: list[tuple[int, int, str]] = []
-    for pattern in rules.conclusions:
+    """The letter of the strongest conclusion phrase (the last among equals: replies that reason
+    first conclude last); "" when that conclusion names two letters."""
+    found: list[tuple[int, int, int, str]] = []
+    for pattern, rank in rules.conclusions:
         for m in pattern.finditer(text):
             start, end = m.span("L")
             letter = m.group("L")
-            # A lower-case letter or a capital "A" followed by a word is an article, not a choice.
-            if (letter.islower() or letter == "A") and _is_article(text, end, digits=False):
+            # A lower-case letter or a capital "A" followed by a word is an article, not a
+            # choice, except a capital right after "Answer:" ("Answer: A dichloromethane").
+            after_colon = letter == "A" and _AFTER_COLON.search(text[:start]) is not None
+            if (
+                (letter.islower() or letter == "A")
+                and not after_colon
+                and _is_article(text, end, digits=False)
+            ):
                 continue
             if _REJECTED.match(text, end):
                 continue
-            found.append((start, end, letter.upper()))
+            if _CONDITIONAL.match(text, m.end()) and rank == 1:
+                continue
+            found.append((rank, start, end, letter.upper()))
     if not found:
         return None
-    start, end, letter = max(found)
+    _, start, end, letter = max(found)
     after = rules.two_after.match(text[end:])
     before = rules.two_before.search(text[:start])
     for other in (after, before):

@@ -14,16 +14,18 @@ Which rows exist:
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from doctune.config import SUITES
 from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl
+from doctune.data.jsonl import read_json, write_json
 from doctune.errors import ConfigError
 from doctune.evaluate.base import EvalItem, SuiteScore, Variant
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES, qa_datasets, suite_items
 from doctune.train.experiments import ExperimentTable, ModelRef, resolve_models
+from doctune.train.grid import students_for
 
 STAGE = "evaluate"
 SCORES_NAME = "scores.jsonl"
@@ -90,24 +92,35 @@ def selected_suites(ctx: RunContext) -> list[str]:
 
 
 def students(ctx: RunContext) -> list[str]:
-    return list(ctx.config.train.students) or [ctx.spec("student")]
+    override = ctx.overrides.get("student") or os.environ.get("DOCTUNE_STUDENT") or None
+    return students_for(ctx.config.train, ctx.spec("student"), override)
+
+
+SELECTION_NAME = "selection.json"
 
 
 def previous_scores(ctx: RunContext, suite: str) -> dict[str, float] | None:
-    """Experiment id -> mean score on `suite` from the last run, for `select_by: <suite>`."""
-    path = ctx.out_dir / STAGE / SCORES_NAME
+    """Experiment id -> mean score on `suite`, for `select_by: <suite>`: read from a file every
+    run adds to (never from scores.jsonl, which holds only the last run's models, so a partial
+    run would make the choice fall back to validation loss and flip)."""
+    path = ctx.out_dir / STAGE / SELECTION_NAME
     if suite == "validation_loss" or not path.is_file():
         return None
-    by_experiment: dict[str, list[float]] = {}
-    for row in read_jsonl(path, SuiteScore):
-        if (
-            row.suite == suite
-            and row.variant == "plain"
-            and row.experiment
-            and row.mean is not None
-        ):
-            by_experiment.setdefault(row.experiment, []).append(row.mean)
-    return {k: sum(v) / len(v) for k, v in by_experiment.items()} or None
+    data = read_json(path)
+    return dict(data.get(suite, {})) or None if isinstance(data, dict) else None
+
+
+def remember_scores(ctx: RunContext, rows: list[SuiteScore]) -> None:
+    """Add this run's plain-variant means of fine-tuned models, per suite, to the selection file."""
+    path = ctx.out_dir / STAGE / SELECTION_NAME
+    data: dict[str, dict[str, float]] = read_json(path) if path.is_file() else {}  # type: ignore[assignment]
+    fresh: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        if row.variant == "plain" and row.experiment and row.mean is not None:
+            fresh.setdefault((row.suite, row.experiment), []).append(row.mean)
+    for (suite, experiment), means in fresh.items():
+        data.setdefault(suite, {})[experiment] = sum(means) / len(means)
+    write_json(path, data)
 
 
 def resolve(ctx: RunContext) -> list[ModelRef]:

@@ -32,7 +32,7 @@ from doctune.evaluate.base import ItemResult, Suite, SuiteScore
 from doctune.evaluate.estimate import estimate, fingerprint
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
 from doctune.evaluate.judge import Judge
-from doctune.evaluate.plan import SCORES_NAME, STAGE, Job, Plan, build_plan
+from doctune.evaluate.plan import SCORES_NAME, STAGE, Job, Plan, build_plan, remember_scores
 from doctune.evaluate.qa import QASuite
 from doctune.evaluate.qa import prompt as qa_prompt
 from doctune.evaluate.quiz import QuizSuite
@@ -218,5 +218,6 @@ async def run(ctx: RunContext) -> StageResult:
     artifacts = write_answers(ctx, results)
     path: Path = ctx.stage_dir(STAGE) / SCORES_NAME
     write_jsonl(path, rows)
+    remember_scores(ctx, rows)
     artifacts.append(ctx.manifest.artifact(STAGE, "scores", path))
     return StageResult(artifacts=artifacts, summary=summary(plan, results, rows))

@@ -26,7 +26,8 @@ from doctune.config import ModelSettings
 from doctune.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Usage
 from doctune.models.constrained import DEFAULT_CAPS, Caps, GrammarCache, allowed_tokens, plan
-from doctune.models.hf_load import load_pretrained, weights_fingerprint
+from doctune.models.hf_load import load_pretrained
+from doctune.models.identity import backend_identity
 from doctune.models.spec import ModelSpec
 
 #: How long the first request of a batch waits for others to join it.
@@ -71,7 +72,7 @@ class HFBackend(ChatBackend):
         batch_wait_s: float = BATCH_WAIT_S,
     ) -> None:
         self.spec = str(spec)
-        self._identity = f"{self.spec}#{weights_fingerprint(spec.model, spec.adapter)}"
+        self._identity = backend_identity(self.spec, settings)
         self.settings = settings
         self.batch_size = settings.batch_size
         self.caps = caps

@@ -119,25 +119,3 @@ def _with_adapter(name: str, model: Any, adapter: str) -> Any:
         raise load_error(name, "adapter", adapter, exc) from None
     # Inference only: folding the LoRA weights in makes each step as cheap as the base model's.
     return peft_model.merge_and_unload()
-
-
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
-
-
-def weights_fingerprint(*targets: str | None) -> str:
-    """Names, sizes and modification times of the weight files in local folders (a hub id
-    contributes nothing: its revision is its identity). Cheap even for a 15 GB model."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for target in targets:
-        folder = Path(target).expanduser() if target else None
-        if folder is None or not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("*")):
-            if path.suffix in _WEIGHT_SUFFIXES and path.is_file():
-                stat = path.stat()
-                digest.update(
-                    f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode()
-                )
-    return digest.hexdigest()[:16]

@@ -20,6 +20,7 @@ from openai.types.chat import ChatCompletion
 from doctune.config import ModelSettings
 from doctune.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Message, Usage
+from doctune.models.identity import backend_identity
 from doctune.models.spec import ModelSpec
 from doctune.models.structured import openai_strict_schema, schema_instructions
 
@@ -47,8 +48,9 @@ def resolve_endpoint(spec: str, settings: ModelSettings) -> tuple[str | None, st
 
 def scrub_secret(text: str, secret: str, limit: int = 300) -> str:
     """Never let the key reach a log or an exception, even echoed back by a server."""
-    text = text[:limit]
-    return text.replace(secret, "***") if secret else text
+    # Replace before cutting: a key straddling the cut would otherwise leave its prefix behind.
+    text = text.replace(secret, "***") if secret else text
+    return text[:limit]
 
 
 @contextlib.contextmanager
@@ -156,6 +158,10 @@ class OpenAIBackend(ChatBackend):
             finish_reason=choice.finish_reason,
             latency_s=time.perf_counter() - started,
         )
+
+    @property
+    def identity(self) -> str:
+        return backend_identity(self.spec, self.settings)
 
     async def aclose(self) -> None:
         await self._client.close()

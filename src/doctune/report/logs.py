@@ -40,7 +40,9 @@ def parse_log(path: Path, name: str) -> LossCurve:
     entries = _entries(path)
     curve = LossCurve(name=name, source=path.name)
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict):
+        # The Trainer's end-of-run summary carries `train_loss` = the mean over the whole run
+        # (next to `train_runtime`): not a point of the curve, which would jump back up.
+        if not isinstance(entry, dict) or "train_runtime" in entry:
             continue
         step = _number(entry.get("step"))
         step = float(i) if step is None else step

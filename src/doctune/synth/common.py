@@ -19,6 +19,7 @@ from doctune.data.records import Chunk, Provenance, QARecord, RejectedRecord, st
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.cache import request_key
 from doctune.models.client import ModelClient
+from doctune.models.identity import backend_identity
 from doctune.models.structured import Structured, schema_for
 from doctune.prompts import PromptTemplate
 from doctune.tokens import estimate_tokens
@@ -117,7 +118,10 @@ def make_teacher(
 
 def is_cached(ctx: RunContext, teacher: Teacher, request: ChatRequest) -> bool:
     cache = ctx.cache
-    return cache is not None and cache.get(request_key(teacher.spec, request)) is not None
+    if cache is None:
+        return False
+    identity = backend_identity(teacher.spec, model_settings(ctx.config, teacher.spec))
+    return cache.get(request_key(identity, request)) is not None
 
 
 def request_tokens(request: ChatRequest) -> int:

@@ -8,6 +8,7 @@ id, as `hf:<base>+<adapter dir>` for local runs, as `openai:<fine-tuned id>` for
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +180,27 @@ def resolve_models(
     unique: dict[str, ModelRef] = {}
     for ref in refs:
         unique.setdefault(ref.spec, ref)
-    return list(unique.values())
+    return _distinct_labels(list(unique.values()))
+
+
+def _distinct_labels(refs: list[ModelRef]) -> list[ModelRef]:
+    """Labels key results, answer folders and report rows, so two models must never share one:
+    the same experiment name on two students gets the student's name in front."""
+    from doctune.train.grid import student_slug
+
+    counts: dict[str, int] = {}
+    for ref in refs:
+        counts[ref.label] = counts.get(ref.label, 0) + 1
+    out = []
+    for ref in refs:
+        if counts[ref.label] > 1 and ref.kind == "finetuned" and ref.base:
+            ref = dataclasses.replace(ref, label=f"{student_slug(ref.base)} {ref.label}")
+        out.append(ref)
+    labels = [r.label for r in out]
+    clash = sorted({x for x in labels if labels.count(x) > 1})
+    if clash:
+        raise ConfigError(f"evaluate.models: two models would share the label '{clash[0]}'")
+    return out
 
 
 def _finetuned(row: ExperimentRow, table: ExperimentTable) -> ModelRef:

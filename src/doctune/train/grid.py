@@ -81,15 +81,27 @@ def hyperparameter_sets(cfg: TrainConfig) -> list[Hyperparameters]:
     return named
 
 
-def expand(cfg: TrainConfig, default_student: str) -> list[Experiment]:
-    """Every experiment of the config: students x datasets x hyperparameter sets."""
-    students = cfg.students or [default_student]
+def students_for(cfg: TrainConfig, default_student: str, override: str | None = None) -> list[str]:
+    """The students: `--student`/DOCTUNE_STUDENT when given, else train.students, else
+    models.student. Train and evaluate both ask here, so they always agree."""
+    if override:
+        return [override]
+    return list(cfg.students) or [default_student]
+
+
+def expand(cfg: TrainConfig, default_student: str, override: str | None = None) -> list[Experiment]:
+    """Every experiment of the config: students x datasets x hyperparameter sets.
+
+    With a student given on the command line, an experiment's own `students` filter is set
+    aside: trying the talk's grid on another model is what that flag is for.
+    """
+    students = students_for(cfg, default_student, override)
     out = []
     for student in students:
         route: Route = "hosted" if parse_spec(student).backend == "openai" else "local"
         for dataset in cfg.datasets:
             for hp in hyperparameter_sets(cfg):
-                if (hp.students and student not in hp.students) or (
+                if (not override and hp.students and student not in hp.students) or (
                     hp.datasets and dataset not in hp.datasets
                 ):
                     continue  # the talk ran different experiments per student and dataset
@@ -102,7 +114,33 @@ def expand(cfg: TrainConfig, default_student: str) -> list[Experiment]:
                         hp=hp,
                     )
                 )
+    _check_hosted(out)
     return out
+
+
+def _check_hosted(experiments: list[Experiment]) -> None:
+    """Two hosted experiments that would send the same job: OpenAI takes a learning-rate
+    multiplier, not a rate, so a grid over `learning_rate` alone would pay twice for one job."""
+    seen: dict[tuple[object, ...], Experiment] = {}
+    for exp in experiments:
+        if exp.route != "hosted":
+            continue
+        hp = exp.hp
+        key = (
+            exp.student,
+            exp.dataset,
+            hp.epochs,
+            hp.batch_size,
+            hp.gradient_accumulation_steps,
+            hp.learning_rate_multiplier,
+        )
+        if key in seen:
+            raise ConfigError(
+                f"train: experiments '{seen[key].name}' and '{exp.name}' would be the same hosted "
+                f"job for {exp.student} on {exp.dataset} (a hosted job takes "
+                "learning_rate_multiplier, not learning_rate): set learning_rate_multiplier on them"
+            )
+        seen[key] = exp
 
 
 def select(experiments: list[Experiment], name: str | None) -> list[Experiment]:

@@ -129,7 +129,22 @@ async def _find_unrecorded(
     ctx: RunContext, api: HostedApi, exp: Experiment, request_hash: str | None
 ) -> FineTuningJob | None:
     """A job this experiment created but never recorded: with `request_hash`, one for the same
-    request that is active or succeeded; without, any active one (for cancel)."""
+    request that is active or succeeded; without, any active one (for cancel). The state file
+    is asked first (it records a job the moment it is created); listing the provider's jobs by
+    metadata comes second, for providers that keep no such list or a state file that was lost."""
+    saved = [
+        j["id"]
+        for j in HostedState(ctx, exp).data["jobs"]
+        if request_hash is None or j.get("request") == request_hash
+    ]
+    for job_id in reversed(saved):
+        try:
+            job = await api.retrieve(job_id)
+        except ModelError:
+            continue
+        if job.status not in ENDED_BADLY and (request_hash or job.status not in ENDED):
+            ctx.log(f"{exp.name}: found job {job.id} ({job.status}) in the state file; using it")
+            return job
     seen = 0
     try:
         jobs = api.client.fine_tuning.jobs.list(limit=50, metadata={META_EXPERIMENT: exp.id})

@@ -78,11 +78,12 @@ def distributed_settings(cfg: DistributedConfig, options: dict[str, Any]) -> Dis
 
 def experiments_of(ctx: RunContext) -> list[grid.Experiment]:
     """Every experiment of the config; a student given by flag or env replaces `train.students`."""
-    cfg = ctx.config.train
-    explicit = ctx.overrides.get("student") or os.environ.get("DOCTUNE_STUDENT")
-    if explicit:
-        cfg = cfg.model_copy(update={"students": [explicit]})
-    return grid.expand(cfg, ctx.spec("student"))
+    return grid.expand(ctx.config.train, ctx.spec("student"), student_override(ctx))
+
+
+def student_override(ctx: RunContext) -> str | None:
+    """A student named by `--student` or DOCTUNE_STUDENT (it replaces train.students)."""
+    return ctx.overrides.get("student") or os.environ.get("DOCTUNE_STUDENT") or None
 
 
 def data_files(ctx: RunContext, dataset: str) -> tuple[Artifact, Artifact | None]:
@@ -274,6 +275,8 @@ async def run(ctx: RunContext) -> StageResult:
     cfg = ctx.config.train
     everything = experiments_of(ctx)
     chosen = grid.select(everything, ctx.options.get("experiment"))
+    if ctx.options.get("cancel"):  # cancelling hosted jobs must not start any local training
+        chosen = [e for e in chosen if e.route == "hosted"]
     dist = distributed_settings(cfg.distributed, ctx.options)
     local = [e for e in chosen if e.route == "local"]
     files = _preflight(ctx, local, dist)
