@@ -209,3 +209,26 @@ def test_context_stays_inside_one_window_of_the_corpus() -> None:
     first = window_of(chunks[0], 2)
     pinned = _context(index, "bromine ratio", 2, 2, chunks[:1], within=first)
     assert pinned and all(window_of(c, 2) == first for c in pinned)
+
+
+def test_the_records_of_one_table_share_one_topic_call() -> None:
+    from doctune.data.records import Chunk, text_sha256
+    from doctune.synth.distillation import documents
+
+    rows = [
+        Chunk(
+            id=f"r{i}",
+            doc_id=f"row{i}",
+            path=f"substances.csv#{i}",
+            index=0,
+            text=f"name: s{i}",
+            pages=[],
+            section=None,
+            start=0,
+            end=9,
+            n_tokens=3,
+            sha256=text_sha256(f"name: s{i}"),
+        )
+        for i in range(50)
+    ]
+    assert [len(d) for d in documents(rows)] == [50]
