@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from doctune.evaluate.base import Variant
+from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.rag import Retriever, with_context
 from doctune.models.base import ChatRequest, ChatResponse, GenerationParams, Message
 from doctune.models.client import ModelClient, cost_of
 from doctune.prompts import PromptTemplate
+from doctune.train.experiments import ModelRef
 
 T = TypeVar("T")
 
@@ -70,3 +71,30 @@ def user_prompt(messages: list[Message]) -> str:
     """What the item shows as its prompt: the user message (the system prompt is the same for
     every item and recorded in the config)."""
     return messages[-1].content
+
+
+def item_result(
+    suite: str,
+    item: EvalItem,
+    model: ModelRef,
+    variant: Variant,
+    messages: list[Message],
+    client: ModelClient,
+    response: ChatResponse,
+    **scored: Any,
+) -> ItemResult:
+    """An ItemResult with what every suite records the same way; `scored` adds the suite's own
+    fields (reference, scores, judges, extracted letter, exclusion)."""
+    return ItemResult(
+        item_id=item.id,
+        suite=suite,
+        dataset=item.dataset,
+        variant=variant,
+        model=model.label,
+        spec=model.spec,
+        question=item.question,
+        prompt=user_prompt(messages),
+        answer=response.text,
+        **usage_fields(client, response),
+        **scored,
+    )

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from doctune.aio import gather_all
-from doctune.evaluate.answer import Asker, usage_fields, user_prompt
+from doctune.evaluate.answer import Asker, item_result
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.judge import Judge
 from doctune.evaluate.metrics import reference_scores
@@ -73,19 +73,16 @@ class QASuite:
         scores.update(reference_scores(response.text, reference))
         if self.on_item is not None:
             self.on_item()
-        return ItemResult(
-            item_id=item.id,
-            suite=self.name,
-            dataset=item.dataset,
-            variant=variant,
-            model=model.label,
-            spec=model.spec,
-            question=item.question,
-            prompt=user_prompt(messages),
+        return item_result(
+            self.name,
+            item,
+            model,
+            variant,
+            messages,
+            client,
+            response,
             reference=item.reference,
-            answer=response.text,
             scores=scores,
             judges=list(verdicts),
             excluded=f"judge: {first.error}" if first.error else None,
-            **usage_fields(client, response),
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from doctune.aio import gather_all
-from doctune.evaluate.answer import Asker, usage_fields, user_prompt
+from doctune.evaluate.answer import Asker, item_result
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.letters import extract_letter
 from doctune.models.base import Message
@@ -69,18 +69,15 @@ class QuizSuite:
         letter = extract_letter(response.text, "".join(sorted(options)), options=options)
         if self.on_item is not None:
             self.on_item()
-        return ItemResult(
-            item_id=item.id,
-            suite=self.name,
-            dataset=item.dataset,
-            variant=variant,
-            model=model.label,
-            spec=model.spec,
-            question=item.question,
-            prompt=user_prompt(messages),
+        return item_result(
+            self.name,
+            item,
+            model,
+            variant,
+            messages,
+            client,
+            response,
             reference=f"{item.answer}. {options.get(item.answer or '', '')}".strip(),
-            answer=response.text,
             scores={"correct": float(letter is not None and letter == item.answer)},
             extracted=letter,
-            **usage_fields(client, response),
         )

@@ -12,7 +12,7 @@ The fix here has two halves, both computed before decoding starts:
 1. `bound_schema` gives every unbounded string, array, map and number a bound in a copy of the
    schema (defaults below; bounds the schema sets itself are kept). Numbers get the range of
    integers a double holds exactly and at most nine decimals, so their digits are finite too.
-   Output is compact JSON (no free whitespace) without `\\uXXXX` escapes, so a character costs at
+   Output is compact JSON (no free whitespace) without `\\u` escapes (six characters for one), so a character costs at
    most 4 bytes.
 2. `worst_case_tokens` adds up the longest output the bounded schema allows, in bytes; every
    token but the end-of-sequence one is at least one byte, so bytes bound tokens. The request's
