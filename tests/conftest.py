@@ -61,3 +61,21 @@ def example_project(tmp_path: Path) -> Path:
     dest = tmp_path / "ibuprofen"
     shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("out"))
     return dest
+
+
+LLAMAFACTORY_VENV = Path(os.environ.get("LLAMAFACTORY_VENV", ROOT / ".venv-llamafactory"))
+
+
+@pytest.fixture
+def llamafactory_venv() -> Path:
+    """The separate LLaMA-Factory venv (it pins its own transformers). Missing: the test skips,
+    unless DOCTUNE_REQUIRE_LLAMAFACTORY=1 (as .ci/run sets), where it fails."""
+    if not (LLAMAFACTORY_VENV / "bin" / "llamafactory-cli").is_file():
+        reason = (
+            f"no LLaMA-Factory venv at {LLAMAFACTORY_VENV}; create it with "
+            "`scripts/check_llamafactory.sh --setup`"
+        )
+        if os.environ.get("DOCTUNE_REQUIRE_LLAMAFACTORY") == "1":
+            pytest.fail(reason + " (DOCTUNE_REQUIRE_LLAMAFACTORY=1)")
+        pytest.skip(reason)
+    return LLAMAFACTORY_VENV

@@ -322,19 +322,10 @@ def test_no_split_datasets_is_an_input_error(tmp_path: Path) -> None:
 
 
 # -- LLaMA-Factory's own loader (separate venv) ------------------------------------------------
-LF_VENV = Path(os.environ.get("LLAMAFACTORY_VENV", ROOT / ".venv-llamafactory"))
-
-
 @pytest.mark.integration
-def test_sharegpt_export_loads_through_llamafactory(tmp_path: Path, tiny_model_dir: Path) -> None:
-    if not (LF_VENV / "bin" / "python").is_file():
-        reason = (
-            f"no LLaMA-Factory venv at {LF_VENV}; create it with "
-            "`scripts/check_llamafactory.sh --setup`"
-        )
-        if os.environ.get("DOCTUNE_REQUIRE_LLAMAFACTORY") == "1":
-            pytest.fail(reason + " (DOCTUNE_REQUIRE_LLAMAFACTORY=1)")
-        pytest.skip(reason)
+def test_sharegpt_export_loads_through_llamafactory(
+    tmp_path: Path, tiny_model_dir: Path, llamafactory_venv: Path
+) -> None:
     ctx = make_project(tmp_path, {"system_prompt": SYSTEM})
     run_export(ctx)
     folder = ctx.out_dir / "export" / "sharegpt"
@@ -343,7 +334,7 @@ def test_sharegpt_export_loads_through_llamafactory(tmp_path: Path, tiny_model_d
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "LLAMAFACTORY_VENV": str(LF_VENV)},
+        env={**os.environ, "LLAMAFACTORY_VENV": str(llamafactory_venv)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "PASS: 5/5 datasets" in proc.stdout

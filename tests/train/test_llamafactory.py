@@ -24,7 +24,6 @@ from doctune.train.grid import expand
 from doctune.train.llamafactory import llamafactory_args, llamafactory_template
 
 ROOT = Path(__file__).resolve().parents[2]
-LF_VENV = Path(os.environ.get("LLAMAFACTORY_VENV", ROOT / ".venv-llamafactory"))
 QWEN = "hf:Qwen/Qwen2.5-7B-Instruct"
 # The talk's best Qwen2.5-7B run on the knowledge-distillation dataset (Exp6).
 TALK_TRAIN = {
@@ -282,50 +281,39 @@ def test_export_command_with_format(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "csv" in bad.output
 
 
-def _require_venv() -> None:
-    if not (LF_VENV / "bin" / "llamafactory-cli").is_file():
-        reason = (
-            f"no LLaMA-Factory venv at {LF_VENV}; create it with "
-            "`scripts/check_llamafactory.sh --setup`"
-        )
-        if os.environ.get("DOCTUNE_REQUIRE_LLAMAFACTORY") == "1":
-            pytest.fail(reason + " (DOCTUNE_REQUIRE_LLAMAFACTORY=1)")
-        pytest.skip(reason)
-
-
-def _script(*args: str) -> subprocess.CompletedProcess[str]:
+def _script(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / "scripts" / "check_llamafactory_train.sh"), *args],
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "LLAMAFACTORY_VENV": str(LF_VENV)},
+        env={**os.environ, "LLAMAFACTORY_VENV": str(venv)},
     )
 
 
 @pytest.mark.integration
-def test_llamafactory_trains_an_exported_config(tmp_path: Path, tiny_model_dir: Path) -> None:
-    _require_venv()
+def test_llamafactory_trains_an_exported_config(
+    tmp_path: Path, tiny_model_dir: Path, llamafactory_venv: Path
+) -> None:
     student = f"hf:{tiny_model_dir}"
     ctx = make_project(tmp_path, {**TALK_TRAIN, "students": [student]}, student=student)
     export(ctx)
     (config,) = (ctx.out_dir / "export" / "llamafactory").glob("*.yaml")
     assert yaml.safe_load(config.read_text())["template"] == "qwen"  # from its config.json
-    proc = _script(str(config), str(tiny_model_dir))
+    proc = _script(llamafactory_venv, str(config), str(tiny_model_dir))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "PASS: llamafactory-cli train ran" in proc.stdout
     assert "wrote adapter_model.safetensors" in proc.stdout
 
 
 @pytest.mark.integration
-def test_every_method_parses_in_llamafactory(tmp_path: Path) -> None:
-    _require_venv()
+def test_every_method_parses_in_llamafactory(tmp_path: Path, llamafactory_venv: Path) -> None:
     paths = []
     variants = {"lora": {"save_steps": 5}, "qlora": {}, "full": {"packing": True}}
     for method, extra in variants.items():
         ctx = make_project(tmp_path / method, {**TALK_TRAIN, "method": method, **extra})
         export(ctx)
         paths += [str(p) for p in (ctx.out_dir / "export" / "llamafactory").glob("*.yaml")]
-    proc = _script("--parse", *paths)
+    proc = _script(llamafactory_venv, "--parse", *paths)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "PASS: 3/3 configs parse" in proc.stdout

@@ -3,9 +3,12 @@ booked on every item, so every suite asks the same way and only its user prompt 
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from doctune.aio import gather_all
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.rag import Retriever, with_context
 from doctune.models.base import ChatRequest, ChatResponse, GenerationParams, Message
@@ -98,3 +101,25 @@ def item_result(
         **usage_fields(client, response),
         **scored,
     )
+
+
+class PerItemSuite(abc.ABC):
+    """A suite that answers its items one by one, concurrently: subclasses give `_one`."""
+
+    name: str
+    on_item: Callable[[], None] | None
+
+    async def evaluate(
+        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
+    ) -> list[ItemResult]:
+        return await gather_all(self._one(model, client, i, variant) for i in items)
+
+    @abc.abstractmethod
+    async def _one(
+        self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
+    ) -> ItemResult:
+        """One item answered and scored."""
+
+    def _ticked(self) -> None:
+        if self.on_item is not None:
+            self.on_item()

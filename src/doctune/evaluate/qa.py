@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from doctune.aio import gather_all
-from doctune.evaluate.answer import Asker, item_result
+from doctune.evaluate.answer import Asker, PerItemSuite, item_result
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.judge import Judge
 from doctune.evaluate.metrics import reference_scores
@@ -31,7 +30,7 @@ def qa_messages(asker: Asker, item: EvalItem, variant: Variant) -> list[Message]
     return asker.messages(prompt(), variant, item.question, question=item.question)
 
 
-class QASuite:
+class QASuite(PerItemSuite):
     """A judged QA suite. `judges[0]` decides the score; a second judge only measures agreement."""
 
     def __init__(
@@ -52,11 +51,6 @@ class QASuite:
     def messages(self, item: EvalItem, variant: Variant) -> list[Message]:
         return qa_messages(self.asker, item, variant)
 
-    async def evaluate(
-        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
-    ) -> list[ItemResult]:
-        return await gather_all(self._one(model, client, i, variant) for i in items)
-
     async def _one(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
@@ -71,8 +65,7 @@ class QASuite:
         if len(verdicts) > 1:
             scores["judge_2"] = verdicts[1].score
         scores.update(reference_scores(response.text, reference))
-        if self.on_item is not None:
-            self.on_item()
+        self._ticked()
         return item_result(
             self.name,
             item,

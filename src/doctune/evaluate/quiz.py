@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from doctune.aio import gather_all
-from doctune.evaluate.answer import Asker, item_result
+from doctune.evaluate.answer import Asker, PerItemSuite, item_result
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.letters import extract_letter
 from doctune.models.base import Message
@@ -42,7 +41,7 @@ def quiz_messages(asker: Asker, suite: str, item: EvalItem, variant: Variant) ->
     return asker.messages(prompt(suite), variant, item.question, **variables)
 
 
-class QuizSuite:
+class QuizSuite(PerItemSuite):
     def __init__(
         self, name: str, asker: Asker, *, on_item: Callable[[], None] | None = None
     ) -> None:
@@ -55,11 +54,6 @@ class QuizSuite:
     def messages(self, item: EvalItem, variant: Variant) -> list[Message]:
         return quiz_messages(self.asker, self.name, item, variant)
 
-    async def evaluate(
-        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
-    ) -> list[ItemResult]:
-        return await gather_all(self._one(model, client, i, variant) for i in items)
-
     async def _one(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
@@ -67,8 +61,7 @@ class QuizSuite:
         response = await self.asker.ask(client, messages)
         options = item.options or {}
         letter = extract_letter(response.text, "".join(sorted(options)), options=options)
-        if self.on_item is not None:
-            self.on_item()
+        self._ticked()
         return item_result(
             self.name,
             item,

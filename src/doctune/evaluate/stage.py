@@ -27,7 +27,7 @@ from doctune.data.artifacts import load_chunks
 from doctune.data.jsonl import write_jsonl
 from doctune.evaluate import judge as judge_module
 from doctune.evaluate.aggregate import RowKey, Scoring, suite_score, with_paired
-from doctune.evaluate.answer import Asker
+from doctune.evaluate.answer import Asker, PerItemSuite
 from doctune.evaluate.base import ItemResult, Suite, SuiteScore
 from doctune.evaluate.estimate import estimate, fingerprint
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
@@ -126,7 +126,7 @@ def plan_judges(ctx: RunContext) -> set[str]:
 
 async def _run_job(suite: Suite, job: Job, client: ModelClient, tick: Tick) -> list[ItemResult]:
     out = await suite.evaluate(job.model, client, job.items, job.variant)
-    if not isinstance(suite, (QASuite, QuizSuite)):  # suites that do not tick per item
+    if not isinstance(suite, PerItemSuite):  # suites that do not tick per item
         tick.advance(len(job.items))
     return out
 
