@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,19 @@ class Scoring:
     rubric: dict[str, str] | None = None
 
 
+# Exclusions under which the model never answered, so there is nothing to compare to the reference.
+_NOT_ANSWERED = frozenset({"prompt_exceeds_context", "answer_failed"})
+
+
+def exclusion_counts(results: Sequence[ItemResult], counted: Mapping[str, float]) -> dict[str, int]:
+    """Items left out of the mean, by kind: every item not in `counted` is one of them."""
+    out: Counter[str] = Counter()
+    for r in results:
+        if r.item_id not in counted:
+            out[r.exclusion or ("judge_failed" if r.judges else "unscored")] += 1
+    return dict(sorted(out.items()))
+
+
 def item_values(results: Sequence[ItemResult], metric: str) -> dict[str, float]:
     """Item id -> the item's score, for the items that count (not excluded, scored)."""
     name = ITEM_SCORE[metric]
@@ -73,9 +87,12 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 def _judge_extra(results: Sequence[ItemResult]) -> dict[str, float | None]:
     # Reference metrics need no judge: they are averaged over every answered item.
+    answered = [r for r in results if r.exclusion not in _NOT_ANSWERED]
     extra = {
-        "token_f1": _mean([r.scores.get("token_f1") for r in results]),
-        "rouge_l": _mean([r.scores.get("rouge_l") for r in results]),
+        "token_f1": _mean([r.scores.get("token_f1") for r in answered]),
+        "rouge_l": _mean([r.scores.get("rouge_l") for r in answered]),
+        # A cut-off answer is judged as it stands; the count says how many there were.
+        "cut_off": float(sum(r.cut_off for r in answered)),
     }
     valid = [r for r in results if r.excluded is None and r.judges]
     for criterion in ("accuracy", "completeness", "clarity"):
@@ -101,8 +118,12 @@ def _rate_fields(
     options = [len(items[i].options or {}) for i in values if i in items]
     chance = float(np.mean([1 / o for o in options if o])) if any(options) else None
     rate = k / n if n else None
+    answered = [r for r in results if r.excluded is None]
     extra: dict[str, float | None] = {
-        "no_letter": float(sum(r.extracted is None for r in results)),
+        # Both count as wrong answers (the model was asked and did not commit in time or at
+        # all); they are told apart so a too-small token budget is not read as a weak model.
+        "cut_off": float(sum(r.cut_off for r in answered)),
+        "no_letter": float(sum(r.extracted is None and not r.cut_off for r in answered)),
         "chance_centred": chance_centred(rate, chance) if rate is not None and chance else None,
     }
     return {
@@ -152,6 +173,7 @@ def suite_score(
         metric=metric,
         n=len(values),
         excluded=len(results) - len(values),
+        exclusions=exclusion_counts(results, values),
         **fields,  # type: ignore[arg-type]
     )
 

@@ -16,6 +16,20 @@ from doctune.train.experiments import ModelRef
 
 Variant = Literal["plain", "rag"]
 
+# Why an item is left out of a row's mean. An excluded item was not measured (it could not be
+# asked, or its judge could not say), so counting it as wrong would blame the model for the
+# harness. A reply that was measured and is wrong (no letter, or cut off before its answer) is
+# not excluded: it counts as wrong, and the row says how many such replies it holds.
+Exclusion = Literal["prompt_exceeds_context", "answer_failed", "judge_failed"]
+EXCLUSION_LABELS: dict[str, str] = {
+    "prompt_exceeds_context": "prompt exceeds context",
+    "answer_failed": "model call failed",
+    "judge_failed": "judge failed",
+}
+# How a multiple-choice reply was read: by the rules, by the judge model (rules+model), or not
+# at all because the reply was cut off (finish_reason "length", or stopped mid-sentence).
+Extraction = Literal["rules", "model", "cut_off"]
+
 
 class EvalRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -80,7 +94,20 @@ class ItemResult(EvalRecord):
         None, description="The letter read from a multiple-choice answer."
     )
     excluded: str | None = Field(
-        None, description="Why this item is left out of the mean, if it is."
+        None, description="Why this item is left out of the mean, if it is (one line)."
+    )
+    exclusion: Exclusion | None = Field(
+        None, description="The kind of exclusion (EXCLUSION_LABELS), set whenever `excluded` is."
+    )
+    cut_off: bool = Field(
+        False, description="The reply stopped at the token limit (finish_reason 'length')."
+    )
+    extraction: Extraction | None = Field(
+        None, description="Multiple choice: what decided `extracted` (rules, model, cut_off)."
+    )
+    fitting: list[str] = Field(
+        default_factory=list,
+        description="How the prompt was shortened to fit the model's context, step by step.",
     )
     latency_s: float = 0.0
     prompt_tokens: int = 0
@@ -115,6 +142,9 @@ class SuiteScore(EvalRecord):
     metric: str = Field(description="judge (0-10 mean), success_rate or accuracy (0-1).")
     n: int
     excluded: int = 0
+    exclusions: dict[str, int] = Field(
+        default_factory=dict, description="Excluded items by kind (Exclusion), for the table."
+    )
     mean: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None

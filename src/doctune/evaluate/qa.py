@@ -78,4 +78,6 @@ class QASuite(PerItemSuite):
             scores=scores,
             judges=list(verdicts),
             excluded=f"judge: {first.error}" if first.error else None,
+            exclusion="judge_failed" if first.error else None,
+            cut_off=response.finish_reason == "length",
         )

@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,15 @@ def write_answers(ctx: RunContext, results: dict[RowKey, list[ItemResult]]) -> l
     return artifacts
 
 
+CHOICE_SUITES = frozenset({*QUIZ_SUITES, "mmlu"})
+
+
+def _counts(kinds: Iterable[str]) -> str:
+    """ "judge_failed=3, prompt_exceeds_context=1", or "none"."""
+    found = Counter(kinds)
+    return ", ".join(f"{k}={v}" for k, v in sorted(found.items())) or "none"
+
+
 def summary(
     plan: Plan, results: dict[RowKey, list[ItemResult]], rows: list[SuiteScore]
 ) -> dict[str, Any]:
@@ -203,8 +213,16 @@ def summary(
         "suites": len(plan.suites),
         "rows": len(rows),
         "answers": len(every),
-        "judge_excluded": sum(r.excluded is not None for r in every),
-        "no_letter": sum(r.suite in QUIZ_SUITES and r.extracted is None for r in every),
+        "excluded": _counts(r.exclusion or "other" for r in every if r.excluded),
+        "cut_off": sum(r.cut_off and r.excluded is None for r in every),
+        # Every multiple-choice suite (quizzes and MMLU) whose reply named no single letter.
+        "no_letter": sum(
+            r.suite in CHOICE_SUITES
+            and r.extracted is None
+            and not r.cut_off
+            and r.excluded is None
+            for r in every
+        ),
         "skipped": "; ".join(plan.notes) or "none",
     }
 
