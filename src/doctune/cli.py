@@ -237,12 +237,19 @@ _stage_command("evalsets", "Write rephrased questions and multiple-choice quizze
     multiple=True,
     help="Text files or folders to train the tokenizer on (default: built-in text).",
 )
+@click.option(
+    "--max-positions",
+    type=click.IntRange(min=16),
+    default=32768,
+    show_default=True,
+    help="The model's context (max_position_embeddings); a small one forces prompt fitting.",
+)
 @handle_errors
-def make_tiny_model(dest: Path, corpus: tuple[Path, ...]) -> None:
+def make_tiny_model(dest: Path, corpus: tuple[Path, ...], max_positions: int) -> None:
     """Build a tiny random Qwen2-style model + tokenizer in DEST, offline (for smoke tests)."""
     from doctune.testing.tiny_model import build_tiny_model
 
-    build_tiny_model(dest, corpus_paths=list(corpus))
+    build_tiny_model(dest, corpus_paths=list(corpus), max_positions=max_positions)
     click.echo(f"tiny model written to {dest}; use it as hf:{dest}")
 
 

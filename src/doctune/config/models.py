@@ -26,6 +26,18 @@ class ModelSettings(Section):
     price_input_per_mtok: float = Field(0.0, ge=0, description="USD per 1M prompt tokens.")
     price_output_per_mtok: float = Field(0.0, ge=0, description="USD per 1M completion tokens.")
     max_new_tokens: int = Field(1024, gt=0, description="Default completion limit.")
+    context_length: int | None = Field(
+        None,
+        gt=0,
+        description="Tokens of prompt + reply the model accepts. openai: endpoints do not say, "
+        "so prompts are fitted only when this is set; hf: overrides the model's config.",
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="openai: an hf tokenizer (hub id or folder) that counts this model's "
+        "tokens exactly when fitting prompts; default an estimate of ~4 characters per token "
+        "with a safety margin.",
+    )
     batch_size: int = Field(8, gt=0, description="hf: generation batch size.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="hf: weights dtype."

@@ -88,6 +88,18 @@ class ChatBackend(abc.ABC):
         return None
 
     @property
+    def context_length(self) -> int | None:
+        """Tokens of prompt and reply together the model accepts; None when unknown (then no
+        prompt is fitted: it goes as it is and the server decides)."""
+        return None
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        """Tokens the prompt of `request` takes as this backend sends it (chat template and
+        whatever the backend adds included). Used with `context_length` to fit prompts; a
+        backend without its own tokenizer may overestimate, never underestimate on purpose."""
+        raise NotImplementedError(f"{self.spec}: cannot count prompt tokens")
+
+    @property
     def max_concurrency(self) -> int | None:
         """A backend-imposed cap on requests in flight (None: the client's setting decides)."""
         return None

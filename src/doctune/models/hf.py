@@ -26,7 +26,7 @@ from doctune.config import ModelSettings
 from doctune.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Usage
 from doctune.models.constrained import DEFAULT_CAPS, Caps, GrammarCache, allowed_tokens, plan
-from doctune.models.hf_load import load_pretrained
+from doctune.models.hf_load import config_context, load_model, load_tokenizer
 from doctune.models.identity import backend_identity
 from doctune.models.spec import ModelSpec
 
@@ -82,8 +82,14 @@ class HFBackend(ChatBackend):
         # Weights load on first use, not here: a rerun answered entirely from the call cache
         # must not spend a minute (or a GPU) loading a model it never asks.
         self._load_lock = threading.Lock()
+        # Prompts are counted on the event loop while a batch tokenizes in the worker thread;
+        # a fast tokenizer used from two threads at once can fail with "Already borrowed".
+        self._tokenize_lock = threading.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
+        #: Tokens of prompt and reply together (settings, else the model's config, else
+        #: FALLBACK_CONTEXT); known before the weights load, so prompts are fitted first.
+        self.context: int | None = None
         self._grammars: GrammarCache | None = None
         self._ll_executor: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="doctune-hf")
@@ -100,11 +106,13 @@ class HFBackend(ChatBackend):
                 return
             if self._closed:
                 raise ModelError(f"{self.spec}: the backend is closed")
-            tokenizer, model = load_pretrained(self._parsed, self.settings, self.device)
+            tokenizer = self._load_tokenizer()
+            model = load_model(self._parsed, self.settings, self.device)
             self.vocab_size = len(tokenizer)
-            context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
-            self.context = context or FALLBACK_CONTEXT
-            self._tokenizer, self._model = tokenizer, model
+            if self.context is None:
+                stated = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+                self.context = self.settings.context_length or stated or FALLBACK_CONTEXT
+            self._model = model
             self.eos_ids = self._eos_ids()
             self.pad_id = tokenizer.pad_token_id
             if self.pad_id is None:
@@ -118,9 +126,19 @@ class HFBackend(ChatBackend):
         self.load()
         return self._model
 
+    def _load_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            if self._closed:
+                raise ModelError(f"{self.spec}: the backend is closed")
+            self._tokenizer = load_tokenizer(self._parsed)
+        return self._tokenizer
+
     @property
     def tokenizer(self) -> Any:
-        self.load()
+        """The tokenizer alone: counting a prompt loads no weights."""
+        if self._tokenizer is None:
+            with self._load_lock:
+                self._load_tokenizer()
         return self._tokenizer
 
     def _eos_ids(self) -> set[int]:
@@ -141,7 +159,30 @@ class HFBackend(ChatBackend):
         return self._identity
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        tokenizer = self.tokenizer
+        with self._tokenize_lock:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def context_length(self) -> int:
+        if self.context is None:
+            self.context = (
+                self.settings.context_length or config_context(self._parsed) or FALLBACK_CONTEXT
+            )
+        return self.context
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        return len(self._prompt_ids(request))
+
+    def _prompt_ids(self, request: ChatRequest) -> list[int]:
+        """The prompt's token ids as decoding sees them: chat template, generation prompt."""
+        tokenizer = self.tokenizer
+        messages = [m.model_dump() for m in request.messages]
+        with self._tokenize_lock:
+            text = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @property
     def max_concurrency(self) -> int:
@@ -224,16 +265,14 @@ class HFBackend(ChatBackend):
         return results  # type: ignore[return-value]
 
     def _prepare(self, request: ChatRequest) -> _Row:
-        messages = [m.model_dump() for m in request.messages]
-        text = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
-        )
-        prompt = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        room = self.context - len(prompt)
+        prompt = self._prompt_ids(request)
+        # The last guard: callers fit their prompts (doctune.models.fitting) before sending.
+        context = self.context_length
+        room = context - len(prompt)
         if room <= 0:
             raise ModelError(
                 f"{self.spec}: prompt of {len(prompt)} tokens leaves no room in the model's "
-                f"context of {self.context}"
+                f"context of {context}"
             )
         p = request.params
         budget = min(p.max_tokens or self.settings.max_new_tokens, room)

@@ -70,24 +70,51 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_pretrained(spec: ModelSpec, settings: ModelSettings, device: str) -> tuple[Any, Any]:
-    """(tokenizer, model in eval mode on `device`) for a spec; ModelError in one line if not."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(spec: ModelSpec) -> Any:
+    """The tokenizer of a spec (an adapter's own when it ships one, as after added tokens);
+    loads no weights, so prompts can be counted and fitted before the model is needed."""
+    from transformers import AutoTokenizer
 
     name = str(spec)
-    dtype: Any = settings.dtype if settings.dtype == "auto" else getattr(torch, settings.dtype)
-    # An adapter trained with added tokens ships its own tokenizer; use it when there is one.
-    tokenizer_source = spec.model
+    source = spec.model
     if spec.adapter and (Path(spec.adapter) / "tokenizer_config.json").is_file():
-        tokenizer_source = spec.adapter
+        source = spec.adapter
     with quiet_transformers():
         try:
-            tokenizer = load_local_first(tokenizer_source, AutoTokenizer.from_pretrained)
+            return load_local_first(source, AutoTokenizer.from_pretrained)
         except HubUnavailable as exc:
             raise ModelError(f"{name}: cannot load model {exc}") from None
         except Exception as exc:
-            raise load_error(name, "model", tokenizer_source, exc) from None
+            raise load_error(name, "model", source, exc) from None
+
+
+def config_context(spec: ModelSpec) -> int | None:
+    """The context length the model's config states (what lm-evaluation-harness reads:
+    n_positions, max_position_embeddings, n_ctx), read without the weights; None if it states
+    none or cannot be read (loading the model will then say why)."""
+    from transformers import AutoConfig
+
+    try:
+        with quiet_transformers():
+            config = load_local_first(spec.model, AutoConfig.from_pretrained)
+    except Exception:  # the model load that follows reports the problem in one line
+        return None
+    config = getattr(config, "text_config", None) or config
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def load_model(spec: ModelSpec, settings: ModelSettings, device: str) -> Any:
+    """The model of a spec in eval mode on `device`, its adapter merged; ModelError in one line."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    name = str(spec)
+    dtype: Any = settings.dtype if settings.dtype == "auto" else getattr(torch, settings.dtype)
+    with quiet_transformers():
         try:
             model = load_local_first(
                 spec.model,
@@ -103,7 +130,12 @@ def load_pretrained(spec: ModelSpec, settings: ModelSettings, device: str) -> tu
             raise load_error(name, "model", spec.model, exc) from None
         if spec.adapter:
             model = _with_adapter(name, model, spec.adapter)
-    return tokenizer, model.to(device).eval()
+    return model.to(device).eval()
+
+
+def load_pretrained(spec: ModelSpec, settings: ModelSettings, device: str) -> tuple[Any, Any]:
+    """(tokenizer, model in eval mode on `device`) for a spec; ModelError in one line if not."""
+    return load_tokenizer(spec), load_model(spec, settings, device)
 
 
 def _with_adapter(name: str, model: Any, adapter: str) -> Any:

@@ -8,6 +8,8 @@ Retry-After; `max_retries` and the per-request `timeout` come from the config.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import re
 import time
@@ -23,9 +25,19 @@ from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Message,
 from doctune.models.identity import backend_identity
 from doctune.models.spec import ModelSpec
 from doctune.models.structured import openai_strict_schema, schema_instructions
+from doctune.tokens import get_token_counter, is_estimate
 
 # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
+# Statuses the SDK retries (with 5xx): still failing after the retries may pass on a later run.
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+# Chat formatting per message and the reply's priming (OpenAI's cookbook counts 3 + 3; servers
+# with other templates spend a few more).
+TOKENS_PER_MESSAGE = 4
+TOKENS_PER_REPLY = 3
+# The ~4 characters per token estimate is low for numbers, formulas and non-Latin text: without
+# the model's tokenizer, counts are raised by this much so a fitted prompt errs on the short side.
+ESTIMATE_MARGIN = 1.25
 
 
 def resolve_endpoint(spec: str, settings: ModelSettings) -> tuple[str | None, str]:
@@ -64,12 +76,15 @@ def sdk_errors(label: str, secret: str, doing: str = "") -> Iterator[None]:
         # The SDK's message repeats the status ("Error code: 400 - ..."): said once here.
         message = re.sub(r"^Error code: \d+ - ", "", exc.message)
         raise ModelError(
-            f"{prefix}HTTP {exc.status_code} after retries: {scrub_secret(message, secret)}"
+            f"{prefix}HTTP {exc.status_code} after retries: {scrub_secret(message, secret)}",
+            transient=exc.status_code in TRANSIENT_STATUS or exc.status_code >= 500,
         ) from None
     except openai.APITimeoutError:
-        raise ModelError(f"{prefix}timed out after retries") from None
+        raise ModelError(f"{prefix}timed out after retries", transient=True) from None
     except openai.APIConnectionError as exc:
-        raise ModelError(f"{prefix}cannot connect: {scrub_secret(str(exc), secret)}") from None
+        raise ModelError(
+            f"{prefix}cannot connect: {scrub_secret(str(exc), secret)}", transient=True
+        ) from None
 
 
 class OpenAIBackend(ChatBackend):
@@ -162,6 +177,22 @@ class OpenAIBackend(ChatBackend):
     @property
     def identity(self) -> str:
         return backend_identity(self.spec, self.settings)
+
+    @property
+    def context_length(self) -> int | None:
+        return self.settings.context_length
+
+    def prompt_tokens(self, request: ChatRequest) -> int:
+        """The prompt as sent (schema instructions included; a json_schema response format is
+        counted too, since providers bill it as prompt), in the configured tokenizer or the
+        estimate raised by ESTIMATE_MARGIN."""
+        count = get_token_counter(self.settings.tokenizer)
+        margin = ESTIMATE_MARGIN if is_estimate(count) else 1.0
+        texts = [m["content"] for m in self._messages(request)]
+        if request.json_schema is not None and self.settings.structured_output == "json_schema":
+            texts.append(json.dumps(request.json_schema))
+        content = sum(math.ceil(count(t) * margin) for t in texts)
+        return content + TOKENS_PER_MESSAGE * len(request.messages) + TOKENS_PER_REPLY
 
     async def aclose(self) -> None:
         await self._client.close()

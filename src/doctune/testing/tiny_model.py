@@ -22,6 +22,8 @@ TEXT_SUFFIXES = {".txt", ".md", ".csv", ".jsonl", ".json", ".html", ".htm", ".ya
 # Enough text for ~2,000 merges; a larger corpus only slows the build down.
 MAX_CORPUS_CHARS = 2_000_000
 
+# Qwen2.5's context; a smaller one (`--max-positions`) makes prompts that must be fitted.
+DEFAULT_MAX_POSITIONS = 32768
 _SENTENCES = (
     "Ibuprofen is made from isobutylbenzene in three steps by the BHC route and six by the Boots route.",
     "The Friedel-Crafts acylation uses acetic anhydride with hydrogen fluoride as catalyst and solvent.",
@@ -194,7 +196,9 @@ def _save_tokenizer(trained, dest: Path):  # -> Qwen2Tokenizer
     return tokenizer
 
 
-def _save_model(dest: Path, tokenizer, *, hidden_size: int, num_layers: int, seed: int) -> None:
+def _save_model(
+    dest: Path, tokenizer, *, hidden_size: int, num_layers: int, seed: int, max_positions: int
+) -> None:
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
@@ -208,7 +212,7 @@ def _save_model(dest: Path, tokenizer, *, hidden_size: int, num_layers: int, see
         num_hidden_layers=num_layers,
         num_attention_heads=heads,
         num_key_value_heads=max(1, heads // 2),
-        max_position_embeddings=32768,
+        max_position_embeddings=max_positions,
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=im_end,
@@ -235,6 +239,7 @@ def build_tiny_model(
     """Build (or reuse) a tiny random Qwen2ForCausalLM and its tokenizer in `dest`; return it.
 
     Offline and a few seconds on a CPU. A folder already built with the same arguments is
+    max_positions: int = DEFAULT_MAX_POSITIONS,
     returned as it is; anything else is rebuilt in a temporary folder and moved in at the end,
     so an interrupted build never leaves a half-written model that looks finished.
     """
@@ -248,6 +253,7 @@ def build_tiny_model(
     }
     marker = dest / MARKER
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == params:
+        "max_positions": max_positions,
         return dest
 
     from doctune.models.hf_load import quiet_transformers
@@ -260,7 +266,14 @@ def build_tiny_model(
     ):
         work = Path(tmp)
         tokenizer = _save_tokenizer(_train_bpe(texts, vocab_size), work)
-        _save_model(work, tokenizer, hidden_size=hidden_size, num_layers=num_layers, seed=seed)
+        _save_model(
+            work,
+            tokenizer,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            seed=seed,
+            max_positions=max_positions,
+        )
         marker.unlink(missing_ok=True)
         for item in work.iterdir():
             target = dest / item.name

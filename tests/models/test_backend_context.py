@@ -1,0 +1,72 @@
+"""What backends say about their context: its length and a prompt's tokens, known before any
+weights load (hf) or from the config (openai)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from doctune.config import ModelSettings
+from doctune.models.base import ChatRequest, GenerationParams, Message
+from doctune.models.fitting import Layout, Room, fit
+from doctune.models.hf import HFBackend
+from doctune.models.openai import OpenAIBackend
+from doctune.models.spec import parse_spec
+from doctune.testing.tiny_model import build_tiny_model
+
+
+@pytest.fixture(scope="module")
+def short_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("short") / "m", max_positions=256)
+
+
+def request(text: str, max_tokens: int = 8) -> ChatRequest:
+    messages = (Message(role="system", content="Be brief."), Message(role="user", content=text))
+    return ChatRequest(messages=messages, params=GenerationParams(max_tokens=max_tokens))
+
+
+def test_hf_context_and_counts_come_without_the_weights(short_model_dir: Path) -> None:
+    backend = HFBackend(parse_spec(f"hf:{short_model_dir}"), ModelSettings())
+    assert backend.context_length == 256
+    tokens = backend.prompt_tokens(request("What is the yield of the acylation?"))
+    assert backend._model is None  # counted with the tokenizer alone
+    response = asyncio.run(backend.complete(request("What is the yield of the acylation?")))
+    assert response.usage.prompt_tokens == tokens  # the count is what decoding saw
+    asyncio.run(backend.aclose())
+
+
+def test_hf_settings_override_the_config(short_model_dir: Path) -> None:
+    backend = HFBackend(parse_spec(f"hf:{short_model_dir}"), ModelSettings(context_length=128))
+    assert backend.context_length == 128
+
+
+def test_a_fitted_prompt_passes_the_backend_guard(short_model_dir: Path) -> None:
+    backend = HFBackend(parse_spec(f"hf:{short_model_dir}"), ModelSettings())
+    long = "reactor temperature " * 300
+
+    def build(keep: tuple[int, ...], cut: int) -> list[Message]:
+        return list(request(long[cut:]).messages)
+
+    fitted = fit(
+        request(long, max_tokens=32),
+        Layout(build, cuttable=lambda keep: len(long)),
+        Room.of(backend),
+    )
+    assert fitted.request is not None and fitted.steps[0].startswith("cut ")
+    assert fitted.prompt_tokens is not None and fitted.prompt_tokens + 32 <= 256
+    response = asyncio.run(backend.complete(fitted.request))
+    assert response.usage.prompt_tokens == fitted.prompt_tokens
+    asyncio.run(backend.aclose())
+
+
+def test_openai_context_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    plain = OpenAIBackend(parse_spec("openai:m"), ModelSettings())
+    assert plain.context_length is None and not Room.of(plain).known
+    sized = OpenAIBackend(parse_spec("openai:m"), ModelSettings(context_length=4096))
+    assert sized.context_length == 4096
+    text = "x" * 400  # 100 estimated tokens, raised by the margin
+    tokens = sized.prompt_tokens(request(text))
+    assert tokens >= 125 + 3
