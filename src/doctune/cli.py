@@ -1,7 +1,8 @@
 """`doctune`: thin commands over library functions a notebook can call.
 
 Exit codes: 0 done, 1 unexpected error, 2 bad config or usage, 3 bad input data,
-4 a model endpoint failed after every retry, 130 interrupted.
+4 a model endpoint failed after every retry, 5 another run holds the output folder, 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from rich.console import Console
 from rich.table import Table
 
 from doctune import __version__
+from doctune.display import console_text
 from doctune.errors import EXIT_INTERRUPTED, DoctuneError
+from doctune.runlock import run_lock
 
 err_console = Console(stderr=True)
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message may quote a file name: its control characters and brackets print as text.
+    err_console.print(
+        f"[bold red]error:[/] {console_text(message)}", highlight=False, soft_wrap=True
+    )
     sys.exit(code)
 
 
@@ -66,6 +72,12 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--force", is_flag=True, help="Rerun stages even if they are up to date."),
         click.option("--no-progress", is_flag=True, help="No progress bars."),
+        click.option(
+            "--wait",
+            is_flag=True,
+            help="If another run is writing the same output folder, wait for it instead of "
+            "exiting with code 5.",
+        ),
         click.option(
             "--config",
             "config_path",
@@ -125,11 +137,23 @@ def run_stages(
         opts.get("config_path"),
     )
     stages = pipeline.plan(until=until, only=only, start=start)
-    if opts["dry_run"]:
-        _dry_run(ctx, stages)
+    pipeline.preflight(ctx, stages)
+    if only == "report" and not opts["force"] and pipeline.is_up_to_date(ctx, stages[0]):
+        # Reading a finished run's report writes nothing: no lock, so it works during a run.
+        ctx.log(f"report: up to date ({ctx.out_dir / 'report'})")
         return
-    asyncio.run(pipeline.run_pipeline(ctx, stages, force=opts["force"]))
+    with run_lock(ctx.out_dir, _command_line(), wait=opts.get("wait", False), log=ctx.log):
+        ctx.reload_manifest()  # what a run we waited for wrote
+        if opts["dry_run"]:
+            _dry_run(ctx, stages)
+            return
+        asyncio.run(pipeline.run_pipeline(ctx, stages, force=opts["force"]))
     click.echo(f"outputs: {ctx.out_dir} (manifest: {ctx.manifest.path})")
+
+
+def _command_line() -> str:
+    """What the lock file names as the running command (the program's name, not its path)."""
+    return " ".join(["doctune", *sys.argv[1:]])[:300]
 
 
 def _dry_run(ctx: Any, stages: list[Any]) -> None:

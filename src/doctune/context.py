@@ -70,6 +70,10 @@ class RunContext:
         self._cache: CallCache | None = None
         self._clients: dict[str, ModelClient] = {}
 
+    def reload_manifest(self) -> None:
+        """Read the manifest again (another run may have written it since this one started)."""
+        self.manifest = Manifest(self.out_dir)
+
     # -- models -------------------------------------------------------------------------------
     def spec(self, role: str) -> str:
         return resolve_role(self.config, role, self.overrides.get(role))

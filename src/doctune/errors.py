@@ -23,15 +23,30 @@ class InputError(DoctuneError):
 
 
 class ModelError(DoctuneError):
-    """A model endpoint failed after every retry, or a model spec cannot be loaded."""
+    """A model endpoint failed after every retry, or a model spec cannot be loaded.
+
+    `transient`: the failure may pass (timeouts, lost connections, 408/409/429/5xx after the
+    retries), so evaluation excludes the one item and goes on; anything else (a model that does
+    not exist, a refused key) stops the stage at once.
+    """
 
     exit_code = 4
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class StageOrderError(DoctuneError):
     """A stage reads an artifact no earlier stage writes; raised before any model is called."""
 
     exit_code = 2
+
+
+class RunLockedError(DoctuneError):
+    """Another doctune process holds the output folder's lock (one run per output folder)."""
+
+    exit_code = 5
 
 
 EXIT_INTERRUPTED = 130

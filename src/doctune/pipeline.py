@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctune import preflight as preflight_checks
 from doctune.context import RunContext
 from doctune.errors import ConfigError, StageOrderError
 from doctune.manifest import Artifact, code_version, fingerprint
@@ -265,9 +266,20 @@ def _summary_line(summary: dict[str, Any]) -> str:
     return ", ".join(flat) if flat else "done"
 
 
+def preflight(ctx: RunContext, stages: list[Stage]) -> None:
+    """Every model spec, local model folder and endpoint URL the plan needs, checked before
+    anything runs (see `doctune.preflight`)."""
+    preflight_checks.check(ctx, [stage.name for stage in stages])
+
+
+def is_up_to_date(ctx: RunContext, stage: Stage) -> bool:
+    return ctx.manifest.is_up_to_date(stage.name, stage_fingerprint(ctx, stage))
+
+
 async def run_pipeline(
     ctx: RunContext, stages: list[Stage], *, force: bool = False
 ) -> list[StageResult | None]:
+    preflight(ctx, stages)
     check_order(stages, ctx)
     results = []
     try:

@@ -16,12 +16,33 @@ from doctune.errors import InputError
 M = TypeVar("M", bound=BaseModel)
 
 
+def _read_umask() -> int:
+    """The process umask. Linux shows it in /proc without changing it; elsewhere it is set and
+    put back, once, when this module is imported (before any thread of ours writes files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+FILE_MODE = 0o666 & ~UMASK
+"""What `open()` would give a new file: 0644 under umask 022. mkstemp makes 0600 whatever the
+umask, which would keep a report, a manifest or an adapter from anyone else sharing them."""
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write through a temp file in the same folder and rename: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -7,20 +7,21 @@ and the rest goes on. Files are processed in sorted order, so the chunk order is
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-
 from doctune.config import IngestConfig
 from doctune.context import RunContext
 from doctune.data.jsonl import read_json, write_json, write_jsonl
 from doctune.data.records import Chunk
+from doctune.display import console_text
 from doctune.errors import ConfigError, InputError
 from doctune.ingest.cache import CachedFile, DocumentCache
 from doctune.ingest.chunking import Chunker, to_chunks
@@ -54,18 +55,19 @@ class FileReport:
 
 async def run(ctx: RunContext) -> StageResult:
     cfg = ctx.config.ingest
-    files = list_documents(ctx.documents_dir, cfg)
+    files, problems = scan_documents(ctx.documents_dir, cfg)
     tokenizer, count = _token_counter(ctx)
     chunker = Chunker(count, cfg.chunk_tokens, cfg.overlap_tokens)
     out = ctx.stage_dir(STAGE)
     cache = DocumentCache(out / "cache", _cache_key(cfg, tokenizer))
-    reports: list[FileReport] = []
+    reports = [FileReport(rel, "skipped", why) for rel, why in problems]
+    for report in reports:
+        _log_file(ctx, report)
     first_seen: dict[str, str] = {}  # sha256 -> path, to skip a second copy of a file
     with ctx.progress("ingest: reading documents", len(files)) as tick:
         for rel, path in files:
             report = _ingest_file(ctx, rel, path, chunker, cache, first_seen)
-            if report.status != "ok" or report.reason:
-                ctx.log(f"ingest: {escape(rel)}: {escape(report.reason or report.status)}")
+            _log_file(ctx, report)
             reports.append(report)
             tick.advance()
     cache.prune()
@@ -83,11 +85,32 @@ async def run(ctx: RunContext) -> StageResult:
             "files": [r.as_dict() for r in reports],
         },
     )
+    if not chunks:
+        # Every later stage would fail on nothing, after paying for nothing: stop here (exit 3).
+        raise InputError(_no_chunks_line(ctx.documents_dir, reports))
     artifacts = [
         ctx.manifest.artifact(STAGE, "chunks", out / CHUNKS_NAME, records=len(chunks)),
         ctx.manifest.artifact(STAGE, "stats", out / REPORT_NAME),
     ]
     return StageResult(artifacts=artifacts, summary=summary)
+
+
+def _log_file(ctx: RunContext, report: FileReport) -> None:
+    if report.status != "ok" or report.reason:
+        # File names may carry newlines or escape sequences: printed as escapes, never raw.
+        what = console_text(report.reason or report.status)
+        ctx.log(f"ingest: {console_text(report.path)}: {what}")
+
+
+def _no_chunks_line(documents_dir: Path, reports: list[FileReport], shown: int = 10) -> str:
+    reasons = [f"{r.path}: {r.reason or r.status}" for r in reports]
+    more = f"; and {len(reasons) - shown} more" if len(reasons) > shown else ""
+    return (
+        f"{documents_dir}: 0 chunks from {len(reports)} file(s), nothing to build on: "
+        + "; ".join(reasons[:shown])
+        + more
+        + " (details: ingest/report.json in the output folder)"
+    )
 
 
 def _ingest_file(
@@ -184,25 +207,66 @@ def _summary(reports: list[FileReport], chunks: list[Chunk], tokenizer: str | No
 # -- documents ----------------------------------------------------------------------------------
 def list_documents(documents_dir: Path, cfg: IngestConfig) -> list[tuple[str, Path]]:
     """(path relative to documents/, absolute path) of every document, sorted by relative path."""
+    return scan_documents(documents_dir, cfg)[0]
+
+
+def scan_documents(
+    documents_dir: Path, cfg: IngestConfig
+) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+    """The documents (as `list_documents`), and (relative path, reason) for each link that leads
+    nowhere: a symlink loop or a broken link, reported rather than skipped without a word.
+
+    Linked folders are followed (a documents/ made of links to shared folders is common); a link
+    back into a folder already on the way down is a loop and is not entered."""
     if not documents_dir.is_dir():
         raise InputError(f"{documents_dir}: documents folder not found")
     include = [_glob(p) for p in cfg.include]
     exclude = [_glob(p) for p in cfg.exclude]
-    found = []
-    for path in documents_dir.rglob("*"):
-        rel = path.relative_to(documents_dir).as_posix()
-        # Hidden files and Office lock files ("~$report.docx") are not documents.
-        if any(part.startswith(".") for part in rel.split("/")) or path.name.startswith("~$"):
-            continue
-        if not path.is_file():
-            continue
-        if any(_matches(g, rel) for g in include) and not any(_matches(g, rel) for g in exclude):
-            found.append((rel, path))
+    found: list[tuple[str, Path]] = []
+    problems: list[tuple[str, str]] = []
+    top = str(documents_dir)
+    chain = {top: {os.path.realpath(top)}}  # walked folder -> real paths of it and its parents
+    for root, dirs, files in os.walk(top, followlinks=True):
+        base = Path(root)
+        dirs.sort()
+        for name in list(dirs):
+            real = os.path.realpath(base / name)
+            rel = (base / name).relative_to(documents_dir).as_posix()
+            if name.startswith("."):
+                dirs.remove(name)
+            elif real in chain[root]:
+                dirs.remove(name)
+                problems.append((rel, "symlink loop (links back to a folder above it), skipped"))
+            else:
+                chain[os.path.join(root, name)] = chain[root] | {real}
+        for name in files:
+            path = base / name
+            rel = path.relative_to(documents_dir).as_posix()
+            # Hidden files and Office lock files ("~$report.docx") are not documents.
+            if name.startswith((".", "~$")):
+                continue
+            wanted = any(_matches(g, rel) for g in include) and not any(
+                _matches(g, rel) for g in exclude
+            )
+            if path.is_file():
+                if wanted:
+                    found.append((rel, path))
+            elif path.is_symlink():
+                problems.append((rel, _dead_link(path)))
     if not found:
-        raise InputError(
-            f"{documents_dir}: no documents (looked for {', '.join(cfg.include) or 'nothing'})"
-        )
-    return sorted(found)
+        looked = ", ".join(cfg.include) or "nothing"
+        extra = "".join(f"; {rel}: {why}" for rel, why in problems)
+        raise InputError(f"{documents_dir}: no documents (looked for {looked}){extra}")
+    return sorted(found), sorted(problems)
+
+
+def _dead_link(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop, skipped"
+    return f"broken symlink (to {os.readlink(path)}), skipped"
 
 
 def _glob(pattern: str) -> tuple[re.Pattern[str], bool]:
@@ -287,7 +351,7 @@ def _token_counter(ctx: RunContext) -> tuple[str | None, TokenCounter]:
     except ConfigError as exc:
         if ctx.config.ingest.tokenizer:
             raise
-        ctx.log(f"ingest: {escape(str(exc))}; counting tokens with the {ESTIMATE_LABEL}")
+        ctx.log(f"ingest: {console_text(str(exc))}; counting tokens with the {ESTIMATE_LABEL}")
         return None, estimate_tokens
 
 

@@ -26,6 +26,7 @@ import yaml
 from doctune.config import DistributedConfig
 from doctune.data.jsonl import atomic_write_text, write_json
 from doctune.errors import ConfigError
+from doctune.train import workers
 from doctune.train.local import RESULT_NAME, TrainJob, TrainResult
 
 JOB_NAME = "job.json"
@@ -175,10 +176,19 @@ def command(job_path: Path, dist: DistributedConfig, *, cuda: bool) -> list[str]
 
 
 def _tee(cmd: list[str], log_path: Path, echo: IO[str] | None) -> int:
-    """Run `cmd`, copying its output into the log (and to `echo`, progress bars included)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """Run `cmd`, copying its output into the log (and to `echo`, progress bars included).
+
+    The worker gets its own session (a terminal's Ctrl-C reaches doctune, which ends the whole
+    group, never half of it) and dies with doctune however doctune dies (see `workers`)."""
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=workers.worker_env(),
+            start_new_session=True,
+            preexec_fn=workers.die_with_parent if workers.HAS_PDEATHSIG else None,
+        )
         assert proc.stdout is not None
         try:
             while chunk := os.read(proc.stdout.fileno(), 65536):
@@ -187,9 +197,10 @@ def _tee(cmd: list[str], log_path: Path, echo: IO[str] | None) -> int:
                 if echo is not None:
                     echo.write(chunk.decode("utf-8", errors="replace"))
                     echo.flush()
-        finally:
-            code = proc.wait()
-    return code
+        except BaseException:
+            workers.end_group(proc)  # Ctrl-C, or anything else that stops us waiting
+            raise
+        return proc.wait()
 
 
 def last_error(log_path: Path) -> str:

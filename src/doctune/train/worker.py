@@ -15,6 +15,7 @@ from pathlib import Path
 from doctune.data.jsonl import atomic_write_text
 from doctune.errors import DoctuneError
 from doctune.train.local import RESULT_NAME, TrainJob, TrainResult
+from doctune.train.workers import watch_parent
 
 
 def is_main_process() -> bool:
@@ -48,6 +49,7 @@ def run(job_path: str | Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    watch_parent()  # a worker never outlives the doctune run (or accelerate) that started it
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m doctune.train.worker <job.json>", file=sys.stderr)
