@@ -129,18 +129,20 @@ def test_answer_files_manifest_and_prompts(tmp_path: Path, server: FakeOpenAISer
     assert {b["messages"][-1]["content"] for b in asked} >= {q for q, _ in TRAIN}
 
 
-def test_second_run_makes_no_model_call(tmp_path: Path, server: FakeOpenAIServer) -> None:
+def test_second_run_asks_only_what_failed(tmp_path: Path, server: FakeOpenAIServer) -> None:
     project = make_project(tmp_path / "p")
     run_evaluate(project)
     first = server.completions
     assert first > 0
     before = (project / "out" / "evaluate" / "scores.jsonl").read_bytes()
-    run_evaluate(project)  # forced: every call goes to the cache
-    assert server.completions == first
+    run_evaluate(project)  # forced: every answer comes from the cache
+    # Failures are not answers: only the judge replies that failed validation (the GARBAGE
+    # question of 3 models x 2 QA suites, a first ask and one re-ask each) are asked again.
+    assert server.completions - first == 6 * 2
     assert (project / "out" / "evaluate" / "scores.jsonl").read_bytes() == before
-    # And the dry run sees everything cached.
+    # And the dry run sees every answer cached, and those 6 judge calls still to make.
     ctx = RunContext(project, show_progress=False)
-    assert [e.calls for e in estimate(ctx)] == [0, 0]
+    assert [e.calls for e in estimate(ctx)] == [0, 6]
 
 
 def test_estimate_counts_answers_and_judging(tmp_path: Path, server: FakeOpenAIServer) -> None:

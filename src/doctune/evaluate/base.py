@@ -54,21 +54,31 @@ class EvalItem(EvalRecord):
 
 
 class JudgeVerdict(EvalRecord):
-    """The talk's rubric: factual accuracy, completeness, clarity, each 0-10."""
+    """The talk's rubric: factual accuracy, completeness, clarity, each 0-10 (fractions allowed).
+
+    A judge that answered in the rating-line format (doctune.evaluate.ratings) may give one
+    overall rating instead of the criteria: then that is the score.
+    """
 
     judge: str
     prompt_hash: str
     accuracy: float | None = None
     completeness: float | None = None
     clarity: float | None = None
+    overall: float | None = Field(None, description="An overall 0-10 rating (`Rating: [[8]]`).")
+    read_as: Literal["json", "ratings"] | None = Field(
+        None, description="How the reply was read: the JSON asked for, or its rating lines."
+    )
     rationale: str = ""
     error: str | None = Field(None, description="Why the reply could not be used; then no score.")
 
     @property
     def score(self) -> float | None:
         parts = (self.accuracy, self.completeness, self.clarity)
-        if self.error or any(p is None for p in parts):
+        if self.error:
             return None
+        if any(p is None for p in parts):
+            return self.overall
         return sum(parts) / 3  # type: ignore[arg-type]
 
 

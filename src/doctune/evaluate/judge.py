@@ -1,40 +1,90 @@
 """The LLM judge of QA answers: the talk's rubric, structured output, nothing guessed.
 
-The judge scores factual accuracy, completeness and clarity (0-10 each) of an answer against the
-reference answer, at temperature 0, through `ModelClient.structured` (schema-validated, re-asked
-on invalid output). A reply that is still invalid after the re-asks is a verdict with an error and
-no score: the item is excluded from the mean and counted, never scored 0 or 10 in its place.
+The judge scores factual accuracy, completeness and clarity (0-10 each, fractions allowed) of an
+answer against the reference answer, at temperature 0, through `ModelClient.structured`
+(validated, re-asked on invalid output). How long the rationale is never decides whether a
+verdict counts: it is stored truncated to RATIONALE_LIMIT characters.
+
+A judge served without schema enforcement (`structured_output: instructions` or `json_object`)
+may answer in the MT-bench format instead of JSON; its rating lines (`Rating: [[8]]`,
+`Accuracy: 8/10`...) are then read by doctune.evaluate.ratings, a documented format kept apart
+from the JSON path, which rejects conflicting or ambiguous ratings rather than guess. One overall
+rating without the criteria is the item's score.
+
+A reply that is still unusable after the re-asks, or a judge call that failed after the
+backend's retries, is a verdict with an error and no score: the item is excluded from the mean
+("judge failed") and counted, never scored 0 or 10 in its place, and the suite goes on.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from doctune.evaluate.base import JudgeVerdict
-from doctune.models.base import ChatRequest, GenerationParams, Message
-from doctune.models.client import ModelClient
-from doctune.models.structured import schema_for
+from doctune.evaluate.ratings import read_ratings
+from doctune.models.base import ChatRequest, ChatResponse, GenerationParams, Message
+from doctune.models.client import CallFailed, ModelClient
+from doctune.models.structured import parse_reply, schema_for, strip_fence
 from doctune.prompts import PromptTemplate, load_prompt
 
 PROMPT = "judge_qa"
 CRITERIA = ("accuracy", "completeness", "clarity")
-# A rationale of <= 1,500 characters and three integers fit well inside this.
-REPLY_TOKENS = 700
+# Room for a long rationale and three numbers: a reply cut at the limit is not valid JSON.
+REPLY_TOKENS = 1000
+# What is kept of a rationale (a record, not the verdict: its length never rejects a verdict).
+RATIONALE_LIMIT = 2000
 
 
 class AnswerJudgement(BaseModel):
-    """What the judge returns. The rationale comes first so the scores follow from it."""
+    """What the judge is asked for. The rationale comes first so the scores follow from it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rationale: str = Field(min_length=1, max_length=1500)
-    accuracy: int = Field(ge=0, le=10, description="Factual accuracy against the reference.")
-    completeness: int = Field(ge=0, le=10, description="Covers the reference's main points.")
-    clarity: int = Field(ge=0, le=10, description="Clear and well structured.")
+    rationale: str = Field(description="What agrees with the reference, what is wrong, missing.")
+    accuracy: float = Field(ge=0, le=10, description="Factual accuracy against the reference.")
+    completeness: float = Field(ge=0, le=10, description="Covers the reference's main points.")
+    clarity: float = Field(ge=0, le=10, description="Clear and well structured.")
+
+
+class Reading(BaseModel):
+    """What a judge's reply said, read from its JSON or from its rating lines."""
+
+    criteria: dict[str, float]
+    overall: float | None = None
+    rationale: str
+    read_as: Literal["json", "ratings"]
+
+
+def read_reply(response: ChatResponse, *, ratings: bool) -> tuple[Reading | None, str | None]:
+    """The reply as a Reading, or the one-line reason it is none. `ratings`: the judge's server
+    does not enforce the schema, so a reply that is not JSON may carry rating lines."""
+    value, error = parse_reply(response.text, AnswerJudgement)
+    if value is not None:
+        criteria = {c: float(getattr(value, c)) for c in CRITERIA}
+        return Reading(criteria=criteria, rationale=value.rationale, read_as="json"), None
+    if not ratings or strip_fence(response.text).startswith("{"):
+        return None, error  # meant as JSON: its own error says what is wrong
+    found, problem = read_ratings(response.text, cut_off=response.finish_reason == "length")
+    if found is None:
+        return None, f"not JSON, and {problem}"
+    reading = Reading(
+        criteria=found.criteria,
+        overall=found.overall,
+        rationale=response.text.strip(),
+        read_as="ratings",
+    )
+    return reading, None
+
+
+def truncated(text: str, limit: int = RATIONALE_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... truncated: {len(text):,} characters in all]"
 
 
 def prompt() -> PromptTemplate:
@@ -82,25 +132,33 @@ class Judge:
         self.spec = client.spec
 
     async def verdict(self, question: str, reference: str, answer: str) -> JudgeVerdict:
-        result = await self.client.structured(
-            judge_messages(question, reference, answer),
-            AnswerJudgement,
-            temperature=0.0,
-            max_tokens=REPLY_TOKENS,
+        """The judge's verdict; a failed call (after the backend's retries) is a verdict with an
+        error, unless the judge's endpoint looks down for everything (then it is raised)."""
+        read = partial(read_reply, ratings=not self.client.backend.enforces_schema)
+        outcome = await self.client.isolated(
+            self.client.structured(
+                judge_messages(question, reference, answer),
+                AnswerJudgement,
+                parse=read,
+                temperature=0.0,
+                max_tokens=REPLY_TOKENS,
+            )
         )
         common = {"judge": self.spec, "prompt_hash": prompt().hash}
-        if result.value is None:
+        if isinstance(outcome, CallFailed):
+            return JudgeVerdict(**common, error=f"judge call failed: {_short(outcome.reason)}")
+        if outcome.value is None:
             return JudgeVerdict(
                 **common,
-                error=f"invalid reply after {result.attempts} attempts: {_short(result.error)}",
+                error=f"invalid reply after {outcome.attempts} attempts: {_short(outcome.error)}",
             )
-        value = result.value
+        reading = outcome.value
         return JudgeVerdict(
             **common,
-            accuracy=value.accuracy,
-            completeness=value.completeness,
-            clarity=value.clarity,
-            rationale=value.rationale,
+            **reading.criteria,
+            overall=reading.overall,
+            read_as=reading.read_as,
+            rationale=truncated(reading.rationale),
         )
 
 

@@ -1,8 +1,10 @@
 """The QA suites (train_qa, test_qa, rephrased_qa): the model answers, the judge scores.
 
 Per item: the answer, the judge's verdict(s) on the talk's rubric, and token F1 / ROUGE-L against
-the reference. `scores["judge"]` is the first judge's mean of the three criteria (0-10) or None
-when its reply was unusable; then the item is `excluded` from the judge mean, with the reason.
+the reference. `scores["judge"]` is the first judge's mean of the three criteria (0-10), or its
+overall rating when it gave only that, or None when its reply was unusable or its call failed;
+then the item is `excluded` from the judge mean ("judge_failed"), with the reason. An answering
+call that failed is excluded as "answer_failed" and not judged (PerItemSuite).
 """
 
 from __future__ import annotations
@@ -51,11 +53,14 @@ class QASuite(PerItemSuite):
     def messages(self, item: EvalItem, variant: Variant) -> list[Message]:
         return qa_messages(self.asker, item, variant)
 
+    def _clients(self, client: ModelClient) -> list[ModelClient]:
+        return [client, *(j.client for j in self.judges)]
+
     async def _one(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
-        messages = self.messages(item, variant)
-        response = await self.asker.ask(client, messages)
+        asked = self.asker.fit(client, prompt(), variant, item.question, question=item.question)
+        response = await self.asker.ask(client, asked)
         reference = item.reference or ""
         verdicts = await asyncio.gather(
             *(j.verdict(item.question, reference, response.text) for j in self.judges)
@@ -71,7 +76,7 @@ class QASuite(PerItemSuite):
             item,
             model,
             variant,
-            messages,
+            asked,
             client,
             response,
             reference=item.reference,

@@ -9,17 +9,53 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
 from doctune.config import ModelSettings
+from doctune.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, GenerationParams, Message
-from doctune.models.cache import CallCache, request_key
+from doctune.models.cache import CallCache, Stored, request_key
 from doctune.models.structured import Structured, parse_reply, reask_messages, schema_for
 
 T = TypeVar("T", bound=BaseModel)
+V = TypeVar("V", bound=BaseModel)
+R = TypeVar("R")
+# What decides whether a structured reply is an answer: (value, None) or (None, one-line reason).
+Parser = Callable[[ChatResponse], tuple[V | None, str | None]]
+# A model that has failed this many calls in a stage without answering one is taken to be down.
+DOWN_AFTER = 10
+
+
+@dataclass
+class Reply:
+    """A reply with what it takes to store it once it is known to be an answer. `fresh`: not
+    from the cache table; `shared`: the reply of an identical call in flight (its owner stores
+    it)."""
+
+    key: str
+    request: ChatRequest
+    response: ChatResponse
+    cost: float
+    fresh: bool = True
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """A call that failed after the backend's retries, for the item that needed it."""
+
+    reason: str
+
+
+def _json_parser(output_type: type[V]) -> Parser[V]:
+    def check(response: ChatResponse) -> tuple[V | None, str | None]:
+        return parse_reply(response.text, output_type)
+
+    return check
 
 
 @dataclass
@@ -35,6 +71,7 @@ class UsageRow:
     new_cost_usd: float = 0.0
     invalid_replies: int = 0
     failed_structured: int = 0
+    failed_calls: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -96,6 +133,8 @@ class ModelClient:
         limit = min(concurrency, backend.max_concurrency or concurrency)
         self._semaphore = asyncio.Semaphore(limit)
         self._inflight: dict[str, asyncio.Future[tuple[ChatResponse, float]]] = {}
+        # Stage -> the last error after retries; shared by every stage view of this client.
+        self._errors: dict[str, ModelError] = {}
         self.structured_retries = structured_retries
         self.defaults = defaults or GenerationParams(max_tokens=self.settings.max_new_tokens)
         self.stage = stage
@@ -114,54 +153,80 @@ class ModelClient:
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """One call: from the cache if it was ever answered, else from the backend.
 
+        A plain reply is an answer as it stands, so it is stored at once; structured calls store
+        theirs only once validation accepted them (`structured`).
+        """
+        reply = await self._fetch(request)
+        if reply.fresh and not reply.shared:
+            self._store([reply])
+        return reply.response
+
+    async def _fetch(self, request: ChatRequest) -> Reply:
+        """The reply to one request, stored nowhere yet.
+
         Identical requests in flight at the same time share one backend call (single flight):
         without it, two generators asking the same question concurrently both miss the cache and
-        the run pays twice for one answer.
+        the run pays twice for one answer. A call that fails after the backend's retries is
+        recorded as a failure (never as an answer) and raised.
         """
         row = self.ledger.row(self.spec, self.stage)
         key = request_key(self.backend.identity, request)
         hit = self.cache.get(key) if self.cache is not None else None
-        if hit is None and key in self._inflight:
-            response, _ = await asyncio.shield(self._inflight[key])
-            hit = (response, 0.0)  # paid once, by the call that is in flight
         if hit is not None:
-            response, cost = hit
-            row.calls += 1
-            row.cache_hits += 1
-            row.prompt_tokens += response.usage.prompt_tokens
-            row.completion_tokens += response.usage.completion_tokens
-            row.cost_usd += cost
-            return response.model_copy(update={"cached": True})
+            return self._booked(row, Reply(key, request, *hit, fresh=False), hit=True)
+        if key in self._inflight:
+            response, _ = await asyncio.shield(self._inflight[key])
+            # Paid once, by the call that is in flight; stored (or not) by it too.
+            return self._booked(row, Reply(key, request, response, 0.0, shared=True), hit=True)
         future: asyncio.Future[tuple[ChatResponse, float]] = (
             asyncio.get_running_loop().create_future()
         )
         self._inflight[key] = future
         try:
-            response, cost = await self._call_backend(key, request)
+            response, cost = await self._call_backend(request)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so an unawaited future logs nothing
+            if isinstance(exc, ModelError):
+                self._failed(row, key, exc)
             raise
         finally:
             del self._inflight[key]
         future.set_result((response, cost))
+        row.new_cost_usd += cost
+        return self._booked(row, Reply(key, request, response, cost))
+
+    @staticmethod
+    def _booked(row: UsageRow, reply: Reply, *, hit: bool = False) -> Reply:
+        response = reply.response
         row.calls += 1
+        row.cache_hits += int(hit)
         row.prompt_tokens += response.usage.prompt_tokens
         row.completion_tokens += response.usage.completion_tokens
-        row.cost_usd += cost
-        row.new_cost_usd += cost
-        return response
+        row.cost_usd += reply.cost
+        if hit:
+            reply.response = response.model_copy(update={"cached": True})
+        return reply
 
-    async def _call_backend(self, key: str, request: ChatRequest) -> tuple[ChatResponse, float]:
+    async def _call_backend(self, request: ChatRequest) -> tuple[ChatResponse, float]:
         async with self._semaphore:
             started = time.perf_counter()
             response = await self.backend.complete(request)
         if not response.latency_s:
             response = response.model_copy(update={"latency_s": time.perf_counter() - started})
-        cost = cost_of(self.settings, response)
+        return response, cost_of(self.settings, response)
+
+    def _store(self, replies: list[Reply]) -> None:
+        if self.cache is not None and replies:
+            self.cache.put_many(
+                self.spec, [Stored(r.key, r.request, r.response, r.cost) for r in replies]
+            )
+
+    def _failed(self, row: UsageRow, key: str, error: ModelError) -> None:
+        row.failed_calls += 1
+        self._errors[self.stage] = error
         if self.cache is not None:
-            self.cache.put(key, self.spec, request, response, cost)
-        return response, cost
+            self.cache.record_failure(key, self.spec, str(error))
 
     async def chat(
         self, messages: list[Message] | tuple[Message, ...], **params: Any
@@ -170,17 +235,70 @@ class ModelClient:
         return await self.complete(request)
 
     # -- structured calls ---------------------------------------------------------------------
+    @overload
     async def structured(
         self,
         messages: list[Message] | tuple[Message, ...],
         output_type: type[T],
+        *,
+        parse: None = None,
         **params: Any,
-    ) -> Structured[T]:
+    ) -> Structured[T]: ...
+
+    @overload
+    async def structured(
+        self,
+        messages: list[Message] | tuple[Message, ...],
+        output_type: type[BaseModel],
+        *,
+        parse: Parser[V],
+        **params: Any,
+    ) -> Structured[V]: ...
+
+    async def structured(
+        self,
+        messages: list[Message] | tuple[Message, ...],
+        output_type: type[BaseModel],
+        *,
+        parse: Parser[Any] | None = None,
+        **params: Any,
+    ) -> Structured[Any]:
         """Ask for a reply that validates as `output_type`; re-ask with the error a bounded
-        number of times. A final failure is booked and returned, never raised or hidden."""
+        number of times. A final failure is booked and returned, never raised or hidden.
+
+        `parse` replaces the strict JSON validation (a caller with a documented fallback format,
+        such as the judge's rating lines, passes its own); whatever it accepts is the answer.
+        Only a chain that ends valid is stored, every reply of it (a rerun replays the same
+        re-asks from the cache); a chain that ends invalid stores none and is recorded as a
+        failure, so a later run asks again.
+        """
+        check = parse or _json_parser(output_type)
+        result, replies = await self._chain(tuple(messages), output_type, check, params)
+        stale = [r.key for r in replies if not r.fresh]
+        if not result.ok and stale and self.cache is not None:
+            # Invalid replies served from the cache were stored by an older doctune, which kept
+            # every reply: they are not answers. Forget them and ask once more.
+            self.cache.evict(stale)
+            result, replies = await self._chain(tuple(messages), output_type, check, params)
+        if result.ok:
+            self._store([r for r in replies if r.fresh and not r.shared])
+            return result
+        self.ledger.row(self.spec, self.stage).failed_structured += 1
+        if self.cache is not None:
+            reason = f"invalid reply after {result.attempts} attempts: {result.error}"
+            self.cache.record_failure(replies[0].key, self.spec, reason)
+        return result
+
+    async def _chain(
+        self,
+        convo: tuple[Message, ...],
+        output_type: type[BaseModel],
+        check: Parser[Any],
+        params: dict[str, Any],
+    ) -> tuple[Structured[Any], list[Reply]]:
         schema = schema_for(output_type)
-        convo = tuple(messages)
-        result: Structured[T] = Structured(value=None, attempts=0)
+        result: Structured[Any] = Structured(value=None, attempts=0)
+        replies: list[Reply] = []
         row = self.ledger.row(self.spec, self.stage)
         for _attempt in range(self.structured_retries + 1):
             request = ChatRequest(
@@ -189,20 +307,51 @@ class ModelClient:
                 json_schema=schema,
                 schema_name=output_type.__name__,
             )
-            response = await self.complete(request)
+            reply = await self._fetch(request)
+            replies.append(reply)
             result.attempts += 1
-            result.responses.append(response)
-            value, error = parse_reply(response.text, output_type)
+            result.responses.append(reply.response)
+            value, error = check(reply.response)
             if value is not None:
                 result.value, result.error = value, None
-                return result
+                return result, replies
             row.invalid_replies += 1
             result.error = error
             # The conversation grows with every failed reply, so no re-ask repeats an earlier
             # request (which the cache would answer with the same invalid reply).
-            convo = reask_messages(convo, response.text, error or "invalid")
-        row.failed_structured += 1
-        return result
+            convo = reask_messages(convo, reply.response.text, error or "invalid")
+        return result, replies
+
+    # -- per-item isolation -------------------------------------------------------------------
+    async def isolated(self, call: Awaitable[R]) -> R | CallFailed:
+        """The call's result, or CallFailed when it failed after the backend's retries with a
+        transient error: one item's failure then excludes that item instead of ending the stage.
+
+        Raised as before: a non-transient error (a model that does not exist, a refused key),
+        and any error once this model has failed DOWN_AFTER calls in this stage without
+        answering one (an endpoint down for everything must stop the stage, not fill a table
+        with exclusions).
+        """
+        try:
+            return await call
+        except ModelError as exc:
+            if not exc.transient or self._looks_down(DOWN_AFTER):
+                raise
+            return CallFailed(str(exc))
+
+    def raise_if_down(self) -> None:
+        """Raise the last error if every call of this model in this stage failed (checked when
+        a suite is done: a small stage may never reach DOWN_AFTER failures)."""
+        if self._looks_down(1):
+            error = self._errors[self.stage]
+            raise ModelError(
+                f"every call failed ({self.ledger.row(self.spec, self.stage).failed_calls}); "
+                f"the last: {error}"
+            )
+
+    def _looks_down(self, failures: int) -> bool:
+        row = self.ledger.row(self.spec, self.stage)
+        return row.calls == 0 and row.failed_calls >= failures and self.stage in self._errors
 
     async def aclose(self) -> None:
         await self.backend.aclose()
