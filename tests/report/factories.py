@@ -362,3 +362,45 @@ def make_project(tmp_path: Path, *, samples: int = 3, with_extras: bool = True) 
         )
         (out / USAGE_NAME).write_text(json.dumps(USAGE), encoding="utf-8")
     return ctx
+
+
+def counted_scores() -> list[SuiteScore]:
+    """A QA cell with excluded items of every kind, and quiz cells whose replies were cut off,
+    named no letter, and were read by the rules and the judge model (engineers fill these
+    fields in evaluate; the report prints them)."""
+    qa = judge_score(
+        GPT_BASE,
+        GPT,
+        "base",
+        "test_qa",
+        "pdf_synthetic",
+        6.0,
+        base=GPT,
+        n=20,
+        excluded=5,
+        exclusions={"judge_failed": 3, "prompt_exceeds_context": 1, "answer_failed": 1},
+    )
+    qa.extra["cut_off"] = 2.0
+    quiz = rate_score(
+        GPT_BASE,
+        GPT,
+        "base",
+        "task",
+        50,
+        n=100,
+        base=GPT,
+        excluded=1,
+        exclusions={"prompt_exceeds_context": 1},
+        extra={
+            "cut_off": 4.0,
+            "no_letter": 3.0,
+            "by_rules": 92.0,
+            "by_model": 8.0,
+            "extraction_audited": 20.0,
+            "extraction_agreement": 19.0,
+        },
+    )
+    mmlu = rate_score(
+        GPT_BASE, GPT, "base", "mmlu", 600, n=1000, base=GPT, extra={"no_letter": 7.0}
+    )
+    return [qa, quiz, mmlu]

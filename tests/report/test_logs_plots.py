@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tests.report.factories import experiments, talk_scores, training_log
+from tests.train.helpers import make_job, one_torch_thread  # noqa: F401 (a fixture)
 
 from doctune.manifest import Manifest
-from doctune.report.logs import find_curves, parse_log
+from doctune.report.logs import find_curves, is_run_summary, parse_log
 from doctune.report.plots import loss_plot, score_plots
 from doctune.report.tables import build_results_table
+from doctune.train import local
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -110,3 +113,42 @@ def test_the_trainer_summary_is_not_a_point_of_the_curve(tmp_path: Path) -> None
         )
     )
     assert parse_log(log, "x").train == [(1.0, 4.0), (2.0, 1.0)]
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_transformers_5_24_per_step_entries_are_training_points() -> None:
+    # A real log of that version: every per-step entry carries `train_runtime` (it counts input
+    # tokens), which must not make it look like the end-of-run summary.
+    log = DATA / "trainer_state_transformers_5_24.json"
+    history = json.loads(log.read_text())["log_history"]
+    assert all("train_runtime" in h for h in history if "loss" in h)
+    curve = parse_log(log, "smoke")
+    assert [s for s, _ in curve.train] == [float(s) for s in range(1, 9)]
+    assert curve.train[0][1] > curve.train[-1][1]
+    assert [s for s, _ in curve.eval] == [4.0, 8.0]
+    # The summary's mean over the run (5.49) is not drawn as a last point at step 8.
+    assert curve.train[-1] == (8.0, history[-3]["loss"])
+    assert is_run_summary(history[-1]) and not is_run_summary(history[0])
+
+
+def test_summaries_are_told_apart_by_what_they_are() -> None:
+    assert is_run_summary({"train_loss": 2.5, "total_flos": 1e9, "step": 8})
+    # A hosted job's CSV row has a per-step train_loss and none of the run's totals.
+    assert not is_run_summary({"step": 3, "train_loss": 1.2, "valid_loss": 1.4})
+    # An evaluation entry with the runtime beside it is still a validation point.
+    assert not is_run_summary({"step": 4, "eval_loss": 2.0, "train_runtime": 0.3})
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_real_training_run_gives_a_full_training_curve(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    job = make_job(tmp_path, tiny_model_dir, hp={"epochs": 2}, save_steps=10_000)
+    result = local.train(job)
+    assert result.status == "succeeded" and result.steps == 8
+    curve = parse_log(Path(job.output_dir) / "training_log.json", "test")
+    assert [s for s, _ in curve.train] == [float(s) for s in range(1, 9)]
+    assert len(curve.eval) == 2

@@ -96,16 +96,18 @@ def test_markdown_has_the_talks_table(tmp_path: Path) -> None:
     # Every row has the same number of cells as the header: no unescaped "|" broke one.
     assert {line.count(" | ") for line in table} == {lines[header].count(" | ")}
     pdf_row = next(line for line in table if line.startswith(f"| **{GPT_PDF}**"))
-    assert "5.86 > 7.29 +14.3 %<br><sub>Δ 95 % CI [+11.3, +17.3], paired n=25</sub>" in pdf_row
+    assert (
+        "5.86 > 7.29 +14.3 %<br><sub>Δ 95 % CI [+11.3, +17.3], paired n=25; n=25, 0 excluded</sub>"
+    ) in pdf_row
     assert (
         "Success Rate: 58/87 > 50/87 -9.2 %<br><sub>Δ 95 % CI [-21.2, +2.8], paired n=25; "
-        "chance 25 %</sub>"
+        "n=87, 0 excluded; chance 25 %</sub>"
     ) in pdf_row
     assert "56.0 > 51.8 -4.2 %" in pdf_row
     assert "| **openai:BioMedLM** (baseline) |" in md
     assert "![Scores per suite: pdf_synthetic](plots/scores_pdf_synthetic.png)" in md
     # Model text is quoted with its HTML shown as text.
-    assert "> &lt;script>alert('pwned')&lt;/script>&lt;img src=x onerror=alert(1)>" in md
+    assert "> &lt;script>alert\\('pwned'\\)&lt;/script>&lt;img src=x onerror=alert\\(1\\)>" in md
     assert "<script" not in md
     assert "**total** |" in md and "**$57.50**" in md
 

@@ -90,17 +90,18 @@ def test_single_cells_show_interval_counts_and_chance() -> None:
     rows = rows_by_label()
     base = rows[(GPT_BASE, "pdf_synthetic")]
     assert base.cells["train_qa"].main == "5.86"
-    assert base.cells["train_qa"].details[:2] == ["95 % CI [5.46, 6.26]", "n=25"]
+    assert base.cells["train_qa"].details[:2] == ["95 % CI [5.46, 6.26]", "n=25, 0 excluded"]
     assert base.cells["train_qa"].trend == ""
     assert base.cells["task"].main == "Success Rate: 58/87"
     assert "chance 25 %" in base.cells["task"].details
-    assert base.cells["task"].summary == "95 % CI [56.7, 76.7] %; n=87; chance 25 %"
+    assert base.cells["task"].summary == "95 % CI [56.7, 76.7] %; n=87, 0 excluded; chance 25 %"
     assert base.cells["mmlu"].main == "56.0"
     assert base.cells["mmlu"].details[0] == "95 % CI [46.0, 66.0] %"
 
     bio = rows[(BIOMEDLM, "knowledge_distillation")]
     assert main_line(bio) == ["3.13", "2.71", "3.01", "Success Rate: 44/87", NOT_EVALUATED]
-    assert "n=25, 2 excluded" in bio.cells["train_qa"].details
+    # Scores written before exclusions had kinds still say how many were left out.
+    assert "n=25, 2 excluded: 2 (reason not recorded)" in bio.cells["train_qa"].details
     assert "2 excluded" in bio.cells["train_qa"].summary
     assert bio.cells["task_prompted"].score is None
 
@@ -113,10 +114,10 @@ def test_paired_cells_carry_the_difference_interval_and_a_trend() -> None:
     row = rows_by_label()[(GPT_PDF, "pdf_synthetic")]
     train = row.cells["train_qa"]
     assert train.details[0] == "Δ 95 % CI [+11.3, +17.3], paired n=25"
-    assert train.summary == "Δ 95 % CI [+11.3, +17.3], paired n=25"
+    assert train.summary == "Δ 95 % CI [+11.3, +17.3], paired n=25; n=25, 0 excluded"
     assert train.trend == "up"
-    assert "after: 95 % CI [6.89, 7.69], n=25" in train.details
-    assert "before: 95 % CI [5.46, 6.26], n=25" in train.details
+    assert "after: 95 % CI [6.89, 7.69]; n=25, 0 excluded" in train.details
+    assert "before: 95 % CI [5.46, 6.26]; n=25, 0 excluded" in train.details
     # Reference metrics before > after (the fixture's token F1 is the judge mean / 20).
     assert any("F1 0.29 > 0.36" in d for d in train.details)
     assert row.cells["task"].trend == "flat"  # the interval [-21.2, +2.8] holds zero

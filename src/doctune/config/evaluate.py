@@ -72,6 +72,11 @@ class EvaluateConfig(Section):
 
 class ReportConfig(Section):
     title: str | None = None
+    smoke: bool = Field(
+        False,
+        description="A smoke run (the machinery end to end, scores are noise): the report says "
+        "so in a banner and in results.csv. Runs using a make-tiny-model model are marked anyway.",
+    )
     samples: int = Field(
         5, ge=0, description="Side-by-side answers before/after fine-tuning per dataset."
     )

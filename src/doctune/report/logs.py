@@ -40,9 +40,7 @@ def parse_log(path: Path, name: str) -> LossCurve:
     entries = _entries(path)
     curve = LossCurve(name=name, source=path.name)
     for i, entry in enumerate(entries):
-        # The Trainer's end-of-run summary carries `train_loss` = the mean over the whole run
-        # (next to `train_runtime`): not a point of the curve, which would jump back up.
-        if not isinstance(entry, dict) or "train_runtime" in entry:
+        if not isinstance(entry, dict) or is_run_summary(entry):
             continue
         step = _number(entry.get("step"))
         step = float(i) if step is None else step
@@ -53,6 +51,16 @@ def parse_log(path: Path, name: str) -> LossCurve:
             if loss is not None:
                 points.append((step, loss))
     return curve
+
+
+def is_run_summary(entry: dict[str, Any]) -> bool:
+    """The Trainer's end-of-run summary: `train_loss` is the mean over the whole run, not a point
+    of the curve (which would jump back up). It is told apart by what it is, a mean loss with the
+    run's totals and no per-step `loss`, not by `train_runtime` alone: transformers 5.24 writes
+    `train_runtime` into every per-step entry when it counts input tokens. A hosted job's CSV
+    has `train_loss` per step and none of the totals."""
+    totals = "train_runtime" in entry or "total_flos" in entry
+    return totals and "train_loss" in entry and "loss" not in entry
 
 
 def _entries(path: Path) -> list[Any]:

@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from doctune.config import ROLES
 from doctune.context import USAGE_NAME, RunContext
 from doctune.data.jsonl import atomic_write_text, read_json, read_jsonl
 from doctune.evaluate.base import ItemResult, SuiteScore
 from doctune.manifest import Artifact, file_sha256
 from doctune.pipeline import StageResult
-from doctune.report import sections
+from doctune.report import counts, sections
 from doctune.report.logs import LossCurve, find_curves, log_candidates
 from doctune.report.plots import Plot, loss_plot, score_plots
 from doctune.report.render import ReportData, render_html, render_markdown
-from doctune.report.tables import QA_SUITES, build_results_table, results_csv
+from doctune.report.smoke import smoke_reason
+from doctune.report.tables import build_results_table, results_csv
 from doctune.train.experiments import ExperimentRow, ExperimentTable
 
 STAGE = "report"
@@ -40,6 +42,24 @@ class ReportInputs:
     curves: list[LossCurve] = field(default_factory=list)
     stats: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    smoke: str = ""  # why this is a smoke run; "" for a real one
+
+
+def run_specs(
+    ctx: RunContext, scores: list[SuiteScore], experiments: list[ExperimentRow]
+) -> list[str]:
+    """Every model the run used: the roles, the evaluated models, the experiments' students."""
+    specs = [ctx.spec(role) for role in ROLES]
+    specs += [s.spec for s in scores] + [r.student for r in experiments]
+    return list(dict.fromkeys(specs))
+
+
+def run_smoke_reason(
+    ctx: RunContext, scores: list[SuiteScore], experiments: list[ExperimentRow]
+) -> str:
+    return smoke_reason(
+        ctx.config.report.smoke, run_specs(ctx, scores, experiments), ctx.project_dir
+    )
 
 
 def read_inputs(ctx: RunContext) -> ReportInputs:
@@ -55,6 +75,7 @@ def read_inputs(ctx: RunContext) -> ReportInputs:
         curves=find_curves(ctx.out_dir, ctx.inputs("training_log"), experiments),
         stats=stats if isinstance(stats, dict) else None,
         usage=_usage(ctx.out_dir),
+        smoke=run_smoke_reason(ctx, scores, experiments),
     )
 
 
@@ -99,6 +120,7 @@ def build_report(
         experiments=sections.experiment_rows(inputs.experiments),
         costs=sections.costs(inputs.usage, inputs.experiments),
         notes=_notes(inputs),
+        smoke=inputs.smoke,
     )
 
 
@@ -118,13 +140,26 @@ def _notes(inputs: ReportInputs) -> list[str]:
         notes.append("No training logs were found under out/train/: no loss curves.")
     if not any(s.kind == "finetuned" for s in inputs.scores):
         notes.append("No fine-tuned model was evaluated: there is no before/after to compare.")
-    excluded = sum(s.excluded for s in inputs.scores if s.suite in QA_SUITES)
+    excluded = sum(s.excluded for s in inputs.scores)
     if excluded:
+        kinds: dict[str, int] = {}
+        for s in inputs.scores:
+            for kind, k in s.exclusions.items():
+                kinds[kind] = kinds.get(kind, 0) + k
+        why = ", ".join(f"{k} {counts.exclusion_label(kind)}" for kind, k in kinds.items())
         notes.append(
-            f"{excluded} judge replies could not be used and are excluded from the means "
-            "(counted per cell as 'excluded')."
+            f"{excluded} items were not measured and are left out of the means"
+            + (f" ({why})" if why else "")
+            + "; each cell says how many and why."
         )
     return notes
+
+
+def default_title(name: str, smoke: bool) -> str:
+    """A smoke run's title makes no claim its noise could not back."""
+    if smoke:
+        return f"{name}: smoke run (the pipeline end to end; scores are noise)"
+    return f"{name}: did fine-tuning teach the model?"
 
 
 def write_report(data: ReportData, folder: Path, scores: list[SuiteScore]) -> dict[str, Path]:
@@ -136,7 +171,7 @@ def write_report(data: ReportData, folder: Path, scores: list[SuiteScore]) -> di
     }
     atomic_write_text(files["html"], render_html(data))
     atomic_write_text(files["markdown"], render_markdown(data, plot_dir=PLOT_DIR))
-    atomic_write_text(files["csv"], results_csv(scores))
+    atomic_write_text(files["csv"], results_csv(scores, smoke=bool(data.smoke)))
     return files
 
 
@@ -149,7 +184,7 @@ async def run(ctx: RunContext) -> StageResult:
     data = build_report(
         inputs,
         folder,
-        title=cfg.title or f"{ctx.config.name}: did fine-tuning teach the model?",
+        title=cfg.title or default_title(ctx.config.name, bool(inputs.smoke)),
         project=ctx.config.name,
         samples=cfg.samples,
     )
@@ -189,4 +224,7 @@ def fingerprint(ctx: RunContext) -> str:
         for path in log_candidates(ctx.out_dir / "train" / row_id):
             digest.update(f"{path.name}:{file_sha256(path)}".encode())
     digest.update(json.dumps(_usage(ctx.out_dir), sort_keys=True).encode())
+    # Which models are tiny random ones is read from their folders, not from any input above.
+    scores = [s for a in ctx.inputs("scores") for s in read_jsonl(ctx.path(a), SuiteScore)]
+    digest.update(run_smoke_reason(ctx, scores, list(table.rows.values())).encode())
     return digest.hexdigest()[:16]

@@ -16,7 +16,9 @@ from typing import Literal
 
 from doctune.evaluate import stats as talk
 from doctune.evaluate.base import SuiteScore
+from doctune.report import counts
 from doctune.report import formats as fmt
+from doctune.report.labels import short_label
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("train_qa", "train set QA"),
@@ -38,7 +40,8 @@ EXTRA_LABELS = {
     "agreement_spearman": "judges ρ",
     "agreement_kappa": "judges κ",
 }
-COUNT_LABELS = {"no_letter": "replies without a letter", "judge_2_invalid": "2nd judge unusable"}
+# Cut-off and no-letter counts have their own line in every cell (report.counts).
+COUNT_LABELS = {"judge_2_invalid": "2nd judge unusable"}
 
 Trend = Literal["up", "down", "flat", ""]
 
@@ -69,6 +72,12 @@ class Row:
     @property
     def label(self) -> str:
         return f"{self.model} + RAG" if self.variant == "rag" else self.model
+
+    @property
+    def short(self) -> str:
+        """The label as a row shows it: experiment name or a short spec; the spec on hover."""
+        name = short_label(self.model, self.spec)
+        return f"{name} + RAG" if self.variant == "rag" else name
 
 
 @dataclass
@@ -212,7 +221,10 @@ def _single_cell(s: SuiteScore) -> Cell:
     else:
         main = fmt.value(s.metric, s.mean)
     details = _score_details(s)
-    summary = "; ".join(d for d in details if d.startswith(("95 %", "n=", "chance")))
+    ci = fmt.interval(s.metric, s.ci_low, s.ci_high)
+    summary = "; ".join(
+        [*([f"95 % CI {ci}"] if ci else []), *counts.cell_lines(s), fmt.chance(s.metric, s.chance)]
+    ).rstrip("; ")
     return Cell(main=main, details=details, summary=summary, score=s)
 
 
@@ -231,13 +243,12 @@ def _paired_cell(after: SuiteScore, before: SuiteScore | None) -> Cell:
     else:
         summary = f"unpaired, n={after.n}"
         details.append("unpaired (before and after on different items)")
-    if after.excluded:
-        summary += f", {after.excluded} excluded"
+    summary = "; ".join([summary, *counts.cell_lines(after)])
     if after.chance is not None:
         summary += f"; {fmt.chance(metric, after.chance)}"
-    details.append("after: " + ", ".join(_score_details(after, chance=False, extra=False)))
+    details.append("after: " + "; ".join(_score_details(after, chance=False, extra=False)))
     if before is not None:
-        details.append("before: " + ", ".join(_score_details(before, chance=False, extra=False)))
+        details.append("before: " + "; ".join(_score_details(before, chance=False, extra=False)))
     extras = _extras(after, before)
     if extras:
         details.append(extras)
@@ -297,10 +308,7 @@ def _score_details(s: SuiteScore, *, chance: bool = True, extra: bool = True) ->
     ci = fmt.interval(s.metric, s.ci_low, s.ci_high)
     if ci:
         out.append(f"95 % CI {ci}")
-    counted = f"n={s.n}"
-    if s.excluded:
-        counted += f", {s.excluded} excluded"
-    out.append(counted)
+    out += counts.cell_lines(s)
     if chance and s.chance is not None:
         out.append(fmt.chance(s.metric, s.chance))
     if extra and _extras(s, None):
@@ -311,6 +319,7 @@ def _score_details(s: SuiteScore, *, chance: bool = True, extra: bool = True) ->
 # -- CSV ----------------------------------------------------------------------------------------
 _CSV_FIELDS = (
     "model",
+    "label",
     "spec",
     "kind",
     "base",
@@ -334,16 +343,32 @@ _CSV_FIELDS = (
 _PAIRED_FIELDS = ("versus", "n", "before", "after", "diff", "ci_low", "ci_high")
 
 
-def results_csv(scores: Iterable[SuiteScore]) -> str:
-    """Every score as one row (long format, numbers unformatted), for spreadsheets and scripts."""
+def results_csv(scores: Iterable[SuiteScore], *, smoke: bool = False) -> str:
+    """Every score as one row (long format, numbers unformatted), for spreadsheets and scripts.
+
+    `smoke` is a column, true on every row of a smoke run, rather than a comment line: every
+    CSV reader keeps working and a row copied elsewhere still says where it came from. `label`
+    is the short name the report shows, `spec` the full model spec.
+    """
     scores = list(scores)
     extra_keys = sorted({k for s in scores for k in s.extra})
-    header = [*_CSV_FIELDS, *(f"paired_{f}" for f in _PAIRED_FIELDS), *extra_keys]
+    excluded_keys = counts.csv_fields(scores)
+    header = [
+        "smoke",
+        *_CSV_FIELDS,
+        *excluded_keys,
+        *(f"paired_{f}" for f in _PAIRED_FIELDS),
+        *extra_keys,
+    ]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for s in scores:
-        row = [getattr(s, f) for f in _CSV_FIELDS]
+        row: list[object] = ["true" if smoke else "false"]
+        row += [
+            short_label(s.model, s.spec) if f == "label" else getattr(s, f) for f in _CSV_FIELDS
+        ]
+        row += [s.exclusions.get(k.removeprefix("excluded_"), 0) for k in excluded_keys]
         row += [getattr(s.paired, f) if s.paired else None for f in _PAIRED_FIELDS]
         row += [s.extra.get(k) for k in extra_keys]
         writer.writerow(["" if v is None else v for v in row])

@@ -18,12 +18,15 @@ from pathlib import Path
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 MARKER = "doctune_tiny_model.json"
+# Written into config.json, so the model says what it is wherever it is copied or saved from
+# (save_pretrained keeps unknown config keys): the report calls a run using one a smoke run.
+TINY_RANDOM_KEY = "doctune_tiny_random"
 TEXT_SUFFIXES = {".txt", ".md", ".csv", ".jsonl", ".json", ".html", ".htm", ".yaml", ".yml"}
+# Qwen2.5's context; a smaller one (`--max-positions`) makes prompts that must be fitted.
+DEFAULT_MAX_POSITIONS = 32768
 # Enough text for ~2,000 merges; a larger corpus only slows the build down.
 MAX_CORPUS_CHARS = 2_000_000
 
-# Qwen2.5's context; a smaller one (`--max-positions`) makes prompts that must be fitted.
-DEFAULT_MAX_POSITIONS = 32768
 _SENTENCES = (
     "Ibuprofen is made from isobutylbenzene in three steps by the BHC route and six by the Boots route.",
     "The Friedel-Crafts acylation uses acetic anhydride with hydrogen fluoride as catalyst and solvent.",
@@ -217,6 +220,7 @@ def _save_model(
         bos_token_id=None,
         eos_token_id=im_end,
         pad_token_id=endoftext,
+        **{TINY_RANDOM_KEY: True},
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
@@ -235,11 +239,11 @@ def build_tiny_model(
     num_layers: int = 2,
     vocab_size: int = 2000,
     seed: int = 0,
+    max_positions: int = DEFAULT_MAX_POSITIONS,
 ) -> Path:
     """Build (or reuse) a tiny random Qwen2ForCausalLM and its tokenizer in `dest`; return it.
 
     Offline and a few seconds on a CPU. A folder already built with the same arguments is
-    max_positions: int = DEFAULT_MAX_POSITIONS,
     returned as it is; anything else is rebuilt in a temporary folder and moved in at the end,
     so an interrupted build never leaves a half-written model that looks finished.
     """
@@ -249,11 +253,11 @@ def build_tiny_model(
         "num_layers": num_layers,
         "vocab_size": vocab_size,
         "seed": seed,
+        "max_positions": max_positions,
         "corpus": sorted(str(Path(p).resolve()) for p in corpus_paths or ()),
     }
     marker = dest / MARKER
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == params:
-        "max_positions": max_positions,
         return dest
 
     from doctune.models.hf_load import quiet_transformers
