@@ -73,6 +73,13 @@ def max_length(model: Any, tokenizer: Any) -> int:
     return DEFAULT_MAX_LENGTH
 
 
+def truncated_tokens(model: Any, tokenizer: Any, context: str, continuation: str) -> int:
+    """How many tokens the harness's left truncation drops from the start of the context for
+    this continuation (0 when context and continuation fit in max_length + 1)."""
+    context_ids, cont_ids = encode_pair(tokenizer, context, continuation)
+    return max(0, len(context_ids) + len(cont_ids) - (max_length(model, tokenizer) + 1))
+
+
 def continuation_logprobs(
     model: Any, tokenizer: Any, context: str, continuations: list[str]
 ) -> list[float]:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from doctune.config.evaluate import MMLUSettings
 from doctune.errors import ConfigError, InputError
+from doctune.evaluate.answer import fit_to, not_sent, user_prompt
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.letters import extract_letter
 from doctune.evaluate.loglik import (
@@ -31,9 +32,11 @@ from doctune.evaluate.loglik import (
     argmax_first,
     continuation_logprobs,
     loglik_key,
+    truncated_tokens,
 )
 from doctune.models.base import Message
 from doctune.models.client import ModelClient, cost_of
+from doctune.models.fitting import Layout, left_cut
 from doctune.train.experiments import ModelRef
 
 LETTERS = "ABCD"
@@ -140,11 +143,15 @@ def format_question(question: MMLUQuestion) -> str:
     return "\n".join(lines) + "\nAnswer:"
 
 
+def format_shot(shot: MMLUQuestion) -> str:
+    """One example with its answer after a space and a blank line (the harness's target and
+    few-shot delimiters)."""
+    return f"{format_question(shot)} {shot.answer}\n\n"
+
+
 def build_prompt(subject: str, question: MMLUQuestion, shots: list[MMLUQuestion]) -> str:
-    """Description, then each example with its answer after a space and a blank line (the
-    harness's target and few-shot delimiters), then the question ending in "Answer:"."""
-    examples = "".join(f"{format_question(s)} {s.answer}\n\n" for s in shots)
-    return description(subject) + examples + format_question(question)
+    """Description, then each example, then the question ending in "Answer:"."""
+    return description(subject) + "".join(map(format_shot, shots)) + format_question(question)
 
 
 def load_items(settings: MMLUSettings) -> list[EvalItem]:
@@ -174,6 +181,10 @@ def load_items(settings: MMLUSettings) -> list[EvalItem]:
                         "subject": subject,
                         "prompt": build_prompt(subject, question, shots),
                         "few_shot": len(shots),
+                        # The parts, so a prompt too long for a model can drop examples.
+                        "description": description(subject),
+                        "shots": [format_shot(s) for s in shots],
+                        "question_text": format_question(question),
                         "source": f"{question.source}:{question.line}",
                     },
                 )
@@ -191,11 +202,14 @@ def _shots(root: Path, subject: str, k: int) -> list[MMLUQuestion]:
     return dev[:k]
 
 
-def item_prompt(item: EvalItem) -> str:
-    """The prompt of an item; zero-shot from its fields when it was built elsewhere."""
-    prompt = item.meta.get("prompt")
-    if isinstance(prompt, str):
-        return prompt
+def item_parts(item: EvalItem) -> tuple[str, list[str], str]:
+    """(description, formatted examples, the question ending in "Answer:") of an item; an item
+    built elsewhere is zero-shot from its fields, or its prompt as one unshrinkable part."""
+    meta = item.meta
+    if isinstance(meta.get("question_text"), str):
+        return str(meta.get("description", "")), list(meta.get("shots", [])), meta["question_text"]
+    if isinstance(meta.get("prompt"), str):
+        return "", [], meta["prompt"]
     options = item.options or {}
     question = MMLUQuestion(
         question=item.question,
@@ -204,7 +218,32 @@ def item_prompt(item: EvalItem) -> str:
         source="",
         line=0,
     )
-    return build_prompt(str(item.meta.get("subject", "")), question, [])
+    return description(str(meta.get("subject", ""))), [], format_question(question)
+
+
+def item_prompt(item: EvalItem) -> str:
+    """The prompt of an item, all its examples included."""
+    prompt = item.meta.get("prompt")
+    if isinstance(prompt, str):
+        return prompt
+    head, shots, question = item_parts(item)
+    return head + "".join(shots) + question
+
+
+def prompt_layout(item: EvalItem) -> Layout:
+    """How a generate-mode prompt may shrink: examples from the last, then the description and
+    examples left from their start (as the harness cuts a context); the question stays."""
+    head, shots, question = item_parts(item)
+
+    def build(keep: tuple[int, ...], cut: int) -> list[Message]:
+        context = left_cut(head + "".join(shots[: keep[0]]), cut)
+        return [Message(role="user", content=context + question)]
+
+    return Layout(
+        build=build,
+        groups=(("few-shot examples", len(shots)),),
+        cuttable=lambda keep: len(head + "".join(shots[: keep[0]])),
+    )
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -240,10 +279,11 @@ class MMLUSuite:
     async def _generate(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
-        prompt = item_prompt(item)
-        response = await client.chat(
-            [Message(role="user", content=prompt)], temperature=0.0, max_tokens=self.max_tokens
-        )
+        asked = fit_to(client, prompt_layout(item), self.max_tokens)
+        if asked.excluded is not None:
+            return not_sent(self.name, item, model, variant, asked)
+        prompt = user_prompt(asked.messages)
+        response = await client.chat(asked.messages, temperature=0.0, max_tokens=asked.max_tokens)
         letter = extract_letter(response.text, LETTERS, item.options)
         # A reply with no readable letter is wrong, not excluded: a model that no longer answers
         # the format has forgotten something too, and excluding it would flatter the score.
@@ -254,6 +294,7 @@ class MMLUSuite:
             prompt,
             answer=response.text,
             letter=letter,
+            fitting=asked.fitting,
             latency_s=response.latency_s,
             prompt_tokens=response.usage.prompt_tokens,
             completion_tokens=response.usage.completion_tokens,
@@ -294,6 +335,7 @@ class MMLUSuite:
                     item_prompt(item),
                     answer=letter,
                     letter=letter,
+                    fitting=[f"cut {value['cut']} tokens from the left"] if value["cut"] else [],
                     latency_s=float(value["latency_s"]),
                     prompt_tokens=int(value["prompt_tokens"]),
                 )
@@ -326,7 +368,11 @@ def _score_all(
         if cache is not None:
             cache.put(key, identity, value)
         out.append((value, False))
-    return out
+    # Recorded, not cached: the cut follows from the prompt and the model's context alone.
+    return [
+        ({**value, "cut": truncated_tokens(hf_model, tokenizer, item_prompt(item), " A")}, hit)
+        for item, (value, hit) in zip(items, out, strict=True)
+    ]
 
 
 def _result(

@@ -59,8 +59,8 @@ class QASuite(PerItemSuite):
     async def _one(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
-        messages = self.messages(item, variant)
-        response = await self.asker.ask(client, messages)
+        asked = self.asker.fit(client, prompt(), variant, item.question, question=item.question)
+        response = await self.asker.ask(client, asked)
         reference = item.reference or ""
         verdicts = await asyncio.gather(
             *(j.verdict(item.question, reference, response.text) for j in self.judges)
@@ -76,7 +76,7 @@ class QASuite(PerItemSuite):
             item,
             model,
             variant,
-            messages,
+            asked,
             client,
             response,
             reference=item.reference,

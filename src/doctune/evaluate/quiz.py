@@ -10,6 +10,7 @@ committing to an answer shows up as such rather than as a model that got harder 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from doctune.evaluate.answer import Asker, PerItemSuite, item_result
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
@@ -31,14 +32,17 @@ def chance(item: EvalItem) -> float:
     return 1.0 / len(item.options) if item.options else 0.0
 
 
-def quiz_messages(asker: Asker, suite: str, item: EvalItem, variant: Variant) -> list[Message]:
-    variables = {
+def quiz_variables(item: EvalItem) -> dict[str, Any]:
+    return {
         "question": item.question,
         "options": sorted((item.options or {}).items()),
         "knowledge": item.knowledge or "",
     }
+
+
+def quiz_messages(asker: Asker, suite: str, item: EvalItem, variant: Variant) -> list[Message]:
     # Retrieval is by the question alone: the options hold three wrong answers by design.
-    return asker.messages(prompt(suite), variant, item.question, **variables)
+    return asker.messages(prompt(suite), variant, item.question, **quiz_variables(item))
 
 
 class QuizSuite(PerItemSuite):
@@ -57,8 +61,9 @@ class QuizSuite(PerItemSuite):
     async def _one(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
-        messages = self.messages(item, variant)
-        response = await self.asker.ask(client, messages)
+        variables = quiz_variables(item)
+        asked = self.asker.fit(client, prompt(self.name), variant, item.question, **variables)
+        response = await self.asker.ask(client, asked)
         options = item.options or {}
         letter = extract_letter(response.text, "".join(sorted(options)), options=options)
         self._ticked()
@@ -67,7 +72,7 @@ class QuizSuite(PerItemSuite):
             item,
             model,
             variant,
-            messages,
+            asked,
             client,
             response,
             reference=f"{item.answer}. {options.get(item.answer or '', '')}".strip(),
