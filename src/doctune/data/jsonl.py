@@ -36,6 +36,18 @@ FILE_MODE = 0o666 & ~UMASK
 umask, which would keep a report, a manifest or an adapter from anyone else sharing them."""
 
 
+def apply_umask(folder: str | Path) -> None:
+    """Give everything under `folder` the mode a plain `open()` or `mkdir` would have: libraries
+    that save through private temp files (safetensors, for one) leave their files 0600."""
+    dir_mode = 0o777 & ~UMASK
+    for path in [Path(folder), *Path(folder).rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = dir_mode if path.is_dir() else FILE_MODE
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write through a temp file in the same folder and rename: readers never see half a file."""
     path = Path(path)

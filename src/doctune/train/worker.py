@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from doctune.data.jsonl import atomic_write_text
+from doctune.data.jsonl import apply_umask, atomic_write_text
 from doctune.errors import DoctuneError
 from doctune.train.local import RESULT_NAME, TrainJob, TrainResult
 from doctune.train.workers import watch_parent
@@ -44,6 +44,7 @@ def run(job_path: str | Path) -> int:
         print(f"error: {error_line(exc)}", file=sys.stderr, flush=True)
         result, code = TrainResult(status="failed", error=error_line(exc)), 1
     if is_main_process():
+        apply_umask(job.output_dir)  # the adapter's weights are saved 0600 by safetensors
         atomic_write_text(Path(job.output_dir) / RESULT_NAME, result.model_dump_json(indent=2))
     return code
 
