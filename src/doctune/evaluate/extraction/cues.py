@@ -1,0 +1,148 @@
+"""The words around an option letter that say what the reply does with it.
+
+Each pattern reads a short window of normalised text on one side of a letter: `PRE_*` end where
+the letter starts (they are anchored with `$`), `POST_*` start where it ends (anchored with `^`).
+They are language data as much as code: English first, then the Chinese, Japanese and Russian
+forms that replies in those languages use. Compiled once, case-insensitive.
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE
+
+# What may stand between a cue and its letter: punctuation, "option", an opening bracket.
+_TAIL = r"[\s,:\-–—→=>]*(?:(?:option|choice|letter|answer|選択肢|选项)\s*)?[(\[{]?\s*$"
+_NEG_TAIL = r"\s*(?:(?:option|choice|answer)\s*)?[(\[{]?\s*$"
+_ADVERB = r"(?:\s+\w+ly)?"
+_VERB = r"(?:is|are|was|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be)"
+
+# -- before the letter ----------------------------------------------------------------------------
+PRE_NEGATION = re.compile(
+    r"(?:\bnot|\bisn'?t|\bnever|\bno|\bnor|\bneither|\bnone\s+of|\brul(?:e|ed|ing)\s+out"
+    r"|\beliminat\w*|\bexclud\w*|\bexcept|\brather\s+than|\binstead\s+of|\bover|\bagainst"
+    r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
+    r"|不是|也不是|并非|而非)" + _NEG_TAIL,
+    _I,
+)
+# A correction introduces the letter that replaces an earlier one ("C. Wait, actually D").
+PRE_REVISION = re.compile(
+    r"(?:\bwait|\bactually|\bno\s*[,.!—–-]|\bcorrection\s*:?|\bscratch\s+that|\bi\s+mean"
+    r"|\bon\s+(?:second\s+thought|reflection)|\binstead|\bjust\s+kidding|不对|いや)" + _TAIL,
+    _I,
+)
+PRE_STRONG = re.compile(
+    r"(?:\banswers?\s*(?:"
+    + _VERB
+    + _ADVERB
+    + r"|you'?re\s+looking\s+for\s+is|of\s+this\s+question\s+is)"
+    r"|\b(?:correct|right|best|true|final|closest|likely|my|our|the\s+only|correct\s+final)"
+    r"\s+(?:final\s+)?(?:answer|choice|option|response|pick|guess|selection|one)s?"
+    r"(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?"
+    + _ADVERB
+    + r"|\b(?:answer|correct|right|solution|choice|option|pick|guess|selection|verdict|response"
+    r"|result|ответ)\s*[:=→]"
+    r"|\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go\s+with"
+    r"|going\s+with|went\s+with|opt\s+for|opting\s+for|settle\s+on|stick\s+with|i'?d\s+say"
+    r"|i\s+say|i'?ll\s+say)"
+    r"|\b(?:it|that|this|which)\s*(?:'s|is|must\s+be|has\s+to\s+be|would\s+be|should\s+be"
+    r"|will\s+be)"
+    + _ADVERB
+    + r"|\b(?:so|thus|therefore|hence|ergo|finally|overall|definitely|clearly|obviously|surely"
+    r"|certainly|only)"
+    r"|\bleav(?:es|ing)|\bremaining\s+(?:candidate|option|choice|one)\b[^.\n]{0,60}?\bis"
+    r"|\bif\s+i\s+(?:must|had\s+to|have\s+to)\s+(?:answer|choose|pick|guess)"
+    r"|(?:答案|答え|正解|最终答案|本题答案)\s*(?:是|为|は|應為|应为|就是|应该是)?"
+    r"|(?:我选择|选择|故选|应该选|应选|选|我认为是|应该是|就是|[,，]\s*是|^\s*是))" + _TAIL,
+    _I,
+)
+PRE_WEAK = re.compile(
+    r"(?:\banswers?|\b(?:probably|likely|maybe|perhaps|possibly|presumably)"
+    r"|\blean(?:ing|s)?\s+(?:towards?|to)|\b(?:could|might|may)\s+be"
+    r"|\bcorrespond(?:s|ing)?\s+to|\bmatch(?:es|ing)?|\bpoint(?:s|ing)?\s+to"
+    r"|\bdescribed\s+(?:in|by)|\bconsistent\s+with|\bin\s+line\s+with|\bagrees?\s+with"
+    r"|\bfits|\bsupports?|对应选项|对应)" + _TAIL,
+    _I,
+)
+# "... is C." and "...: C." at the end of a sentence: the sentence exists to name the letter.
+PRE_ENDING = re.compile(r"(?:\bis|:)\s*[(\[]?\s*$", _I)
+
+# -- after the letter -----------------------------------------------------------------------------
+# What may follow a letter before its predicate: a bracket, the option's text in brackets.
+_HEAD = r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?[,:]?\s*"
+POST_REJECTION = re.compile(
+    _HEAD + r"(?:(?:is|are|was|seems|looks|appears)\s+(?:also\s+|definitely\s+|clearly\s+"
+    r"|obviously\s+|both\s+|therefore\s+|all\s+)?(?:not\b|wrong|incorrect|false|unlikely"
+    r"|implausible|invalid|inaccurate|out\b|too\b|eliminated|ruled\s+out"
+    r"|a\s+(?:trap|distractor|common\s+(?:mistake|error)|mistake))"
+    r"|isn'?t|aren'?t|doesn'?t|does\s+not|fails|ignores|overestimat\w*|underestimat\w*"
+    r"|cannot|can'?t\s+be|(?:can|could|may)\s+be\s+(?:ruled\s+out|eliminated|excluded|dismissed)"
+    r"|too\s+\w+|[-–—]\s*(?:incorrect|wrong|false|no\b|too\b|not\b)|\?\s*no\b"
+    r"|(?:项|选项)?\s*(?:错误|不对|不正确)|(?:は|が)\s*(?:誤り|間違|不正解))",
+    _I,
+)
+POST_STRONG = re.compile(
+    _HEAD + r"(?:(?:is|seems|looks?|appears|sounds|must\s+be|should\s+be|seems\s+to\s+be"
+    r"|stands\s+out\s+as)\s+(?:definitely\s+|clearly\s+|therefore\s+|obviously\s+|also\s+)?"
+    r"(?:the\s+)?(?:most\s+|only\s+)?(?:correct|right|best|true|accurate|valid|answer"
+    r"|plausible|likely|appropriate|consistent|reasonable|one\b|my\b)"
+    r"|it\s+is\b|for\s+sure|accounts\s+for|fits|matches|describes|says|corresponds"
+    r"|\?\s*yes\b|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります)",
+    _I,
+)
+POST_WEAK = re.compile(
+    _HEAD + r"(?:(?:would|could|might)\s+be\s+(?:the\s+)?(?:correct|right|best|answer)"
+    r"|,?\s*because\b|吧)",
+    _I,
+)
+POST_QUESTION = re.compile(r"^\s*[)\]}]?\s*\?")
+
+# -- the sentence around it -----------------------------------------------------------------------
+# A condition before the letter ("If the ratio were 1:1, the answer would be B"), unless it is
+# the forced choice of a grader's instruction ("If I had to choose, I'd pick C").
+HYPOTHETICAL_BEFORE = re.compile(
+    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it)\b|如果|假如|もし|なら",
+    _I,
+)
+FORCED_CHOICE = re.compile(r"\bif\s+(?:i\s+(?:must|had\s+to|have\s+to|were\s+forced)|forced)\b", _I)
+# A contrast ends the condition's reach ("If ... B; but since ..., C").
+CONTRAST = re.compile(r"[;；]|\b(?:but|however|since|because|yet|so|thus|therefore)\b|但|所以", _I)
+# Someone else's choice, not the reply's ("You might think it's B", "B is tempting").
+ATTRIBUTED = re.compile(
+    r"\b(?:might|may|would|could)\s+think\b|\btempt\w*|\b(?:students|people|many|some|others"
+    r"|models)\s+(?:\w+\s+){0,2}(?:choose|pick|select|think|say)",
+    _I,
+)
+# A condition after the letter, before any comma ("C would be correct only if the gas were ...").
+HYPOTHETICAL_AFTER = re.compile(
+    r"^(?:[^.;!?,\n]|[.,](?=\d)){0,80}?(?:\b(?:if|unless|provided|assuming|depending)\b"
+    r"|\b(?:would|could|might)\b(?:[^.;!?,\n]|[.,](?=\d)){0,40}?\b(?:if|only|for|with|when|under|unless"
+    r"|depending)\b)",
+    _I,
+)
+# Between two different answers, a word that revises the first ("wait", "but", "so", "final").
+REVISION = re.compile(
+    r"\b(?:wait|actually|no|hmm|re-?check\w*|recomput\w*|reconsider\w*|on\s+second\s+thought"
+    r"|on\s+reflection|correction|scratch\s+that|i\s+mean|but|however|so|therefore|thus|hence"
+    r"|final(?:ly)?|instead|rather|double[-\s]check\w*|let\s+me\s+re\w*|yes|kidding|stick)\b"
+    r"|不对|所以|因此|故|但|いや|訂正|しかし|でも",
+    _I,
+)
+# Words that make a sentence a verdict against what it names.
+NEGATIVE_WORDS = re.compile(
+    r"\b(?:not|no|wrong|incorrect|false|never|too|isn'?t|doesn'?t|fails?)\b|错误|不对|誤り|間違", _I
+)
+# A label or name that a capital letter belongs to, not an option ("vitamin C", "Plan A").
+NAMED = re.compile(
+    r"\b(?:vitamin|hepatitis|type|plan|appendix|annex|figure|fig\.|table|schedule|section|part"
+    r"|step|route|class|grade|phase|group|category|level|zone|model|series|version|exhibit"
+    r"|column|row|tier|sample|reactor|tank|vessel|compound|isomer|form|point|case)\s*$",
+    _I,
+)
+# Words after which a capital "A" is still a letter ("A is wrong", "A because ...").
+LETTER_FOLLOWERS = frozenset(
+    {"is", "was", "would", "will", "could", "seems", "seem", "looks", "appears", "fits",
+     "matches", "gives", "best", "because", "since", "as", "and", "or", "but", "then", "so",
+     "which", "only", "alone", "it", "nor", "are", "accounts", "stands", "must", "should"}
+)  # fmt: skip

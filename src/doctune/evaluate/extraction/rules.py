@@ -1,0 +1,306 @@
+"""Which option a free-text reply chose, read the way a careful human grader reads it.
+
+The reply is first reduced to its own answer (`text.own_answer`: no think trace, no next
+question a base model wrote, no markup). Then, in this order, the first rule that decides wins:
+
+1. cut off: `finish_reason == "length"`, or a think trace that never closed: no letter, whatever
+   the text says so far (a reasoning model's tentative "so C?" is not its answer);
+2. the whole reply is one letter ("C", "**(c)**", "答案：C" reduced);
+3. commitments: every option letter in the reply is classified by the words around it
+   (`cues`), as one of
+   - rejected ("D is incorrect", "not B", "A项错误"),
+   - hypothetical ("C would be correct only if ...", "If the ratio were 1:1, B"), attributed
+     to someone else ("You might think it's B"), or asked ("Is it C?"),
+   - committed, strongly ("the answer is C", "so, C", "Correct: C", "it's C", a reply opening
+     with "C) ...") or weakly ("probably C", "matches D", "B would be correct", a verdict line
+     "- C (0.210 mol): matches"),
+   - merely mentioned.
+   A letter joined to the previous one ("A, B and D are wrong", "Neither A nor B") takes its
+   role. The strongest commitments decide and among them the last one, because replies that
+   reason first conclude last and a correction ("C. Wait, actually D") comes after what it
+   corrects; but two different answers with nothing that revises the first between them
+   ("The answer is C. The answer is D.") are ambiguous, and so is a commitment naming two
+   letters ("B or C");
+4. a reply that stops mid-sentence with nothing committed is cut off;
+5. the options' texts, when given: the one option the reply names without a letter ("the
+   ribosome"), read with the same cues (a rejected option text does not count);
+6. a short reply whose only letter is mentioned without any verdict ("B because the ratio is
+   1:1.05") chooses it;
+7. otherwise no letter: "ambiguous" when several letters are in play, else "none".
+
+`confident` says whether the rules settled the reply: a strong commitment, a bare letter, or a
+reply with no letter in play at all. Weak commitments, option texts, conflicts and neutral
+mentions are not settled; with `evaluate.extraction: rules+model` those go to the judge model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from functools import lru_cache
+
+from doctune.evaluate.extraction import cues
+from doctune.evaluate.extraction.options import option_mentions
+from doctune.evaluate.extraction.result import Candidate, Extracted
+from doctune.evaluate.extraction.text import normalise, option_line, own_answer
+
+
+# -- finding letters --------------------------------------------------------------------------------
+@lru_cache(maxsize=16)
+def _token(letters: str) -> re.Pattern[str]:
+    up, low = re.escape(letters), re.escape(letters.lower())
+    # Not glued to a word, a hyphen ("B-cells", "C-C bond"), a degree sign or a number ("60 C"),
+    # not an abbreviation ("A.I.") and not the C of a formula ("Pd/C"); "B/C" names two options.
+    return re.compile(rf"(?<![\w\-'’°])(?<!\w\w/)(?<!\d )(?P<L>[{up}{low}])(?![\w\-'’])(?!\.\w)")
+
+
+_MAX_CANDIDATES = 500
+_SENTENCE_END = re.compile(r"[.!?;](?=\s|$)|\n")
+_NEXT_WORD = re.compile(r"\s+(\S+)")
+
+
+def _sentence_start(text: str, at: int) -> int:
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, max(0, at - 300), at)]
+    return ends[-1] if ends else max(0, at - 300)
+
+
+def _is_article(text: str, end: int) -> bool:
+    """Is the "A"/"a" ending at `end` the article? ("A reaction at 40 °C", "A 5 mL sample")."""
+    follow = _NEXT_WORD.match(text, end)
+    if follow is None:
+        return False
+    word = follow.group(1)
+    if word[0].isdigit():
+        return True
+    return word[0].islower() and word.strip(".,;:!?") not in cues.LETTER_FOLLOWERS
+
+
+def candidates(text: str, letters: str) -> list[Candidate]:
+    """Every option letter of the reply, classified (see the module docstring, rule 3)."""
+    found: list[Candidate] = []
+    tokens = list(_token(letters).finditer(text))
+    # A reply naming letters thousands of times is degenerate; its end is where answers are.
+    for m in tokens[-_MAX_CANDIDATES:]:
+        start, end = m.span("L")
+        pre = text[_sentence_start(text, start) : start]
+        if cues.NAMED.search(pre[-30:]):
+            continue
+        letter = m.group("L")
+        strong_label = cues.PRE_STRONG.search(pre[-80:]) is not None
+        if letter.islower() and not strong_label:
+            continue
+        if letter in "Aa" and _is_article(text, end):
+            after_label = letter == "A" and re.search(r"[:=]\s*[(\[]?\s*$", pre) is not None
+            if not after_label:
+                continue
+        found.append(_classify(text, Candidate(letter.upper(), start, end), pre))
+    return _inherit(text, found)
+
+
+def _classify(text: str, c: Candidate, pre: str) -> Candidate:
+    post = text[c.end : c.end + 120].split("\n", 1)[0]
+    window = pre[-80:]
+    if cues.PRE_NEGATION.search(window) or cues.POST_REJECTION.match(post):
+        return replace(c, role="reject")
+    if cues.POST_STRONG.match(post) and re.match(r"^\s*[)\]}]?\s*\?\s*yes", post, re.I):
+        return replace(c, role="commit", strength=2)
+    if cues.POST_QUESTION.match(post) or _hypothetical(pre, post):
+        return replace(c, role="hypothetical")
+    if cues.PRE_REVISION.search(window):
+        return replace(c, role="commit", strength=2, revises=True)
+    if cues.PRE_STRONG.search(window) or cues.POST_STRONG.match(post):
+        return replace(c, role="commit", strength=2)
+    if cues.PRE_ENDING.search(window) and re.match(r"^\s*[)\]}]?\s*(?:[.!]|$)", post):
+        return replace(c, role="commit", strength=2)
+    if cues.POST_WEAK.match(post) or cues.PRE_WEAK.search(window):
+        return replace(c, role="commit", strength=1)
+    return c
+
+
+def _hypothetical(pre: str, post: str) -> bool:
+    conditions = list(cues.HYPOTHETICAL_BEFORE.finditer(pre))
+    # The last condition before the letter governs it unless a contrast intervenes.
+    if (
+        conditions
+        and not cues.FORCED_CHOICE.search(pre)
+        and cues.CONTRAST.search(pre, conditions[-1].end()) is None
+    ):
+        return True
+    clause = re.split(r",|\bbut\b", pre)[-1]
+    return bool(cues.ATTRIBUTED.search(clause) or cues.HYPOTHETICAL_AFTER.match(post))
+
+
+_JOINED = re.compile(
+    r"^\s*[)\]}]?\s*(?:,|or|and|and/or|/|&|nor|、|和|或|と|及)\s*(?:option\s+)?[(\[]?\s*$", re.I
+)
+
+
+def _joined(text: str, first: Candidate, second: Candidate) -> bool:
+    return _JOINED.match(text[first.end : second.start]) is not None
+
+
+def _inherit(text: str, found: list[Candidate]) -> list[Candidate]:
+    """A mentioned letter joined to a classified neighbour takes its role ("A and B are too
+    low": both rejected; "Incorrect: A, B, D": all three)."""
+    out = list(found)
+    for i in range(len(out) - 2, -1, -1):  # backwards: the predicate follows the list
+        if out[i].role == "mention" and _joined(text, out[i], out[i + 1]):
+            out[i] = _with_role(out[i], out[i + 1])
+    for i in range(1, len(out)):  # forwards: the label precedes it
+        if not _joined(text, out[i - 1], out[i]):
+            continue
+        # A negation governs its whole list ("Neither A nor B is correct").
+        if out[i].role == "mention" or out[i - 1].role == "reject":
+            out[i] = _with_role(out[i], out[i - 1])
+    return out
+
+
+def _with_role(c: Candidate, source: Candidate) -> Candidate:
+    return replace(c, role=source.role, strength=source.strength)
+
+
+# -- option lists and verdict lines ----------------------------------------------------------------
+_LINE_REJECT = re.compile(
+    r"\bincorrect\b|\bwrong\b|\bfalse\b|\bnot\b|\btoo\b|\bignores?\b|\bno\b|错误|誤り", re.I
+)
+_LINE_ACCEPT = re.compile(r"\bcorrect\b|\bright\b|\btrue\b|\bmatch\w*|\bfits\b|\byes\b|正确", re.I)
+
+
+def _with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidate]:
+    """Lines that open with an option marker. Several of them are a list: each line is the
+    verdict on its letter ("- B (0.200 mol): ignores the excess"), or just the option restated.
+    One, at the very start, is the reply answering ("C) 0.210 mol", "Option D.")."""
+    pattern = option_line(letters)
+    starts: dict[int, str] = {}
+    offset = 0
+    for line in text.split("\n"):
+        m = pattern.match(line)
+        if m is not None:
+            starts[offset + m.start("L")] = m.group("rest")
+        offset += len(line) + 1
+    distinct = {text[i].upper() for i in starts}
+    out = []
+    for c in found:
+        rest = starts.get(c.start)
+        if rest is None:
+            out.append(c)
+        elif len(distinct) == 1:
+            keep_verdict = c.role == "reject" or (c.start > 0 and c.role != "mention")
+            out.append(c if keep_verdict else replace(c, role="commit", strength=2))
+        elif _LINE_REJECT.search(rest):
+            out.append(replace(c, role="reject"))
+        elif _LINE_ACCEPT.search(rest):
+            out.append(replace(c, role="commit", strength=1))
+        else:
+            out.append(replace(c, role="mention", strength=0))
+    return out
+
+
+# -- deciding ----------------------------------------------------------------------------------------
+def _decide(text: str, found: list[Candidate]) -> Extracted | None:
+    """Rule 3: the strongest, last commitment, unless it conflicts or names two letters."""
+    commits = [c for c in found if c.role == "commit"]
+    if not commits:
+        return None
+    top = max(c.strength for c in commits)
+    best = [c for c in commits if c.strength == top]
+    win = best[-1]
+    for other in commits:
+        if other.letter != win.letter and (_joined(text, other, win) or _joined(text, win, other)):
+            return Extracted(None, "ambiguous", True, "two letters in one answer")
+    rivals = [c for c in best if c.letter != win.letter]
+    if rivals and not win.revises and not cues.REVISION.search(text[rivals[-1].end : win.start]):
+        return Extracted(None, "ambiguous", False, "conflicting answers")
+    if any(c.letter == win.letter and c.role == "reject" and c.start > win.start for c in found):
+        return Extracted(None, "ambiguous", False, "answer withdrawn")
+    return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
+
+
+_UNFINISHED = re.compile(r"(?:[\w,(=:\-–—]|\b(?:the|a|an|of|to|is|which))\s*$", re.I)
+
+
+def _stopped_mid_sentence(text: str) -> bool:
+    return len(text) >= 30 and _UNFINISHED.search(text) is not None and text[-1] not in ".!?"
+
+
+def _single_mention(text: str, found: list[Candidate]) -> Extracted | None:
+    """Rule 6: a short reply whose one letter carries no verdict at all."""
+    letters = {c.letter for c in found}
+    if len(letters) != 1 or len(text) > 300 or any(c.role != "mention" for c in found):
+        return None
+    sentence_of = found[0]
+    start = _sentence_start(text, sentence_of.start)
+    end = _SENTENCE_END.search(text, sentence_of.end)
+    sentence = text[start : end.start() if end else len(text)]
+    if cues.NEGATIVE_WORDS.search(sentence):
+        return None
+    return Extracted(letters.pop(), "letter", False, "single mention")
+
+
+def read_choice(
+    reply: str,
+    letters: str = "ABCD",
+    options: dict[str, str] | None = None,
+    finish_reason: str | None = None,
+) -> Extracted:
+    """The option a reply chose, by the rules of the module docstring."""
+    letters = "".join(sorted({x.upper() for x in letters}))
+    if finish_reason == "length":
+        return Extracted(None, "cut_off", True, "finish_reason length")
+    if not letters:  # a question without options has nothing to choose from
+        return Extracted(None, "none", True, "no options")
+    own = own_answer(normalise(reply), letters)
+    if own.unfinished_thinking:
+        return Extracted(None, "cut_off", True, "think trace never closed")
+    text = own.text
+    if not text:
+        return Extracted(None, "none", True, "empty")
+    whole = re.fullmatch(rf"\W*([{re.escape(letters + letters.lower())}])\W*", text)
+    if whole is not None:
+        return Extracted(whole.group(1).upper(), "letter", True, "bare letter")
+    found = _with_lines(text, letters, candidates(text, letters))
+    decided = _decide(text, found)
+    if decided is not None:
+        return decided
+    if _stopped_mid_sentence(text):
+        return Extracted(None, "cut_off", True, "stopped mid-sentence")
+    if options:
+        by_text = _decide_options(text, letters, options)
+        if by_text is not None:
+            return by_text
+    single = _single_mention(text, found)
+    if single is not None:
+        return single
+    in_play = {c.letter for c in found if c.role in ("commit", "mention")}
+    neutral = any(c.role == "mention" for c in found)
+    if len(in_play) > 1:
+        return Extracted(None, "ambiguous", not neutral, "several letters, no answer")
+    return Extracted(None, "none", not neutral, "no commitment")
+
+
+def _decide_options(text: str, letters: str, options: dict[str, str]) -> Extracted | None:
+    """Rule 5: option texts named instead of letters, read with the same cues."""
+    found = [_classify(text, c, text[_sentence_start(text, c.start) : c.start]) for c in
+             option_mentions(text, letters, options)]  # fmt: skip
+    kept = [c for c in found if c.role in ("commit", "mention")]
+    if not kept:
+        return None
+    committed = _decide(text, [c for c in kept if c.role == "commit"])
+    if committed is not None:
+        return replace(committed, confident=False, rule=f"option text, {committed.rule}")
+    named = {c.letter for c in kept}
+    last = kept[-1]
+    if len(named) == 1:
+        whole = text.strip(" .!").casefold() == options.get(last.letter, "").casefold()
+        return Extracted(last.letter, "letter", whole, "option text")
+    rivals = [c for c in kept if c.letter != last.letter]
+    if cues.REVISION.search(text[rivals[-1].end : last.start]):
+        return Extracted(last.letter, "letter", False, "option text, revised")
+    return Extracted(None, "ambiguous", False, "several option texts")
+
+
+def extract_letter(
+    text: str, letters: str = "ABCD", options: dict[str, str] | None = None
+) -> str | None:
+    """The option letter (upper case) a reply chose, or None when it chose none or several."""
+    return read_choice(text, letters, options).letter

@@ -1,0 +1,138 @@
+"""A reply as a grader reads it: one script, no markup, and only the part that is its own answer.
+
+Two steps, both before any rule looks for a letter:
+- `normalise` folds what only looks different (full-width forms, look-alike Cyrillic and Greek
+  capitals, CJK punctuation, letters glued to kana or hanzi) and drops markup that carries no
+  words (emphasis, headers, quotes around a letter, LaTeX boxes); check marks become words.
+- `own_answer` keeps the part of the reply that answers this question: after a closed `<think>`
+  trace, before a base model's next question, and without a restated list of the options.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Capitals that render like A, B, C, E in Latin script. Folded only where they stand alone, so
+# Russian or Greek words keep their letters ("Ответ: А" becomes "Ответ: A").
+_LOOKALIKES = str.maketrans(
+    {"А": "A", "В": "B", "С": "C", "Е": "E", "Α": "A", "Β": "B", "Ε": "E", "а": "a", "с": "c"}
+)
+_LONE_LOOKALIKE = re.compile(r"(?<!\w)[АВСЕΑΒΕас](?!\w)")
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+# Python's \w matches kana and hanzi, so a letter glued to them ("答えはCです") is no token.
+_GLUED = re.compile(rf"(?<=[{_CJK}])(?=[A-Za-z])|(?<=[A-Za-z])(?=[{_CJK}])")
+_CJK_PUNCT = str.maketrans({"。": ". ", "、": ", ", "「": '"', "」": '"', "『": '"', "』": '"'})
+_MARKS = (
+    (re.compile(r"[✅✔✓☑]\ufe0f?"), " correct: "),
+    (re.compile(r"[❌✗✘✖]\ufe0f?"), " incorrect: "),
+)
+_LATEX = (
+    (re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{)?\s*(\w)\s*\}?\s*\}"), r" answer: \1 "),
+    (re.compile(r"\\text(?:bf)?\s*\{([^{}]*)\}"), r"\1"),
+    (re.compile(r"\$+"), " "),
+)
+_STRUCK = re.compile(r"~~[^~\n]{0,200}~~")  # struck out: the writer withdrew it
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.MULTILINE)
+_EMPHASIS = re.compile(r"[*`]|(?<!\w)_+|_+(?!\w)|^\s*(?:#{1,6}|>)+\s*", re.MULTILINE)
+_QUOTED_LETTER = re.compile(r"(?<!\w)[\"'‘“«]([A-Za-z])[\"'’”»](?!\w)")
+_SPACES = re.compile(r"\s+")
+_SPECIAL_TOKEN = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end)\|>")
+
+
+def normalise(text: str) -> str:
+    """One form for what reads the same. Every run of whitespace becomes a space, a newline or
+    a blank line (paragraphs matter to `own_answer`), so no rule backtracks over long runs."""
+    text = unicodedata.normalize("NFKC", text).translate(_CJK_PUNCT)
+    text = _SPACES.sub(_one_space, text)  # first, so no pattern below meets a long blank run
+    # A printed end-of-turn token ends the reply; marked before the pipes below break it up.
+    text = _SPECIAL_TOKEN.sub("\n\n</s>\n\n", text)
+    text = _LONE_LOOKALIKE.sub(lambda m: m.group().translate(_LOOKALIKES), text)
+    text = _GLUED.sub(" ", text)
+    for pattern, repl in (*_MARKS, *_LATEX):
+        text = pattern.sub(repl, text)
+    text = _STRUCK.sub(" ", text)
+    text = _TABLE_RULE.sub("", text)
+    # Table cells become clauses, so "| C | 0.210 mol | correct |" reads like a verdict line.
+    text = re.sub(r"^\s*\|\s*|\s*\|\s*$", "", text, flags=re.MULTILINE).replace("|", " : ")
+    text = _EMPHASIS.sub("", text)
+    text = _QUOTED_LETTER.sub(r"\1", text)
+    return _SPACES.sub(_one_space, text).strip()
+
+
+def _one_space(match: re.Match[str]) -> str:
+    newlines = match.group().count("\n")
+    return "\n\n" if newlines > 1 else "\n" if newlines else " "
+
+
+# -- the reply's own answer ----------------------------------------------------------------------
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+# Where a base model starts the next item of the prompt's pattern, or a transcript's next turn.
+_NEXT_ITEM = re.compile(
+    r"^(?:question|problem|q)\s*\d*\s*[:.)]|^question\s+\d+\b|^(?:user|human)\s*:"
+    r"|^the\s+following\s+are\s+multiple\s+choice\s+questions|^(?:问题|質問|問題)\s*\d*\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class OwnAnswer:
+    text: str
+    unfinished_thinking: bool = False  # a <think> trace that never closed
+
+
+def own_answer(text: str, letters: str) -> OwnAnswer:
+    """The part of a normalised reply that answers this question (see the module docstring)."""
+    if _THINK_CLOSE in text:
+        before, after = text.rsplit(_THINK_CLOSE, 1)
+        # A trace with nothing after it still holds the model's conclusion.
+        text = after if after.strip() else before.split(_THINK_OPEN, 1)[-1]
+    elif _THINK_OPEN in text:
+        return OwnAnswer("", unfinished_thinking=True)
+    text = text.split("</s>", 1)[0]
+    # Everything from the next question on is not this answer; a reply that opens with one
+    # never answered this question.
+    match = _NEXT_ITEM.search(text)
+    if match is not None:
+        text = text[: match.start()]
+    return OwnAnswer(_before_next_question(text, letters).strip())
+
+
+@lru_cache(maxsize=16)
+def option_line(letters: str) -> re.Pattern[str]:
+    """A line that opens with an option marker: "A. text", "- B – text", "Option C: text"."""
+    up = re.escape(letters)
+    return re.compile(
+        rf"^\s*(?:[-•]\s*|\d+[.)]\s*)?(?:(?:option|choice|选项)\s*)?[(\[]?(?P<L>(?-i:[{up}]))"
+        rf"(?:\s*[).:\]]|\s+[-–—]|\s+\(|\s*$)(?P<rest>.*)$",
+        re.IGNORECASE,
+    )
+
+
+_VERDICT = re.compile(
+    r"\b(?:in)?correct\b|\bwrong\b|\bright\b|\btrue\b|\bfalse\b|\bmatch|\bfits\b|\btoo\b|"
+    r"\bignores?\b|\bnot\b|\bno\b|\byes\b",
+    re.IGNORECASE,
+)
+
+
+def _before_next_question(text: str, letters: str) -> str:
+    """Cut where a new question begins: a paragraph (not the first) made of a question line and
+    then three or more bare options in order, as a base model continues a few-shot prompt."""
+    line = option_line(letters)
+    paragraphs = re.split(r"(\n(?:\s*\n)+)", text)
+    offset = len(paragraphs[0])
+    for index in range(2, len(paragraphs), 2):
+        lines = paragraphs[index].split("\n")
+        offset_here = offset + len(paragraphs[index - 1])
+        if len(lines) >= 4 and line.match(lines[0]) is None:
+            marks = [line.match(x) for x in lines[1:]]
+            run = [m for m in marks if m is not None]
+            found = "".join(m.group("L").upper() for m in run)
+            bare = all(_VERDICT.search(m.group("rest")) is None for m in run)
+            if len(run) >= 3 and found.startswith(letters[:3]) and bare:
+                return text[:offset_here]
+        offset = offset_here + len(paragraphs[index])
+    return text
