@@ -72,12 +72,15 @@ class Layout:
 
 @dataclass(frozen=True)
 class Fitted:
-    """The request to send (None when it cannot fit), the steps taken, and the reason if not."""
+    """The request to send (None when it cannot fit), the steps taken, and the reason if not;
+    `kept` and `cut` are the layout's arguments that built it (what was actually sent)."""
 
     request: ChatRequest | None
     steps: tuple[str, ...] = ()
     excluded: str | None = None
     prompt_tokens: int | None = None
+    kept: tuple[int, ...] = ()
+    cut: int = 0
 
     @property
     def messages(self) -> list[Message]:
@@ -107,7 +110,7 @@ def fit(request: ChatRequest, layout: Layout, room: Room, *, floor: int = DEFAUL
     full = tuple(n for _, n in layout.groups)
     first = request.model_copy(update={"messages": tuple(layout.build(full, 0))})
     if not room.known:
-        return Fitted(first)
+        return Fitted(first, kept=full)
     return _Fitter(request, layout, room, floor).run(first, full)
 
 
@@ -139,6 +142,7 @@ class _Fitter:
 
     def run(self, first: ChatRequest, keep: tuple[int, ...]) -> Fitted:
         current, tokens = first, self.tokens(first)
+        self.keep = keep
         if self.fits(tokens):
             return self.done(current, tokens)
         for g, (what, total) in enumerate(self.layout.groups):
@@ -149,7 +153,7 @@ class _Fitter:
                 tokens = self.tokens(current)
             if kept[g] < total:
                 self.steps.append(f"dropped {total - kept[g]} of {total} {what}")
-            keep = tuple(kept)
+            keep = self.keep = tuple(kept)
             if self.fits(tokens):
                 return self.done(current, tokens)
         return self.cut(keep, current, tokens)
@@ -171,16 +175,16 @@ class _Fitter:
         fitted = self.with_parts(keep, high)
         after = self.tokens(fitted)
         self.steps.append(f"cut {tokens - after} tokens from the left")
-        return self.done(fitted, after)
+        return self.done(fitted, after, high)
 
-    def done(self, request: ChatRequest, tokens: int) -> Fitted:
+    def done(self, request: ChatRequest, tokens: int, cut: int = 0) -> Fitted:
         wanted = request.params.max_tokens
         left = self.context - tokens
         if wanted is not None and left < wanted:
             self.steps.append(f"reply limit lowered from {wanted} to {left} tokens")
             params = request.params.model_copy(update={"max_tokens": left})
             request = request.model_copy(update={"params": params})
-        return Fitted(request, tuple(self.steps), None, tokens)
+        return Fitted(request, tuple(self.steps), None, tokens, self.keep, cut)
 
     def exceeds(self, tokens: int) -> Fitted:
         if tokens >= self.context:
@@ -190,4 +194,4 @@ class _Fitter:
                 f"prompt exceeds context ({tokens} tokens + {self.reserve} for the reply, "
                 f"context {self.context})"
             )
-        return Fitted(None, tuple(self.steps), reason, tokens)
+        return Fitted(None, tuple(self.steps), reason, tokens, self.keep)

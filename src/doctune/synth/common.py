@@ -1,5 +1,11 @@
-"""What every generator here shares: the teacher call with fixed parameters, provenance,
-rejection records, concurrency that fails fast, and the text normalisation used by the checks."""
+"""What every generator here shares: the teacher call with fixed parameters and its prompt
+fitted to the teacher's context, provenance, rejection records, concurrency that fails fast, and
+the text normalisation used by the checks.
+
+A prompt too long for the teacher is shortened (doctune.models.fitting) before it is sent; one
+that still does not fit is not sent, and its record is rejected with the reason
+`prompt_exceeds_context` and counted in the stage summary: the stage goes on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,6 +25,7 @@ from doctune.data.records import Chunk, Provenance, QARecord, RejectedRecord, st
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.cache import request_key
 from doctune.models.client import ModelClient
+from doctune.models.fitting import EXCEEDS, Fitted, Layout, Room, fit, left_cut
 from doctune.models.identity import backend_identity
 from doctune.models.structured import Structured, schema_for
 from doctune.prompts import PromptTemplate
@@ -29,6 +36,21 @@ M = TypeVar("M", bound=BaseModel)
 # A reply is JSON around the text; ~3 characters per token leaves room for escapes and keys.
 _CHARS_PER_COMPLETION_TOKEN = 3
 _REPLY_EXCERPT = 2000
+# A JSON record needs more room than a free-text answer; below this a reply would be cut into
+# invalid JSON, and the re-asks would only repeat that.
+REPLY_FLOOR = 256
+MIN_MATERIAL_CHARS = 200
+
+
+@dataclass
+class FitTally:
+    """How many of a recipe's prompts had to be shortened, and how many could not be sent."""
+
+    fitted: int = 0
+    not_sent: int = 0
+
+    def summary(self) -> dict[str, int]:
+        return {"fitted_prompts": self.fitted, EXCEEDS: self.not_sent}
 
 
 @dataclass
@@ -57,6 +79,7 @@ class Teacher:
     config_hash: str
     client: ModelClient | None = None
     tick: Tick | None = None
+    fitting: FitTally = field(default_factory=FitTally)
 
     def params(self, reply_chars: int) -> GenerationParams:
         # The completion limit grows with what the schema allows, so a long reply is never cut
@@ -75,14 +98,35 @@ class Teacher:
             schema_name=output_type.__name__,
         )
 
+    def fit(self, layout: Layout, output_type: type[BaseModel], reply_chars: int) -> Fitted:
+        """The first request for `layout`, fitted to the teacher's context (as it is when the
+        context is unknown, or when there is no client: estimates price the full prompt)."""
+        room = Room.of(self.client.backend) if self.client is not None else Room(None, None)
+        request = self.request([], output_type, reply_chars)
+        return fit(request, layout, room, floor=REPLY_FLOOR)
+
     async def ask(
-        self, messages: Sequence[Message], output_type: type[M], reply_chars: int
+        self, prompt: Sequence[Message] | Fitted, output_type: type[M], reply_chars: int
     ) -> Structured[M]:
+        """The teacher's validated reply; a prompt that cannot fit is not sent and comes back
+        as a failure with no attempt (see `invalid_output`)."""
         assert self.client is not None, "Teacher built without a client (estimate only)"
-        p = self.params(reply_chars)
-        result = await self.client.structured(
-            messages, output_type, temperature=p.temperature, max_tokens=p.max_tokens, seed=p.seed
-        )
+        fitted = prompt
+        if not isinstance(fitted, Fitted):
+            fitted = self.fit(Layout.fixed(prompt), output_type, reply_chars)
+        if fitted.request is None:
+            self.fitting.not_sent += 1
+            result: Structured[M] = Structured(value=None, attempts=0, error=fitted.excluded)
+        else:
+            self.fitting.fitted += bool(fitted.steps)
+            p = fitted.request.params
+            result = await self.client.structured(
+                fitted.messages,
+                output_type,
+                temperature=p.temperature,
+                max_tokens=p.max_tokens,
+                seed=p.seed,
+            )
         if self.tick is not None:
             self.tick.advance()
         return result
@@ -116,6 +160,55 @@ def make_teacher(
     )
 
 
+def chunk_text_layout(text: str, render: Callable[[str], list[Message]]) -> Layout:
+    """A prompt around one chunk's text that may lose the start of the text, never all of it:
+    with less than MIN_MATERIAL_CHARS left there is nothing to write records from."""
+    return Layout(
+        build=lambda keep, cut: render(left_cut(text, cut)),
+        cuttable=lambda keep: max(0, len(text) - MIN_MATERIAL_CHARS),
+    )
+
+
+def kept_chunks(context: Sequence[Chunk], keep: tuple[int, ...]) -> list[Chunk]:
+    """The chunks of `context` a fitted prompt kept (all of them before any fitting): the
+    focus (the first, best-ranked one) and the `keep[0]` others nearest to it, in rank order.
+    Nearest is by position in the focus's document; another document's chunks are farthest."""
+    if not context:
+        return []
+    focus, others = context[0], list(context[1:])
+    n = keep[0] if keep else len(others)
+
+    def distance(rank: int) -> tuple[float, int]:
+        chunk = others[rank]
+        apart = abs(chunk.index - focus.index) if chunk.doc_id == focus.doc_id else math.inf
+        return apart, rank  # equally far: the lower-ranked goes first
+
+    nearest = set(sorted(range(len(others)), key=distance)[:n])
+    return [focus, *(c for rank, c in enumerate(others) if rank in nearest)]
+
+
+def context_layout(
+    context: Sequence[Chunk], render: Callable[[list[Chunk]], list[Message]]
+) -> Layout:
+    """A prompt over reference chunks that may shrink: the chunks farthest from the focus go
+    first (see `kept_chunks`), then the focus's own text loses its start."""
+    if not context:
+        return Layout.fixed(render([]))
+    focus = context[0]
+
+    def build(keep: tuple[int, ...], cut: int) -> list[Message]:
+        chunks = kept_chunks(context, keep)
+        if cut:
+            chunks[0] = focus.model_copy(update={"text": left_cut(focus.text, cut)})
+        return render(chunks)
+
+    return Layout(
+        build=build,
+        groups=(("chunks", len(context) - 1),),
+        cuttable=lambda keep: max(0, len(focus.text) - MIN_MATERIAL_CHARS),
+    )
+
+
 def is_cached(ctx: RunContext, teacher: Teacher, request: ChatRequest) -> bool:
     cache = ctx.cache
     if cache is None:
@@ -133,13 +226,18 @@ def request_tokens(request: ChatRequest) -> int:
 def invalid_output(
     stage: str, key: Sequence[object], result: Structured[Any], record: dict[str, Any]
 ) -> RejectedRecord:
-    """The record of a structured call that failed after every re-ask."""
+    """The record of a structured call that failed after every re-ask, or was never sent
+    because its prompt could not fit the teacher's context (no attempt)."""
     last = result.responses[-1].text if result.responses else ""
+    if result.attempts == 0:
+        reason, detail = EXCEEDS, str(result.error)
+    else:
+        reason, detail = "invalid_output", f"{result.error} (after {result.attempts} attempts)"
     return RejectedRecord(
         id=stable_id("rejected", stage, *key),
         stage=stage,
-        reason="invalid_output",
-        detail=f"{result.error} (after {result.attempts} attempts)",
+        reason=reason,
+        detail=detail,
         record={**record, "last_reply": last[:_REPLY_EXCERPT]},
     )
 

@@ -24,9 +24,18 @@ from doctune.aio import gather_all
 from doctune.config import DistillationConfig
 from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
 from doctune.models.base import Message
+from doctune.models.fitting import Layout
 from doctune.prompts import load_prompt
 from doctune.retrieval import ChunkIndex, Window, window_of
-from doctune.synth.common import RecipeOutput, Teacher, invalid_output, normalise
+from doctune.synth.common import (
+    RecipeOutput,
+    Teacher,
+    chunk_text_layout,
+    context_layout,
+    invalid_output,
+    kept_chunks,
+    normalise,
+)
 from doctune.synth.schemas import (
     ANSWER_CHARS,
     QUESTION_CHARS,
@@ -131,10 +140,18 @@ def documents(chunks: Sequence[Chunk]) -> list[list[Chunk]]:
     return list(groups.values())
 
 
-def topics_messages(doc: Sequence[Chunk], limit: int) -> list[Message]:
-    return load_prompt(TOPICS_PROMPT).render(
-        source=doc[0].path, outline=document_outline(doc), limit=limit
+def topics_layout(doc: Sequence[Chunk], limit: int) -> Layout:
+    """The topics prompt; too long for the teacher, the outline loses its start."""
+    return chunk_text_layout(
+        document_outline(doc),
+        lambda outline: load_prompt(TOPICS_PROMPT).render(
+            source=doc[0].path, outline=outline, limit=limit
+        ),
     )
+
+
+def topics_messages(doc: Sequence[Chunk], limit: int) -> list[Message]:
+    return topics_layout(doc, limit).build((), 0)
 
 
 def topics_reply_chars(limit: int) -> int:
@@ -186,6 +203,7 @@ async def generate(
         "planned": planned,
         "records": len(out.records),
         "failed_calls": len(out.rejected),
+        **teacher.fitting.summary(),
     }
     out.sidecar["topics"] = topic_tree(topics, cells, by_doc)
     return out
@@ -214,9 +232,8 @@ def topic_tree(
 async def _doc_topics(
     doc: Sequence[Chunk], limit: int, teacher: Teacher
 ) -> tuple[list[Topic], list[RejectedRecord]]:
-    result = await teacher.ask(
-        topics_messages(doc, limit), TopicOverview, topics_reply_chars(limit)
-    )
+    fitted = teacher.fit(topics_layout(doc, limit), TopicOverview, topics_reply_chars(limit))
+    result = await teacher.ask(fitted, TopicOverview, topics_reply_chars(limit))
     if result.value is not None:
         return list(result.value.topics), []
     prompt = load_prompt(TOPICS_PROMPT)
@@ -272,8 +289,10 @@ async def _cell(
     query = f"{cell.topic.name} {cell.topic.summary} {cell.facet}"
     context = _context(index, query, k, window, fallback)
     qprompt = load_prompt(QUESTIONS_PROMPT)
+    layout = context_layout(context, lambda chunks: questions_messages(cell, chunks))
+    output_type, reply_chars = facet_questions_model(cell.n), cell.n * QUESTION_CHARS
     result = await teacher.ask(
-        questions_messages(cell, context), facet_questions_model(cell.n), cell.n * QUESTION_CHARS
+        teacher.fit(layout, output_type, reply_chars), output_type, reply_chars
     )
     if result.value is None:
         key = (RECIPE, "questions", cell.topic.key, cell.facet, qprompt.hash, teacher.spec)
@@ -324,9 +343,9 @@ async def _answer(
         aprompt.hash,
         teacher.spec,
     )
-    result = await teacher.ask(
-        answer_messages(cell, question, context), KDAnswer, ANSWER_CHARS + 40
-    )
+    layout = context_layout(context, lambda chunks: answer_messages(cell, question, chunks))
+    fitted = teacher.fit(layout, KDAnswer, ANSWER_CHARS + 40)
+    result = await teacher.ask(fitted, KDAnswer, ANSWER_CHARS + 40)
     if result.value is None:
         record = {
             "recipe": RECIPE,
@@ -344,7 +363,8 @@ async def _answer(
             answer=result.value.answer.strip(),
             topic=cell.topic.name,
             facet=cell.facet,
-            provenance=teacher.provenance(context, qprompt, aprompt),
+            # The chunks the answer was written from: those the fitted prompt kept.
+            provenance=teacher.provenance(kept_chunks(context, fitted.kept), qprompt, aprompt),
         ),
         None,
     )

@@ -25,6 +25,7 @@ from doctune.pipeline import CallEstimate, StageResult
 from doctune.prompts import load_prompt
 from doctune.synth import pdf_synthetic, quiz
 from doctune.synth.common import (
+    FitTally,
     Teacher,
     invalid_output,
     is_cached,
@@ -137,9 +138,10 @@ async def run(ctx: RunContext) -> StageResult:
     artifacts: list[Artifact] = []
     rejected: list[RejectedRecord] = []
     summary: dict[str, object] = {}
+    rephrasing = FitTally()
     for recipe, items in split_records(ctx, cfg.rephrase.splits).items():
         with ctx.progress(f"rephrase {recipe}", len(items)) as tick:
-            t = dataclasses.replace(teacher, tick=tick)
+            t = dataclasses.replace(teacher, tick=tick, fitting=rephrasing)
             results = await gather_all(rephrase(r, s, cfg.rephrase, t) for s, r in items)
         kept = [v for vs, _ in results for v in vs]
         rejected.extend(x for _, xs in results for x in xs)
@@ -148,11 +150,13 @@ async def run(ctx: RunContext) -> StageResult:
         artifacts.append(ctx.manifest.artifact(STAGE, "rephrased", path, recipe=recipe))
         summary[f"{recipe}_rephrased"] = len(kept)
     summary["rephrase_rejected"] = len(rejected)
+    summary.update({f"rephrase_{k}": v for k, v in rephrasing.summary().items()})
 
     chunks = load_chunks(ctx)
     assignments = quiz.assign(chunks, cfg.quiz.count)
+    quizzing = FitTally()
     with ctx.progress("quizzes", len(assignments)) as tick:
-        t = dataclasses.replace(teacher, tick=tick)
+        t = dataclasses.replace(teacher, tick=tick, fitting=quizzing)
         quizzes, quiz_rejected = await quiz.generate(
             chunks, cfg.quiz.count, cfg.quiz.numeric_tolerance, t
         )
@@ -167,6 +171,7 @@ async def run(ctx: RunContext) -> StageResult:
         numeric_quizzes=len(numeric),
         corrected_letters=sum(q.numeric.corrected for q in numeric if q.numeric),
         quiz_rejected=len(quiz_rejected),
+        **{f"quiz_{k}": v for k, v in quizzing.summary().items()},
     )
     return StageResult(artifacts=artifacts, summary=summary)
 

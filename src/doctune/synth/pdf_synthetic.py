@@ -9,8 +9,9 @@ from doctune.aio import gather_all
 from doctune.config import PdfSyntheticConfig
 from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
 from doctune.models.base import Message
+from doctune.models.fitting import Layout
 from doctune.prompts import load_prompt
-from doctune.synth.common import RecipeOutput, Teacher, invalid_output
+from doctune.synth.common import RecipeOutput, Teacher, chunk_text_layout, invalid_output
 from doctune.synth.schemas import ANSWER_CHARS, QUESTION_CHARS, qa_pairs_model
 
 RECIPE = "pdf_synthetic"
@@ -27,10 +28,18 @@ def reply_chars(n: int) -> int:
     return n * (QUESTION_CHARS + ANSWER_CHARS + 40)
 
 
-def messages_for(chunk: Chunk, n: int) -> list[Message]:
-    return load_prompt(PROMPT).render(
-        source=chunk.path, section=chunk.section, text=chunk.text, n=n
+def layout_for(chunk: Chunk, n: int) -> Layout:
+    """The chunk's prompt; too long for the teacher, the chunk's text loses its start."""
+    return chunk_text_layout(
+        chunk.text,
+        lambda text: load_prompt(PROMPT).render(
+            source=chunk.path, section=chunk.section, text=text, n=n
+        ),
     )
+
+
+def messages_for(chunk: Chunk, n: int) -> list[Message]:
+    return layout_for(chunk, n).build((), 0)
 
 
 async def generate(
@@ -48,6 +57,7 @@ async def generate(
         "chunks": len(chosen),
         "records": len(out.records),
         "failed_calls": len(out.rejected),
+        **teacher.fitting.summary(),
     }
     return out
 
@@ -57,7 +67,8 @@ async def _one_chunk(
 ) -> tuple[list[QARecord], list[RejectedRecord]]:
     prompt = load_prompt(PROMPT)
     output_type = qa_pairs_model(n)
-    result = await teacher.ask(messages_for(chunk, n), output_type, reply_chars(n))
+    fitted = teacher.fit(layout_for(chunk, n), output_type, reply_chars(n))
+    result = await teacher.ask(fitted, output_type, reply_chars(n))
     if result.value is None:
         key = (RECIPE, chunk.id, prompt.hash, teacher.spec)
         record = {"recipe": RECIPE, "call": "qa_pairs", "chunk_id": chunk.id, "path": chunk.path}

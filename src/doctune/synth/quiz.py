@@ -26,8 +26,9 @@ from doctune.data.records import (
     stable_id,
 )
 from doctune.models.base import Message
+from doctune.models.fitting import Layout
 from doctune.prompts import load_prompt
-from doctune.synth.common import Teacher, invalid_output, normalise
+from doctune.synth.common import Teacher, chunk_text_layout, invalid_output, normalise
 from doctune.synth.schemas import NumericDraft, QuizDraft, quizzes_model
 
 PROMPT = "quiz"
@@ -64,15 +65,23 @@ def assign(chunks: Sequence[Chunk], count: int) -> list[Assignment]:
     return out
 
 
-def messages_for(a: Assignment) -> list[Message]:
+def layout_for(a: Assignment) -> Layout:
+    """The assignment's prompt; too long for the teacher, the chunk's text loses its start."""
     # Asking for the correct option at rotating letters keeps the answer key balanced: models
     # left alone put most correct answers at B or C, and a quiz set whose key is skewed rewards
     # a letter bias instead of knowledge.
     letters = [LETTERS[(a.first + j) % len(LETTERS)] for j in range(a.n)]
     c = a.chunk
-    return load_prompt(PROMPT).render(
-        source=c.path, section=c.section, text=c.text, n=a.n, letters=letters
+    return chunk_text_layout(
+        c.text,
+        lambda text: load_prompt(PROMPT).render(
+            source=c.path, section=c.section, text=text, n=a.n, letters=letters
+        ),
     )
+
+
+def messages_for(a: Assignment) -> list[Message]:
+    return layout_for(a).build((), 0)
 
 
 def reply_chars(a: Assignment) -> int:
@@ -174,7 +183,8 @@ async def _one(
     a: Assignment, tolerance: float, teacher: Teacher
 ) -> tuple[list[QuizRecord], list[RejectedRecord]]:
     prompt = load_prompt(PROMPT)
-    result = await teacher.ask(messages_for(a), quizzes_model(a.n), reply_chars(a))
+    fitted = teacher.fit(layout_for(a), quizzes_model(a.n), reply_chars(a))
+    result = await teacher.ask(fitted, quizzes_model(a.n), reply_chars(a))
     if result.value is None:
         key = ("quiz", a.chunk.id, prompt.hash, teacher.spec)
         record = {"kind": "quiz", "chunk_id": a.chunk.id, "path": a.chunk.path, "quizzes": a.n}

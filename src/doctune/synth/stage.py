@@ -22,6 +22,7 @@ from doctune.manifest import Artifact
 from doctune.pipeline import CallEstimate, StageResult
 from doctune.synth import distillation, pdf_synthetic
 from doctune.synth.common import (
+    FitTally,
     RecipeOutput,
     Teacher,
     is_cached,
@@ -50,7 +51,8 @@ async def run(ctx: RunContext) -> StageResult:
     summary: dict[str, object] = {"chunks": len(chunks)}
     for recipe in cfg.recipes:
         with ctx.progress(f"synthesize {recipe}", None) as tick:
-            output = await generate(recipe, chunks, cfg, dataclasses.replace(teacher, tick=tick))
+            recipe_teacher = dataclasses.replace(teacher, tick=tick, fitting=FitTally())
+            output = await generate(recipe, chunks, cfg, recipe_teacher)
         dataset = out_dir / f"{recipe}.jsonl"
         rejected = out_dir / f"{recipe}.rejected.jsonl"
         write_jsonl(dataset, output.records)
@@ -62,10 +64,16 @@ async def run(ctx: RunContext) -> StageResult:
         summary[f"{recipe}_records"] = len(output.records)
         summary[f"{recipe}_failed_calls"] = len(output.rejected)
         summary[recipe] = output.summary
-        if output.rejected:
+        not_sent = recipe_teacher.fitting.not_sent
+        if len(output.rejected) > not_sent:
             ctx.log(
-                f"synthesize {recipe}: {len(output.rejected)} calls failed validation after "
-                f"re-asks; see {rejected.relative_to(ctx.out_dir)}"
+                f"synthesize {recipe}: {len(output.rejected) - not_sent} calls failed validation "
+                f"after re-asks; see {rejected.relative_to(ctx.out_dir)}"
+            )
+        if not_sent:
+            ctx.log(
+                f"synthesize {recipe}: {not_sent} prompts exceed the teacher's context even "
+                f"shortened; not sent, see {rejected.relative_to(ctx.out_dir)}"
             )
     return StageResult(artifacts=artifacts, summary=summary)
 
