@@ -51,6 +51,36 @@ def sentences(text: str) -> list[str]:
     return out or ["The documents describe the process."]
 
 
+class HTTPFault(Exception):
+    """Raised by a responder to answer one request with an HTTP error (a fault for chosen
+    requests, where `Faults` draws them at random)."""
+
+    def __init__(self, status: int, message: str = "injected fault") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def garbling(responder: Responder, rate: float, *, seed: int = 0) -> Responder:
+    """`responder`, except that a `rate` fraction of prompts get prose instead of JSON. Which
+    ones is decided by a hash of the request's first user message, so the re-asks of a garbled
+    prompt are garbled too (a judge that cannot handle that item) and a test can tell which
+    items were: `garbled_prompt(user_message, rate, seed)`."""
+
+    def reply(body: dict[str, Any]) -> str:
+        user = next((m["content"] for m in body.get("messages", []) if m["role"] == "user"), "")
+        if garbled_prompt(user, rate, seed=seed):
+            return "I think the answer is mostly fine, but I cannot put a number on it."
+        return responder(body)
+
+    return reply
+
+
+def garbled_prompt(user: str, rate: float, *, seed: int = 0) -> bool:
+    digest = hashlib.sha256(f"{seed}:{user}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < rate
+
+
 class SchemaFaker:
     """A valid instance of a JSON schema, with strings taken from the prompt's own sentences."""
 
@@ -231,7 +261,12 @@ class _Handler(JSONHandler):
             time.sleep(owner.faults.hang_s)
             self.send_json(500, {"error": {"message": "gave up"}})
             return
-        content = owner.reply_for(body)
+        try:
+            content = owner.reply_for(body)
+        except HTTPFault as refused:
+            owner.counts[str(refused.status)] += 1
+            self.send_json(refused.status, {"error": {"message": refused.message}})
+            return
         if fault == "truncated":
             content = content[: max(1, len(content) // 2)]
         with owner._lock:
