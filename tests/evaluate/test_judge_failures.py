@@ -1,0 +1,197 @@
+"""Failed judge and answering calls through the evaluate stage, against the loopback server:
+a judge that garbles 60 % of its replies and then recovers, a judge call that fails after its
+retries, an answering call that fails, and endpoints that are down or refuse (the stage stops).
+
+The project is evalkit's: three answering models, the QA suites judged by `openai:judge`; the
+config sets `max_retries: 0` (a fault is final at once) and one structured re-ask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from evalkit import answering, between, judging, make_project, run_evaluate
+
+from doctune.context import RunContext
+from doctune.data.jsonl import read_jsonl
+from doctune.errors import ModelError
+from doctune.evaluate.base import ItemResult, SuiteScore
+from doctune.evaluate.judge import AnswerJudgement, judge_messages
+from doctune.testing.fake_openai import (
+    FakeOpenAIServer,
+    HTTPFault,
+    garbled_prompt,
+    garbling,
+    prompt_text,
+)
+
+QA = ["train_qa", "test_qa", "rephrased_qa"]
+RATE = 0.6
+
+
+@pytest.fixture
+def server(fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAIServer:
+    monkeypatch.delenv("MMLU_DIR", raising=False)
+    fake_openai.responder = answering
+    return fake_openai
+
+
+def healthy(body: dict[str, Any]) -> str:
+    """evalkit's judge without its one permanently unusable question: every reply is valid."""
+    messages = [
+        {**m, "content": m["content"].replace("GARBAGE", "Garbled")} for m in body["messages"]
+    ]
+    return judging({**body, "messages": messages})
+
+
+def results(project: Path) -> list[ItemResult]:
+    ctx = RunContext(project, show_progress=False)
+    return [
+        r
+        for a in ctx.inputs("answers", stage="evaluate")
+        for r in read_jsonl(ctx.path(a), ItemResult)
+    ]
+
+
+def rows(project: Path) -> list[SuiteScore]:
+    return read_jsonl(project / "out" / "evaluate" / "scores.jsonl", SuiteScore)
+
+
+def judge_prompt(r: ItemResult) -> str:
+    return judge_messages(r.question, r.reference or "", r.answer)[-1].content
+
+
+def key(r: ItemResult) -> tuple[str, str, str]:
+    return (r.model, r.suite, r.item_id)
+
+
+def test_a_garbling_judge_then_a_healthy_one_judges_every_item_it_excluded(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    server.responders[AnswerJudgement.__name__] = garbling(healthy, RATE)
+    project = make_project(tmp_path / "p", {"evaluate": {"suites": QA}})
+    run_evaluate(project)
+    first = results(project)
+    garbled = {key(r) for r in first if garbled_prompt(judge_prompt(r), RATE)}
+    assert 0.4 * len(first) < len(garbled) < 0.8 * len(first)
+    excluded = {key(r) for r in first if r.excluded}
+    assert excluded == garbled
+    for r in first:
+        if r.excluded:
+            assert r.exclusion == "judge_failed" and r.scores["judge"] is None
+            assert r.excluded.startswith("judge: invalid reply after 2 attempts")
+    # The table counts each row's exclusions, by kind.
+    for row in rows(project):
+        mine = [r for r in first if (r.model, r.suite) == (row.model, row.suite)]
+        assert row.exclusions == ({"judge_failed": row.excluded} if row.excluded else {})
+        assert row.excluded == sum(key(r) in garbled for r in mine)
+        assert row.n == len(mine) - row.excluded
+    ctx = RunContext(project)
+    assert ctx.cache is not None and len(ctx.cache.failures()) == len(
+        {judge_prompt(r) for r in first if key(r) in garbled}
+    )
+    ctx.cache.close()
+
+    # The endpoint recovered: the same project and cache, forced like `evaluate --force`.
+    server.responders[AnswerJudgement.__name__] = healthy
+    seen = len(server.bodies)
+    run_evaluate(project)
+    asked = server.bodies[seen:]
+    assert asked and all(b.get("response_format") for b in asked)  # no answer asked again
+    assert len(asked) == len({judge_prompt(r) for r in first if key(r) in garbled})
+    second = {key(r): r for r in results(project)}
+    assert all(r.excluded is None and r.scores["judge"] is not None for r in second.values())
+    assert all(second[k].scores["judge"] is not None for k in excluded)
+    assert all(row.excluded == 0 for row in rows(project))
+    ctx = RunContext(project)
+    assert ctx.cache is not None and ctx.cache.failures() == []
+    ctx.cache.close()
+
+
+FLAKY = "Which catalyst is used in the acylation?"
+
+
+def test_a_judge_call_that_fails_excludes_its_items_and_the_stage_goes_on(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    def one_fails(body: dict[str, Any]) -> str:
+        if FLAKY in between(prompt_text(body), "Question:", "Reference answer:"):
+            raise HTTPFault(500, "judge overloaded")
+        return healthy(body)
+
+    server.responders[AnswerJudgement.__name__] = one_fails
+    project = make_project(tmp_path / "p", {"evaluate": {"suites": QA}})
+    result = run_evaluate(project)
+    out = results(project)
+    failed = [r for r in out if r.excluded]
+    # Asked in train_qa and (rephrased) in rephrased_qa, by each of the three models.
+    assert len(failed) == 6 and all(FLAKY in r.question for r in failed)
+    for r in failed:
+        assert r.exclusion == "judge_failed" and r.answer  # the model did answer
+        assert (
+            r.excluded
+            == "judge: judge call failed: openai:judge: HTTP 500 after retries: judge overloaded"
+        )
+        assert r.scores["token_f1"] is not None
+    assert all(r.scores["judge"] is not None for r in out if not r.excluded)
+    assert result.summary["excluded"] == "judge_failed=6"
+
+    server.responders[AnswerJudgement.__name__] = healthy
+    run_evaluate(project)
+    assert all(r.excluded is None for r in results(project))
+
+
+def test_an_answering_call_that_fails_excludes_its_item_unjudged(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    def base_fails_once(body: dict[str, Any]) -> str:
+        user = body["messages"][-1]["content"]
+        if body["model"] == "base" and (FLAKY in user or "Which metal hydrogenates" in user):
+            raise HTTPFault(502, "bad gateway")
+        return answering(body)
+
+    server.responder = base_fails_once
+    server.responders[AnswerJudgement.__name__] = healthy
+    project = make_project(tmp_path / "p", {"evaluate": {"suites": [*QA, "task"]}})
+    run_evaluate(project)
+    out = results(project)
+    failed = [r for r in out if r.excluded]
+    assert {(r.suite, r.exclusion) for r in failed} == {
+        ("train_qa", "answer_failed"),
+        ("rephrased_qa", "answer_failed"),
+        ("task", "answer_failed"),
+    }
+    assert all(r.model.startswith("openai:base") for r in failed)
+    for r in failed:
+        assert r.excluded == "answer: openai:base: HTTP 502 after retries: bad gateway"
+        assert r.answer == "" and r.judges == []
+    task = next(row for row in rows(project) if row.suite == "task" and row.excluded)
+    assert task.exclusions == {"answer_failed": 1} and task.n == 3
+
+
+def test_a_judge_that_answers_nothing_stops_the_stage(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    def down(body: dict[str, Any]) -> str:
+        raise HTTPFault(503, "service unavailable")
+
+    server.responders[AnswerJudgement.__name__] = down
+    project = make_project(tmp_path / "p", {"evaluate": {"suites": ["test_qa"]}})
+    with pytest.raises(ModelError, match="HTTP 503") as err:
+        run_evaluate(project)
+    assert err.value.exit_code == 4
+    assert not (project / "out" / "evaluate" / "scores.jsonl").exists()
+
+
+def test_a_refused_judge_request_stops_the_stage_at_once(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    def refused(body: dict[str, Any]) -> str:
+        raise HTTPFault(404, "The model `judge` does not exist")
+
+    server.responders[AnswerJudgement.__name__] = refused
+    project = make_project(tmp_path / "p", {"evaluate": {"suites": QA}})
+    with pytest.raises(ModelError, match="HTTP 404"):
+        run_evaluate(project)
+    assert server.counts["404"] < 12  # not one per item: the first refusal ends the stage
