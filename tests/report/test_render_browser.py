@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 from tests.report.factories import HOSTILE, make_project
 
+from doctune.context import RunContext
 from doctune.pipeline import get_stage, run_stage
+from doctune.report.render import EMPTY_ANSWER
+from doctune.report.smoke import BANNER
 
 CHROMIUM = Path(os.environ.get("DOCTUNE_CHROMIUM", "/usr/bin/chromium"))
 # Chromium phones home at start-up (component updates, safe browsing, sync); on a closed network
@@ -113,3 +118,47 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert all(u.startswith(("file://", "data:")) for u in requests), requests
     assert shot.stat().st_size > 50_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_smoke_banner_and_awkward_answers_in_headless_chromium(tmp_path: Path) -> None:
+    sync_api = _require_chromium()
+    ctx = make_project(tmp_path)
+    config = ctx.project_dir / "doctune.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["report"]["smoke"] = True
+    config.write_text(yaml.safe_dump(data))
+    answers_dir = ctx.out_dir / "evaluate" / "answers" / "gpt-pdf"
+    rows = [json.loads(line) for line in (answers_dir / "test_qa.jsonl").read_text().splitlines()]
+    rows[1]["answer"], rows[2]["answer"] = "\n" * 40, "Boots-" * 2000  # blank; one unbroken token
+    (answers_dir / "test_qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ctx = RunContext(ctx.project_dir, show_progress=False)
+    asyncio.run(run_stage(ctx, get_stage("report")))
+    index = ctx.out_dir / "report" / "index.html"
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            args=FLAGS,
+            headless=True,
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            page = browser.new_page()
+            page.goto(index.as_uri(), wait_until="load")
+            banner = page.locator("#smoke-banner")
+            assert banner.is_visible() and BANNER in banner.inner_text()
+            assert banner.bounding_box()["y"] < page.locator("h1").bounding_box()["y"]
+            # The unbroken answer wraps inside its card: the page is no wider than the window.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+            cards = page.locator(".answer")
+            heights = [cards.nth(i).bounding_box()["height"] for i in range(cards.count())]
+            assert max(heights) < 700  # clamped; the rest behind "show more"
+            assert page.locator(".answer .empty").first.inner_text() == EMPTY_ANSWER
+            more = page.locator(".answer details").first
+            more.locator("summary").click()
+            assert more.evaluate("d => d.open")
+        finally:
+            browser.close()
