@@ -8,7 +8,7 @@ failed (a wrong password, say) is tried again next run. Entries no run uses any 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ class CachedFile:
     records: int | None
     chunks: list[Chunk]
     note: str | None = None
+    fallback_pages: list[int] = field(default_factory=list)  # PDF pages read by pdfminer.six
 
 
 class DocumentCache:
@@ -53,6 +54,7 @@ class DocumentCache:
                 records=raw["records"],
                 chunks=chunks,
                 note=raw.get("note"),
+                fallback_pages=list(raw.get("fallback_pages") or []),
             )
         except (OSError, ValueError, KeyError, TypeError, ValidationError):
             return None  # missing or unreadable: the document is simply read again
@@ -70,6 +72,7 @@ class DocumentCache:
             "pages": entry.pages,
             "records": entry.records,
             "note": entry.note,
+            "fallback_pages": entry.fallback_pages,
             "chunks": [c.model_dump(mode="json") for c in entry.chunks],
         }
         atomic_write_text(file, json.dumps(data, ensure_ascii=False))

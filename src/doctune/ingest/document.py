@@ -40,6 +40,7 @@ class Extracted:
     page_count: int | None = None
     part: str = ""
     doc_id: str | None = None  # set by record readers; files use the hash of their bytes
+    fallback_pages: list[int] = field(default_factory=list)  # PDF pages read by pdfminer.six
 
     def pages_between(self, start: int, end: int) -> list[int]:
         """Pages whose text overlaps [start, end): a page runs from its start to the next one's."""

@@ -4,7 +4,8 @@ PDF has no paragraphs or headings, only positioned glyphs, so they are inferred 
 what PDFium reports: a line set larger than the body text (or listed in the outline) is a heading;
 a wider gap to the line above, a change of font size, or a short line ending a sentence starts a
 paragraph. Running headers and footers (the same line at the top or bottom of most pages) and bare
-page numbers are dropped so they do not interrupt paragraphs that run over a page break.
+page numbers are dropped so they do not interrupt paragraphs that run over a page break. Pages that
+draw text PDFium cannot decode are read through pdfminer.six (`pdf_fallback`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from doctune.ingest import pdf_fallback as fallback
 from doctune.ingest.document import (
     Extracted,
     ReadError,
@@ -55,17 +57,33 @@ def read_pdf(path: Path, data: bytes, password: str | None = None) -> list[Extra
             raise ReadError("PDF has no pages")
         toc = _outline_titles(pdf)
         pages = [_page_lines(pdf, i) for i in range(n_pages)]
+        tried = [i for i in range(n_pages) if not pages[i] and fallback.draws_text(pdf, i)]
+        for i in tried:
+            pages[i] = [
+                _Line(ln.text, i + 1, ln.size, ln.bold, ln.y, ln.right)
+                for ln in fallback.page_lines(data, i, password)
+            ]
         if not any(pages):
-            images = sum(_image_count(pdf, i) for i in range(n_pages))
-            if images:
-                raise ReadError(
-                    f"image-only PDF: {n_pages} page(s) of images and no text layer (run OCR first)"
-                )
-            raise ReadError(f"PDF has {n_pages} page(s) and no text")
+            _no_text(pdf, n_pages, tried)
     finally:
         pdf.close()
-    pages = _drop_running_lines(pages)
-    return [_assemble(pages, toc, n_pages)]
+    recovered = [i + 1 for i in tried if pages[i]]
+    document = _assemble(_drop_running_lines(pages), toc, n_pages)
+    document.fallback_pages = recovered
+    return [document]
+
+
+def _no_text(pdf: pdfium.PdfDocument, n_pages: int, tried: list[int]) -> None:
+    if tried:
+        raise ReadError(
+            f"PDF draws text on {len(tried)} of {n_pages} page(s) that neither PDFium nor "
+            "pdfminer.six can decode (fonts without a ToUnicode map; run OCR)"
+        )
+    if sum(_image_count(pdf, i) for i in range(n_pages)):
+        raise ReadError(
+            f"image-only PDF: {n_pages} page(s) of images and no text layer (run OCR first)"
+        )
+    raise ReadError(f"PDF has {n_pages} page(s) and no text")
 
 
 def _open(data: bytes, password: str | None) -> pdfium.PdfDocument:
@@ -106,8 +124,11 @@ def _page_lines(pdf: pdfium.PdfDocument, index: int) -> list[_Line]:
     page = pdf[index]
     textpage = page.get_textpage()
     try:
+        n_chars = textpage.count_chars()
+        if fallback.undecodable(textpage, n_chars):
+            return []  # glyph ids, not characters: the fallback reads this page
         text = textpage.get_text_range()
-        position = _char_positions(text, textpage.count_chars())
+        position = _char_positions(text, n_chars)
         lines = []
         for match in re.finditer(r"[^\r\n]+", text):
             raw = match.group()

@@ -47,6 +47,7 @@ class FileReport:
     records: int | None = None
     chunks: int = 0
     cached: bool = False
+    fallback_pages: list[int] = field(default_factory=list)  # read by pdfminer.six, not PDFium
     items: list[Chunk] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -151,6 +152,7 @@ def _ingest_file(
         records=entry.records,
         chunks=len(entry.chunks),
         cached=cached,
+        fallback_pages=entry.fallback_pages,
         items=entry.chunks,
     )
 
@@ -172,9 +174,15 @@ def _read_and_chunk(
             doc_id=doc.doc_id or doc_id,
             min_chars=cfg.min_chars,
         )
-    note = None
+    notes = []
+    fallback = sorted({p for d in docs for p in d.fallback_pages})
+    if fallback:
+        notes.append(
+            f"page(s) {_ranges(fallback)} read with pdfminer.six: PDFium could not decode their "
+            "fonts (no ToUnicode map)"
+        )
     if not chunks:
-        note = f"no chunk reaches ingest.min_chars ({cfg.min_chars} characters)"
+        notes.append(f"no chunk reaches ingest.min_chars ({cfg.min_chars} characters)")
     is_records = any(d.part for d in docs)
     return CachedFile(
         path=rel,
@@ -182,8 +190,20 @@ def _read_and_chunk(
         pages=docs[0].page_count if not is_records else None,
         records=len(docs) if is_records else None,
         chunks=chunks,
-        note=note,
+        note="; ".join(notes) or None,
+        fallback_pages=fallback,
     )
+
+
+def _ranges(pages: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    spans: list[list[int]] = []
+    for page in pages:
+        if spans and page == spans[-1][1] + 1:
+            spans[-1][1] = page
+        else:
+            spans.append([page, page])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
 def _summary(reports: list[FileReport], chunks: list[Chunk], tokenizer: str | None) -> dict:

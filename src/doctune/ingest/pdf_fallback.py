@@ -1,0 +1,90 @@
+"""Text of PDF pages PDFium cannot decode, through pdfminer.six (MIT).
+
+PDFium maps glyphs to characters through a font's ToUnicode map or a known character collection;
+a CID font embedded with Identity encoding and no ToUnicode map (common in Japanese PDFs) gives
+it nothing. pdfminer.six also reads the embedded TrueType font's own `cmap` table and recovers
+the text. It is about a hundred times slower, so only the pages that need it go through it: those
+that draw text (they have text objects) yet come back from PDFium empty.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from pdfminer.high_level import extract_pages
+from pdfminer.layout import LAParams, LTChar, LTPage, LTTextContainer, LTTextLine
+from pdfminer.pdfparser import PDFSyntaxError
+
+
+@dataclass(frozen=True)
+class FallbackLine:
+    """One line as pdfminer laid it out, in PDF units (y grows upwards)."""
+
+    text: str
+    size: float
+    bold: bool
+    y: float
+    right: float
+
+
+def undecodable(textpage: pdfium.PdfTextPage, n_chars: int, sample: int = 200) -> bool:
+    """Whether PDFium could not map most of the page's glyphs to characters (it then reports
+    the raw glyph ids as characters: control codes and stray letters, not text). A sample of
+    the characters decides, so a long page costs no more than a short one."""
+    step = max(1, n_chars // sample)
+    drawn = errors = 0
+    for i in range(0, n_chars, step):
+        if pdfium_c.FPDFText_IsGenerated(textpage, i) == 1:
+            continue  # spaces and line breaks PDFium inserted itself
+        drawn += 1
+        errors += pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1
+    return drawn > 0 and errors * 2 >= drawn
+
+
+def draws_text(pdf: pdfium.PdfDocument, index: int) -> bool:
+    """Whether the page has text objects at all (an image-only scan has none)."""
+    page = pdf[index]
+    try:
+        return any(True for _ in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_TEXT,)))
+    finally:
+        page.close()
+
+
+def page_lines(data: bytes, index: int, password: str | None) -> list[FallbackLine]:
+    """The page's lines through pdfminer.six, in its reading order; [] when it finds none."""
+    # pdfminer logs every glyph it cannot map at WARNING; a page that fails is reported once,
+    # by the caller.
+    logging.getLogger("pdfminer").setLevel(logging.ERROR)
+    try:
+        pages = list(
+            extract_pages(
+                io.BytesIO(data),
+                password=password or "",
+                page_numbers=[index],
+                laparams=LAParams(),
+            )
+        )
+    except (PDFSyntaxError, ValueError, KeyError, TypeError, AssertionError):
+        return []  # what PDFium opened but pdfminer cannot parse: the page stays empty
+    return [line for page in pages for line in _lines(page)]
+
+
+def _lines(page: LTPage) -> Iterator[FallbackLine]:
+    for box in page:
+        if not isinstance(box, LTTextContainer):
+            continue
+        for line in box:
+            if not isinstance(line, LTTextLine):
+                continue
+            text = line.get_text().strip()
+            if not text:
+                continue
+            chars = [c for c in line if isinstance(c, LTChar)]
+            size = round(chars[0].size, 1) if chars else 0.0
+            bold = bool(chars) and "bold" in chars[0].fontname.lower()
+            yield FallbackLine(text, size, bold, float(line.y0), float(line.x1))
