@@ -16,7 +16,7 @@ import pytest
 from doctune.evaluate.extraction import read_choice
 
 DATA = Path(__file__).parent / "data"
-CORPORA = ["choice_replies_dev.jsonl"]
+CORPORA = ["choice_replies_dev.jsonl", "choice_replies_holdout.jsonl"]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 
 

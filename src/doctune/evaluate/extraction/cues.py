@@ -21,7 +21,8 @@ _VERB = r"(?:is|are|was|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be
 # -- before the letter ----------------------------------------------------------------------------
 PRE_NEGATION = re.compile(
     r"(?:\bnot|\bisn'?t|\bnever|\bno|\bnor|\bneither|\bnone\s+of|\brul(?:e|ed|ing)\s+out"
-    r"|\beliminat\w*|\bexclud\w*|\bexcept|\brather\s+than|\binstead\s+of|\bover|\bagainst"
+    r"|\beliminat\w*|\bexclud\w*|\bexcept|\brather\s+than(?:\s+(?:from|by|in|at|on|with))?"
+    r"|\binstead\s+of|\bover|\bagainst"
     r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
     r"|不是|也不是|并非|而非)" + _NEG_TAIL,
     _I,
@@ -74,9 +75,10 @@ _HEAD = r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?[,:]?\s*"
 POST_REJECTION = re.compile(
     _HEAD + r"(?:(?:is|are|was|seems|looks|appears)\s+(?:also\s+|definitely\s+|clearly\s+"
     r"|obviously\s+|both\s+|therefore\s+|all\s+)?(?:not\b|wrong|incorrect|false|unlikely"
-    r"|implausible|invalid|inaccurate|out\b|too\b|eliminated|ruled\s+out"
+    r"|implausible|invalid|inaccurate|out\b|too\b|eliminated|ruled\s+out|contradict\w*"
     r"|a\s+(?:trap|distractor|common\s+(?:mistake|error)|mistake))"
     r"|isn'?t|aren'?t|doesn'?t|does\s+not|fails|ignores|overestimat\w*|underestimat\w*"
+    r"|contradicts|comes\s+later"
     r"|cannot|can'?t\s+be|(?:can|could|may)\s+be\s+(?:ruled\s+out|eliminated|excluded|dismissed)"
     r"|too\s+\w+|[-–—]\s*(?:incorrect|wrong|false|no\b|too\b|not\b)|\?\s*no\b"
     r"|(?:项|选项)?\s*(?:错误|不对|不正确)|(?:は|が)\s*(?:誤り|間違|不正解))",
@@ -97,6 +99,16 @@ POST_WEAK = re.compile(
     _I,
 )
 POST_QUESTION = re.compile(r"^\s*[)\]}]?\s*\?")
+
+# A sentence that opens by rejecting everything it names ("None of A, B or D is right").
+NONE_OF = re.compile(r"^\s*(?:none\s+of|neither)\b", _I)
+PREDICATE = re.compile(r"\b(?:is|are|was|leaves?|so|but|which|then)\b", _I)
+# A reply that declines to pick after naming letters ("I'll leave this one to you").
+REFUSAL = re.compile(
+    r"\b(?:can(?:no|')t|cannot|unable\s+to|won'?t)\s+(?:give|pick|choose|select|determine"
+    r"|decide|commit)|\bleave\s+(?:this|it)\s+(?:one\s+)?to\s+you|\bno\s+single\s+(?:correct\s+)?answer",
+    _I,
+)
 
 # -- the sentence around it -----------------------------------------------------------------------
 # A condition before the letter ("If the ratio were 1:1, the answer would be B"), unless it is

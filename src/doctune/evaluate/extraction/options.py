@@ -14,12 +14,22 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+# Where the head of an option's text ends and its qualification begins.
+_HEAD = re.compile(r"\s+(?:of|with|in|on|at|by|for|from|to|using|via)\s+|,\s*")
+
+
+def _bounded(body: str) -> str:
+    # Bounded so "0.2 mol" is not found inside "0.21 mol" nor "1" inside "10"; the article goes
+    # with the match, so "is not the nucleus" reads "not" right before it; a plural counts.
+    return rf"(?<![\w.,])(?<!\d[.,])(?:(?:the|a|an)\s+)?{re.escape(body)}(?:e?s)?(?!\w)(?![.,]\d)"
+
+
 def option_mentions(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
     """One candidate per place an option's text occurs, as if its letter stood there.
 
-    Texts are matched case-insensitively, without a leading article, and bounded so "0.2 mol" is
-    not found inside "0.21 mol" nor "1" inside "10"; an option whose text lies inside a longer
-    option's text found at the same place counts once, as the longer one ("sodium chloride").
+    Texts are matched case-insensitively, without a leading article, bounded (`_bounded`); an
+    option whose text lies inside a longer option's text found at the same place counts once,
+    as the longer one ("sodium chloride").
     """
     folded = _fold(text)
     spans: list[tuple[int, int, str]] = []
@@ -28,8 +38,12 @@ def option_mentions(text: str, letters: str, options: dict[str, str]) -> list[Ca
         body = _ARTICLE.sub("", body) or body
         if letter.upper() not in letters or not body:
             continue
-        # The article goes with the match, so "is not the nucleus" reads "not" right before it.
-        pattern = rf"(?<![\w.,])(?<!\d[.,])(?:(?:the|a|an)\s+)?{re.escape(body)}(?!\w)(?![.,]\d)"
-        spans += [(m.start(), m.end(), letter.upper()) for m in re.finditer(pattern, folded)]
+        hits = list(re.finditer(_bounded(body), folded))
+        head = _HEAD.split(body, 1)[0]
+        if not hits and head != body and len(head.split()) >= 2:
+            # A long option is often named by its head ("the Friedel-Crafts acylation" for
+            # "Friedel-Crafts acylation of isobutylbenzene").
+            hits = list(re.finditer(_bounded(head), folded))
+        spans += [(m.start(), m.end(), letter.upper()) for m in hits]
     kept = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
     return [Candidate(letter, start, end) for start, end, letter in sorted(kept)]

@@ -3,8 +3,12 @@
 The reply is first reduced to its own answer (`text.own_answer`: no think trace, no next
 question a base model wrote, no markup). Then, in this order, the first rule that decides wins:
 
-1. cut off: `finish_reason == "length"`, or a think trace that never closed: no letter, whatever
-   the text says so far (a reasoning model's tentative "so C?" is not its answer);
+1. cut off: a `<think>` trace that never closed gives no letter, whatever it says so far (a
+   reasoning model's tentative "so C?" is not its answer); with `finish_reason == "length"`,
+   a cut inside the reply's own answer keeps only an answer already stated outright ("Answer:
+   C" before an explanation that ran out), while a cut in what followed the answer (a base
+   model writing its next question) costs nothing; a closed trace followed by nothing usable
+   gives the trace's conclusion;
 2. the whole reply is one letter ("C", "**(c)**", "答案：C" reduced);
 3. commitments: every option letter in the reply is classified by the words around it
    (`cues`), as one of
@@ -72,7 +76,9 @@ def _is_article(text: str, end: int) -> bool:
     word = follow.group(1)
     if word[0].isdigit():
         return True
-    return word[0].islower() and word.strip(".,;:!?") not in cues.LETTER_FOLLOWERS
+    # Only English has this article: "A и C" in Russian names two options.
+    bare = word.strip(".,;:!?")
+    return word[0].isascii() and word[0].islower() and bare not in cues.LETTER_FOLLOWERS
 
 
 def candidates(text: str, letters: str) -> list[Candidate]:
@@ -100,7 +106,11 @@ def candidates(text: str, letters: str) -> list[Candidate]:
 def _classify(text: str, c: Candidate, pre: str) -> Candidate:
     post = text[c.end : c.end + 120].split("\n", 1)[0]
     window = pre[-80:]
-    if cues.PRE_NEGATION.search(window) or cues.POST_REJECTION.match(post):
+    if (
+        cues.PRE_NEGATION.search(window)
+        or cues.POST_REJECTION.match(post)
+        or (cues.NONE_OF.match(pre) and not cues.PREDICATE.search(pre))
+    ):
         return replace(c, role="reject")
     if cues.POST_STRONG.match(post) and re.match(r"^\s*[)\]}]?\s*\?\s*yes", post, re.I):
         return replace(c, role="commit", strength=2)
@@ -110,11 +120,19 @@ def _classify(text: str, c: Candidate, pre: str) -> Candidate:
         return replace(c, role="commit", strength=2, revises=True)
     if cues.PRE_STRONG.search(window) or cues.POST_STRONG.match(post):
         return replace(c, role="commit", strength=2)
-    if cues.PRE_ENDING.search(window) and re.match(r"^\s*[)\]}]?\s*(?:[.!]|$)", post):
+    if _names_it(text, c, window, post):
         return replace(c, role="commit", strength=2)
     if cues.POST_WEAK.match(post) or cues.PRE_WEAK.search(window):
         return replace(c, role="commit", strength=1)
     return c
+
+
+def _names_it(text: str, c: Candidate, window: str, post: str) -> bool:
+    """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
+    with it, "between B and D, D" ends the reply with it."""
+    if cues.PRE_ENDING.search(window) and re.match(r"^\s*[)\]}]?\s*(?:[.!]|$)", post):
+        return True
+    return bool(re.search(r"[,;]\s*$", window) and not text[c.end :].strip(" .!)"))
 
 
 def _hypothetical(pre: str, post: str) -> bool:
@@ -131,7 +149,8 @@ def _hypothetical(pre: str, post: str) -> bool:
 
 
 _JOINED = re.compile(
-    r"^\s*[)\]}]?\s*(?:,|or|and|and/or|/|&|nor|、|和|或|と|及)\s*(?:option\s+)?[(\[]?\s*$", re.I
+    r"^\s*[)\]}]?\s*(?:,|or|and|and/or|/|&|nor|、|和|或|と|及|и|или)\s*(?:option\s+)?[(\[]?\s*$",
+    re.I,
 )
 
 
@@ -143,15 +162,20 @@ def _inherit(text: str, found: list[Candidate]) -> list[Candidate]:
     """A mentioned letter joined to a classified neighbour takes its role ("A and B are too
     low": both rejected; "Incorrect: A, B, D": all three)."""
     out = list(found)
+    # Only verdicts against letters travel: a list joined to a commitment is two answers,
+    # which `_decide` reads as ambiguous, not as a commitment to each.
+    travels = ("reject", "hypothetical")
     for i in range(len(out) - 2, -1, -1):  # backwards: the predicate follows the list
-        if out[i].role == "mention" and _joined(text, out[i], out[i + 1]):
-            out[i] = _with_role(out[i], out[i + 1])
+        nxt = out[i + 1]
+        if out[i].role == "mention" and nxt.role in travels and _joined(text, out[i], nxt):
+            out[i] = _with_role(out[i], nxt)
     for i in range(1, len(out)):  # forwards: the label precedes it
-        if not _joined(text, out[i - 1], out[i]):
+        prev = out[i - 1]
+        if prev.role not in travels or not _joined(text, prev, out[i]):
             continue
         # A negation governs its whole list ("Neither A nor B is correct").
-        if out[i].role == "mention" or out[i - 1].role == "reject":
-            out[i] = _with_role(out[i], out[i - 1])
+        if out[i].role == "mention" or prev.role == "reject":
+            out[i] = _with_role(out[i], prev)
     return out
 
 
@@ -205,9 +229,12 @@ def _decide(text: str, found: list[Candidate]) -> Extracted | None:
     top = max(c.strength for c in commits)
     best = [c for c in commits if c.strength == top]
     win = best[-1]
-    for other in commits:
-        if other.letter != win.letter and (_joined(text, other, win) or _joined(text, win, other)):
+    for other in found:
+        joined = _joined(text, other, win) or _joined(text, win, other)
+        if other.letter != win.letter and other.role != "reject" and joined:
             return Extracted(None, "ambiguous", True, "two letters in one answer")
+    if cues.REFUSAL.search(text, win.end):
+        return Extracted(None, "ambiguous", False, "declines to choose")
     rivals = [c for c in best if c.letter != win.letter]
     if rivals and not win.revises and not cues.REVISION.search(text[rivals[-1].end : win.start]):
         return Extracted(None, "ambiguous", False, "conflicting answers")
@@ -225,14 +252,16 @@ def _stopped_mid_sentence(text: str) -> bool:
 
 def _single_mention(text: str, found: list[Candidate]) -> Extracted | None:
     """Rule 6: a short reply whose one letter carries no verdict at all."""
-    letters = {c.letter for c in found}
-    if len(letters) != 1 or len(text) > 300 or any(c.role != "mention" for c in found):
+    kept = [c for c in found if c.role != "reject"]  # "B, not C": C is out of play
+    letters = {c.letter for c in kept}
+    if len(letters) != 1 or len(text) > 300 or any(c.role != "mention" for c in kept):
         return None
-    sentence_of = found[0]
-    start = _sentence_start(text, sentence_of.start)
-    end = _SENTENCE_END.search(text, sentence_of.end)
+    one = kept[0]
+    start = _sentence_start(text, one.start)
+    end = _SENTENCE_END.search(text, one.end)
     sentence = text[start : end.start() if end else len(text)]
-    if cues.NEGATIVE_WORDS.search(sentence):
+    clause = re.split(r",", sentence[one.start - start :], maxsplit=1)[0]
+    if cues.NEGATIVE_WORDS.search(sentence[: one.start - start] + clause):
         return None
     return Extracted(letters.pop(), "letter", False, "single mention")
 
@@ -245,14 +274,28 @@ def read_choice(
 ) -> Extracted:
     """The option a reply chose, by the rules of the module docstring."""
     letters = "".join(sorted({x.upper() for x in letters}))
-    if finish_reason == "length":
-        return Extracted(None, "cut_off", True, "finish_reason length")
     if not letters:  # a question without options has nothing to choose from
         return Extracted(None, "none", True, "no options")
-    own = own_answer(normalise(reply), letters)
+    own = own_answer(normalise(reply), letters, options)
     if own.unfinished_thinking:
         return Extracted(None, "cut_off", True, "think trace never closed")
-    text = own.text
+    read = _read(own.text, letters, options)
+    if own.trace and (not own.text or read.kind == "cut_off"):
+        # The answer after a closed trace named nothing (or was cut): the trace concluded.
+        from_trace = _read(own.trace, letters, options)
+        read = from_trace if from_trace.kind == "letter" else read
+    # Cut inside its own answer: only an answer already stated outright stands; a hedge or a
+    # letter read from option text may be what the missing rest would have revised.
+    stated = read.kind == "letter" and read.rule in _STATED
+    if finish_reason == "length" and not own.continued and not stated:
+        return Extracted(None, "cut_off", True, "finish_reason length")
+    return read
+
+
+_STATED = frozenset({"bare letter", "commitment"})
+
+
+def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
     if not text:
         return Extracted(None, "none", True, "empty")
     whole = re.fullmatch(rf"\W*([{re.escape(letters + letters.lower())}])\W*", text)
@@ -265,7 +308,8 @@ def read_choice(
     if _stopped_mid_sentence(text):
         return Extracted(None, "cut_off", True, "stopped mid-sentence")
     if options:
-        by_text = _decide_options(text, letters, options)
+        rejected = {c.letter for c in found if c.role == "reject"}
+        by_text = _decide_options(text, letters, options, rejected)
         if by_text is not None:
             return by_text
     single = _single_mention(text, found)
@@ -278,11 +322,13 @@ def read_choice(
     return Extracted(None, "none", not neutral, "no commitment")
 
 
-def _decide_options(text: str, letters: str, options: dict[str, str]) -> Extracted | None:
-    """Rule 5: option texts named instead of letters, read with the same cues."""
-    found = [_classify(text, c, text[_sentence_start(text, c.start) : c.start]) for c in
-             option_mentions(text, letters, options)]  # fmt: skip
-    kept = [c for c in found if c.role in ("commit", "mention")]
+def _decide_options(
+    text: str, letters: str, options: dict[str, str], rejected: set[str]
+) -> Extracted | None:
+    """Rule 5: option texts named instead of letters, read with the same cues; an option
+    already rejected by its letter ("D is incorrect. 'Neither enantiomer' ...") stays so."""
+    found = [_classify_text(text, c) for c in option_mentions(text, letters, options)]
+    kept = [c for c in found if c.role in ("commit", "mention") and c.letter not in rejected]
     if not kept:
         return None
     committed = _decide(text, [c for c in kept if c.role == "commit"])
@@ -297,6 +343,16 @@ def _decide_options(text: str, letters: str, options: dict[str, str]) -> Extract
     if cues.REVISION.search(text[rivals[-1].end : last.start]):
         return Extracted(last.letter, "letter", False, "option text, revised")
     return Extracted(None, "ambiguous", False, "several option texts")
+
+
+def _classify_text(text: str, c: Candidate) -> Candidate:
+    pre = text[_sentence_start(text, c.start) : c.start]
+    read = _classify(text, c, pre)
+    # An option's text as what something "is" ("the first step is the Friedel-Crafts
+    # acylation") states it, where a letter would need more ("... is C.").
+    if read.role == "mention" and re.search(r"\b(?:is|are)\s*$", pre):
+        return replace(read, role="commit", strength=1)
+    return read
 
 
 def extract_letter(

@@ -80,24 +80,52 @@ _NEXT_ITEM = re.compile(
 @dataclass(frozen=True)
 class OwnAnswer:
     text: str
+    trace: str = ""  # a closed <think> trace, read when the answer after it names no letter
     unfinished_thinking: bool = False  # a <think> trace that never closed
+    continued: bool = False  # the reply went on past its own answer (a cut there is harmless)
 
 
-def own_answer(text: str, letters: str) -> OwnAnswer:
+def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -> OwnAnswer:
     """The part of a normalised reply that answers this question (see the module docstring)."""
+    trace = ""
     if _THINK_CLOSE in text:
-        before, after = text.rsplit(_THINK_CLOSE, 1)
-        # A trace with nothing after it still holds the model's conclusion.
-        text = after if after.strip() else before.split(_THINK_OPEN, 1)[-1]
+        before, text = text.rsplit(_THINK_CLOSE, 1)
+        trace = before.split(_THINK_OPEN, 1)[-1].strip()
     elif _THINK_OPEN in text:
         return OwnAnswer("", unfinished_thinking=True)
+    whole = text
     text = text.split("</s>", 1)[0]
-    # Everything from the next question on is not this answer; a reply that opens with one
-    # never answered this question.
-    match = _NEXT_ITEM.search(text)
-    if match is not None:
+    for match in _NEXT_ITEM.finditer(text):
+        # A reply may open by restating this very question (its options are the item's);
+        # any other next question ends the answer, even at the start (then it gave none).
+        if match.start() == 0 and _restates(text, options):
+            continue
         text = text[: match.start()]
-    return OwnAnswer(_before_next_question(text, letters).strip())
+        break
+    text = _before_repetition(_before_next_question(text, letters, options), letters).strip()
+    return OwnAnswer(text, trace=trace, continued=len(text) < len(whole.strip()))
+
+
+def _restates(text: str, options: dict[str, str] | None) -> bool:
+    """Does `text` list this item's own options, each under its own letter?"""
+    head = " ".join(text.split("\n\n", 3)[:3]).casefold()
+    found = 0
+    for letter, option in (options or {}).items():
+        body = re.escape(" ".join(option.casefold().split()))
+        found += bool(body and re.search(rf"\(?{letter.casefold()}[).:]\s*{body}", head))
+    return found >= min(3, len(options or {}))
+
+
+def _before_repetition(text: str, letters: str) -> str:
+    """A first line that is an answer ("C", "Answer: A") followed only by more such lines is a
+    base model looping after it answered; the options in order ("A B C D") are a list instead."""
+    lines = [x.strip() for x in text.split("\n") if x.strip()]
+    answer = re.compile(rf"^(?:answer\s*:\s*)?[(\[]?([{re.escape(letters)}])[)\].]?$", re.I)
+    found = [answer.match(x) for x in lines]
+    if len(lines) < 2 or not all(found):
+        return text
+    sequence = "".join(m.group(1).upper() for m in found if m)
+    return "" if sequence == letters[: len(sequence)] else lines[0]
 
 
 @lru_cache(maxsize=16)
@@ -118,21 +146,30 @@ _VERDICT = re.compile(
 )
 
 
-def _before_next_question(text: str, letters: str) -> str:
+def _options_below(lines: list[str], line: re.Pattern[str]) -> bool:
+    """Three or more bare options under a question line: one per line ("A. text") or inline
+    ("(A) Mercury (B) Venus (C) Earth")."""
+    run = [m for m in map(line.match, lines[1:]) if m is not None]
+    bare = all(_VERDICT.search(m.group("rest")) is None for m in run)
+    if len(run) >= 3 and bare:
+        return True
+    return any(len(_INLINE_OPTION.findall(x)) >= 3 for x in lines[1:3])
+
+
+_INLINE_OPTION = re.compile(r"\([A-Z]\)\s*\w")
+
+
+def _before_next_question(text: str, letters: str, options: dict[str, str] | None) -> str:
     """Cut where a new question begins: a paragraph (not the first) made of a question line and
-    then three or more bare options in order, as a base model continues a few-shot prompt."""
+    then its options, as a base model continues a few-shot prompt."""
     line = option_line(letters)
     paragraphs = re.split(r"(\n(?:\s*\n)+)", text)
     offset = len(paragraphs[0])
     for index in range(2, len(paragraphs), 2):
         lines = paragraphs[index].split("\n")
         offset_here = offset + len(paragraphs[index - 1])
-        if len(lines) >= 4 and line.match(lines[0]) is None:
-            marks = [line.match(x) for x in lines[1:]]
-            run = [m for m in marks if m is not None]
-            found = "".join(m.group("L").upper() for m in run)
-            bare = all(_VERDICT.search(m.group("rest")) is None for m in run)
-            if len(run) >= 3 and found.startswith(letters[:3]) and bare:
-                return text[:offset_here]
+        new = len(lines) >= 2 and line.match(lines[0]) is None and _options_below(lines, line)
+        if new and not _restates(paragraphs[index], options):
+            return text[:offset_here]
         offset = offset_here + len(paragraphs[index])
     return text
