@@ -40,7 +40,7 @@ def test_cut_off_and_no_letter_are_counted_wrong_and_shown_apart() -> None:
     assert "counted wrong: 4 cut off, 3 no letter" in quiz.details
     assert "counted wrong: 7 no letter" in mmlu.details  # MMLU's no-letter replies too
     # A cut-off QA answer is judged as written, not counted wrong.
-    assert "2 cut off at the token limit (judged as written)" in qa.details
+    assert "2 cut off (judged as written)" in qa.details
     assert "counted wrong: 4 cut off, 3 no letter" in quiz.summary
 
 

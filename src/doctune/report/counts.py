@@ -50,7 +50,7 @@ def wrong_line(s: SuiteScore) -> str:
     """Replies asked and counted as wrong (quizzes, MMLU), or judged as they stand (QA)."""
     cut_off = _count(s.extra.get("cut_off"))
     if s.metric not in RATE_METRICS:
-        return f"{cut_off} cut off at the token limit (judged as written)" if cut_off else ""
+        return f"{cut_off} cut off (judged as written)" if cut_off else ""
     no_letter = _count(s.extra.get("no_letter"))
     parts = [f"{cut_off} cut off"] if cut_off else []
     if no_letter:
