@@ -7,17 +7,23 @@ config sets `max_retries: 0` (a fault is final at once) and one structured re-as
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from evalkit import answering, between, judging, make_project, run_evaluate
 
+from doctune.config import ModelSettings
+from doctune.config.evaluate import MMLUSettings
 from doctune.context import RunContext
 from doctune.data.jsonl import read_jsonl
 from doctune.errors import ModelError
 from doctune.evaluate.base import ItemResult, SuiteScore
 from doctune.evaluate.judge import AnswerJudgement, judge_messages
+from doctune.evaluate.mmlu import MMLUSuite, load_items
+from doctune.models import ModelClient, parse_spec
+from doctune.models.openai import OpenAIBackend
 from doctune.testing.fake_openai import (
     FakeOpenAIServer,
     HTTPFault,
@@ -25,6 +31,7 @@ from doctune.testing.fake_openai import (
     garbling,
     prompt_text,
 )
+from doctune.train.experiments import ModelRef
 
 QA = ["train_qa", "test_qa", "rephrased_qa"]
 RATE = 0.6
@@ -195,3 +202,30 @@ def test_a_refused_judge_request_stops_the_stage_at_once(
     with pytest.raises(ModelError, match="HTTP 404"):
         run_evaluate(project)
     assert server.counts["404"] < 12  # not one per item: the first refusal ends the stage
+
+
+def test_mmlu_generation_isolates_a_failed_call(fake_openai: FakeOpenAIServer) -> None:
+    settings = MMLUSettings(
+        dir=str(Path(__file__).parent / "mmlu_fixtures"), subjects=["process_engineering"]
+    )
+    items = load_items(settings)
+    flaky = items[2].question
+
+    def one_fails(body: dict[str, Any]) -> str:
+        if flaky in body["messages"][-1]["content"]:  # few-shot examples come from dev
+            raise HTTPFault(500)
+        return "The answer is B."
+
+    fake_openai.responder = one_fails
+    model_settings = ModelSettings(
+        base_url=fake_openai.base_url,
+        api_key="sk-test",  # type: ignore[arg-type]
+    )
+    backend = OpenAIBackend(parse_spec("openai:fake"), model_settings, timeout_s=5, max_retries=0)
+    client = ModelClient(backend, settings=model_settings, stage="evaluate")
+    ref = ModelRef(label="chat", spec="openai:fake", kind="baseline")
+    out = asyncio.run(MMLUSuite(settings).evaluate(ref, client, items, "plain"))
+    failed = [r for r in out if r.excluded]
+    assert [r.item_id for r in failed] == [items[2].id]
+    assert failed[0].exclusion == "answer_failed" and "HTTP 500" in failed[0].excluded
+    assert all(r.extracted == "B" for r in out if not r.excluded)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from doctune.config.evaluate import MMLUSettings
 from doctune.errors import ConfigError, InputError
-from doctune.evaluate.answer import fit_to, not_sent, user_prompt
+from doctune.evaluate.answer import AnswerFailed, answer_failed, fit_to, not_sent, user_prompt
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.letters import extract_letter
 from doctune.evaluate.loglik import (
@@ -35,7 +35,7 @@ from doctune.evaluate.loglik import (
     truncated_tokens,
 )
 from doctune.models.base import Message
-from doctune.models.client import ModelClient, cost_of
+from doctune.models.client import CallFailed, ModelClient, cost_of
 from doctune.models.fitting import Layout, left_cut
 from doctune.train.experiments import ModelRef
 
@@ -272,9 +272,11 @@ class MMLUSuite:
     ) -> list[ItemResult]:
         if self.scoring_for(model.spec) == "loglikelihood":
             return await self._by_loglikelihood(model, client, items, variant)
-        return list(
+        out = list(
             await asyncio.gather(*(self._generate(model, client, i, variant) for i in items))
         )
+        client.raise_if_down()  # every call failed: the endpoint's error, not a table of exclusions
+        return out
 
     async def _generate(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
@@ -283,7 +285,13 @@ class MMLUSuite:
         if asked.excluded is not None:
             return not_sent(self.name, item, model, variant, asked)
         prompt = user_prompt(asked.messages)
-        response = await client.chat(asked.messages, temperature=0.0, max_tokens=asked.max_tokens)
+        outcome = await client.isolated(
+            client.chat(asked.messages, temperature=0.0, max_tokens=asked.max_tokens)
+        )
+        if isinstance(outcome, CallFailed):
+            failed = AnswerFailed(asked, outcome.reason)
+            return answer_failed(self.name, item, model, variant, failed)
+        response = outcome
         letter = extract_letter(response.text, LETTERS, item.options)
         # A reply with no readable letter is wrong, not excluded: a model that no longer answers
         # the format has forgotten something too, and excluding it would flatter the score.
