@@ -143,3 +143,19 @@ def test_excluded_reasons_in_markdown_are_escaped() -> None:
         ReportData(title="t", project="p", table=build_results_table([]), samples=[group])
     )
     assert "<a " not in rendered(md)
+
+
+def test_cards_say_when_an_answer_was_cut_off() -> None:
+    items = [
+        a.model_copy(update={"cut_off": a.model == GPT_PDF and a.item_id == "item-1"})
+        for a in answers()
+    ]
+    scores = talk_scores()
+    data = ReportData(
+        title="t",
+        project="p",
+        table=build_results_table(scores),
+        samples=sections.sample_groups(scores, items, 4),
+    )
+    assert render_html(data).count("· cut off at the token limit") == 1
+    assert render_markdown(data).count(", cut off at the token limit") == 1

@@ -83,7 +83,7 @@ def _bar_chart(rows: list[Row], suites: list[tuple[str, str]], path: Path, title
             if score.chance is not None:
                 chance = score.chance * factor
                 ax.hlines(chance, xs[-1] - width / 2, xs[-1] + width / 2, colors="black")
-        ax.bar(xs, heights, width, label=row.label, color=colors(i % 10), alpha=0.85)
+        ax.bar(xs, heights, width, label=row.short, color=colors(i % 10), alpha=0.85)
         ax.errorbar(xs, heights, yerr=[low_err, high_err], fmt="none", ecolor="#333", capsize=3)
     ax.set_xticks(range(len(suites)), [h for _, h in suites], rotation=15, ha="right")
     ax.set_ylim(0, 100)

@@ -158,6 +158,7 @@ class Answer:
     score: float | None
     rationale: str
     excluded: str | None
+    cut_off: bool = False
 
 
 @dataclass
@@ -240,4 +241,5 @@ def _answer(r: ItemResult) -> Answer:
         score=r.scores.get("judge"),
         rationale=rationale,
         excluded=r.excluded,
+        cut_off=r.cut_off,
     )
