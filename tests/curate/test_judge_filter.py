@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,29 @@ def test_judge_scores_filters_and_keeps_unscored_records(
     # The broken reply was asked again (structured_retries) before it was given up on.
     broken = [b for b in judged if "BROKEN" in prompt_text(b)]
     assert len(broken) == 1 + ctx.config.client.structured_retries
+
+
+def test_a_long_rationale_and_a_fractional_score_are_a_verdict(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    rationale = "The answer is vague about which temperature applies to which step. " * 40
+
+    def verbose(body: dict[str, Any]) -> str:
+        values = {"clarity": 4.5, "correctness": 5, "self_contained": 6, "score": 5.5}
+        return json.dumps({"rationale": rationale, **values})
+
+    fake_openai.responders[QualityJudgement.__name__] = verbose
+    ctx = make_project(tmp_path, {"models": {"judge": "openai:judge"}}, chunk_list=[], datasets={})
+
+    async def go() -> Any:
+        try:
+            return await judge_records(RECORDS[:1], chunks(), ctx.client("judge", "curate"), 6.0)
+        finally:
+            await ctx.aclose()
+
+    outcome = asyncio.run(go())
+    assert outcome.invalid == {} and outcome.scores == {"good": 5.5}
+    (rejected,) = outcome.rejected
+    assert rejected.detail.startswith("score 5.5 < 6 (clarity 4.5, correctness 5,")
+    assert rejected.detail.endswith(f"[... truncated: {len(rationale):,} characters in all]")
+    assert fake_openai.completions == 1  # valid at the first ask

@@ -23,6 +23,8 @@ from doctune.models.client import ModelClient
 from doctune.prompts import PromptTemplate, load_prompt
 
 PROMPT = "judge_quality"
+# What a rejection keeps of the judge's rationale (a record of why, not part of the verdict).
+RATIONALE_LIMIT = 2000
 MISSING_SOURCE = "(the source text of this pair is not available)"
 
 
@@ -31,11 +33,13 @@ class QualityJudgement(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rationale: str = Field(min_length=1, max_length=1500)
-    clarity: int = Field(ge=0, le=10)
-    correctness: int = Field(ge=0, le=10)
-    self_contained: int = Field(ge=0, le=10)
-    score: int = Field(ge=0, le=10, description="Overall quality as training data.")
+    # No length limit: how long the judge explains itself must not decide whether its scores
+    # count (long rationales cluster on the hard records). Fractions on the 0-10 scale are fine.
+    rationale: str
+    clarity: float = Field(ge=0, le=10)
+    correctness: float = Field(ge=0, le=10)
+    self_contained: float = Field(ge=0, le=10)
+    score: float = Field(ge=0, le=10, description="Overall quality as training data.")
 
 
 def prompt() -> PromptTemplate:
@@ -53,7 +57,7 @@ def judge_messages(record: QARecord, chunks: Mapping[str, Chunk]) -> list[Messag
 class JudgeOutcome:
     kept: list[QARecord] = field(default_factory=list)
     rejected: list[RejectedRecord] = field(default_factory=list)
-    scores: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
     # Record id -> why the judge's reply failed validation (those records are kept).
     invalid: dict[str, str] = field(default_factory=dict)
 
@@ -92,7 +96,13 @@ async def judge_records(
 
 def _detail(judgement: QualityJudgement, threshold: float) -> str:
     return (
-        f"score {judgement.score} < {threshold:g} (clarity {judgement.clarity}, "
-        f"correctness {judgement.correctness}, self-contained {judgement.self_contained}): "
-        f"{judgement.rationale}"
+        f"score {judgement.score:g} < {threshold:g} (clarity {judgement.clarity:g}, "
+        f"correctness {judgement.correctness:g}, self-contained {judgement.self_contained:g}): "
+        f"{_clipped(judgement.rationale)}"
     )
+
+
+def _clipped(text: str) -> str:
+    if len(text) <= RATIONALE_LIMIT:
+        return text
+    return f"{text[:RATIONALE_LIMIT]} [... truncated: {len(text):,} characters in all]"
