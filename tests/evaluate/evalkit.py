@@ -31,6 +31,7 @@ from doctune.data.records import (
     RephrasedRecord,
     text_sha256,
 )
+from doctune.evaluate.extraction import read_choice
 from doctune.pipeline import StageResult, get_stage, run_stage
 from doctune.testing.fake_openai import prompt_text
 from doctune.train.experiments import ExperimentRow, ExperimentTable
@@ -234,8 +235,17 @@ def user_message(body: dict[str, Any]) -> str:
     return body["messages"][-1]["content"]
 
 
+def extracting(body: dict[str, Any]) -> str:
+    """The judge as a reader of quiz replies (`evaluate.extraction: rules+model`): it reads as
+    the rules do, so the audit agrees; tests of disagreement script their own reader."""
+    reply = between(user_message(body), "Reply to read:\n<<<", ">>>")
+    return json.dumps({"choice": read_choice(reply).letter or "none"})
+
+
 def answering(body: dict[str, Any]) -> str:
     model, user = body["model"], user_message(body)
+    if "Reply to read:" in user:
+        return extracting(body)
     if user.startswith("The following are multiple choice questions"):  # MMLU
         return {"base": "The answer is A.", "tuned": "B"}.get(model, "I am not sure.")
     quiz = "please choose the option" in user

@@ -58,6 +58,17 @@ class EvaluateConfig(Section):
         default_factory=lambda: ["train"]
     )
     answer_max_tokens: int = Field(512, gt=0)
+    extraction: Literal["rules", "rules+model"] = Field(
+        "rules+model",
+        description="How multiple-choice replies are read: by rules only, or with the judge "
+        "model deciding the replies the rules cannot settle.",
+    )
+    extraction_audit: int = Field(
+        20,
+        ge=0,
+        description="rules+model: per row, replies the rules settled that the judge model reads "
+        "too, to report how often the two agree (0 = off).",
+    )
     second_judge: str | None = Field(None, description="A second judge for agreement statistics.")
     bootstrap_samples: int = Field(2000, gt=99)
     seed: int = 0

@@ -110,6 +110,21 @@ def _judge_extra(results: Sequence[ItemResult]) -> dict[str, float | None]:
     return extra
 
 
+def _extraction_fields(answered: Sequence[ItemResult]) -> dict[str, float | None]:
+    """How the row's replies were read (rules or judge model) and, on the audited sample the
+    rules settled, how often the judge model read them the same way."""
+    if all(r.extraction is None for r in answered):  # log-likelihood MMLU reads no text
+        return {}
+    audited = [r for r in answered if r.audit_choice is not None]
+    agreeing = sum(r.audit_choice == (r.extracted or "none") for r in audited)
+    return {
+        "by_rules": float(sum(r.extraction == "rules" for r in answered)),
+        "by_model": float(sum(r.extraction == "model" for r in answered)),
+        "extraction_audited": float(len(audited)),
+        "extraction_agreement": agreeing / len(audited) if audited else None,
+    }
+
+
 def _rate_fields(
     results: Sequence[ItemResult], items: Mapping[str, EvalItem], values: dict[str, float]
 ) -> dict[str, object]:
@@ -125,6 +140,7 @@ def _rate_fields(
         "cut_off": float(sum(r.cut_off for r in answered)),
         "no_letter": float(sum(r.extracted is None and not r.cut_off for r in answered)),
         "chance_centred": chance_centred(rate, chance) if rate is not None and chance else None,
+        **_extraction_fields(answered),
     }
     return {
         "mean": rate,

@@ -115,6 +115,11 @@ class ItemResult(EvalRecord):
     extraction: Extraction | None = Field(
         None, description="Multiple choice: what decided `extracted` (rules, model, cut_off)."
     )
+    audit_choice: str | None = Field(
+        None,
+        description="rules+model: on a sampled reply the rules settled, the judge model's own "
+        "reading (a letter or 'none'), for the agreement of the two readers.",
+    )
     fitting: list[str] = Field(
         default_factory=list,
         description="How the prompt was shortened to fit the model's context, step by step.",

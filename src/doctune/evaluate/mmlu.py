@@ -26,7 +26,7 @@ from doctune.config.evaluate import MMLUSettings
 from doctune.errors import ConfigError, InputError
 from doctune.evaluate.answer import AnswerFailed, answer_failed, fit_to, not_sent, user_prompt
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
-from doctune.evaluate.letters import extract_letter
+from doctune.evaluate.extraction.model import ChoiceReader
 from doctune.evaluate.loglik import (
     LoglikCache,
     argmax_first,
@@ -42,6 +42,12 @@ from doctune.train.experiments import ModelRef
 LETTERS = "ABCD"
 SPLITS = ("dev", "val", "test")
 Scoring = Literal["generate", "loglikelihood"]
+# Where a generated answer ends. lm-evaluation-harness's generative MMLU stops at "</s>" and at
+# the first newline (its flan variants add "Q:" and "<|im_end|>"); here the reply is read as free
+# text, so it may give a one-line reason, and it stops where the prompt's pattern would go on: the
+# few-shot delimiter (a blank line, then the next question), a "Question:" in the pattern's
+# style, and the end-of-turn markers. Four is the most OpenAI's API accepts.
+GENERATE_STOP = ("</s>", "<|im_end|>", "\n\n", "Question:")
 _COLUMNS = "question, A, B, C, D, answer"
 
 
@@ -257,10 +263,13 @@ class MMLUSuite:
 
     name = "mmlu"
 
-    def __init__(self, settings: MMLUSettings, *, max_tokens: int = 64) -> None:
+    def __init__(
+        self, settings: MMLUSettings, *, max_tokens: int = 64, reader: ChoiceReader | None = None
+    ) -> None:
         self.settings = settings
         # Enough for "The answer is C." and a short reason; the letter is read from free text.
         self.max_tokens = max_tokens
+        self.reader = reader or ChoiceReader(None, "rules")
 
     def scoring_for(self, spec: str) -> Scoring:
         if self.settings.scoring == "auto":
@@ -276,7 +285,7 @@ class MMLUSuite:
             await asyncio.gather(*(self._generate(model, client, i, variant) for i in items))
         )
         client.raise_if_down()  # every call failed: the endpoint's error, not a table of exclusions
-        return out
+        return await self.reader.audited(out, {i.id: i for i in items})
 
     async def _generate(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
@@ -286,13 +295,16 @@ class MMLUSuite:
             return not_sent(self.name, item, model, variant, asked)
         prompt = user_prompt(asked.messages)
         outcome = await client.isolated(
-            client.chat(asked.messages, temperature=0.0, max_tokens=asked.max_tokens)
+            client.chat(
+                asked.messages, temperature=0.0, max_tokens=asked.max_tokens, stop=GENERATE_STOP
+            )
         )
         if isinstance(outcome, CallFailed):
             failed = AnswerFailed(asked, outcome.reason)
             return answer_failed(self.name, item, model, variant, failed)
         response = outcome
-        letter = extract_letter(response.text, LETTERS, item.options)
+        reading = await self.reader.read(item, response.text, response.finish_reason)
+        letter = reading.letter
         # A reply with no readable letter is wrong, not excluded: a model that no longer answers
         # the format has forgotten something too, and excluding it would flatter the score.
         return _result(
@@ -302,6 +314,8 @@ class MMLUSuite:
             prompt,
             answer=response.text,
             letter=letter,
+            extraction=reading.extraction,
+            cut_off=response.finish_reason == "length",
             fitting=asked.fitting,
             latency_s=response.latency_s,
             prompt_tokens=response.usage.prompt_tokens,

@@ -2,9 +2,11 @@
 knowledge statement, in the talk's words.
 
 The model answers in free text with its reasoning, as in the talk; the chosen letter is read by
-the rule-based parser of doctune.evaluate.letters. Correct is 1, anything else 0. A reply with no
-letter, or naming two, is wrong and flagged (`extracted` is None), so a model that stops
-committing to an answer shows up as such rather than as a model that got harder questions.
+doctune.evaluate.extraction (rules, and the judge model for what they cannot settle under
+`evaluate.extraction: rules+model`). Correct is 1, anything else 0. A reply with no letter, or
+naming two, is wrong and flagged (`extracted` is None), so a model that stops committing to an
+answer shows up as such rather than as a model that got harder questions; a reply cut off at
+the token limit is flagged `cut_off` apart from those.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from doctune.evaluate.answer import Asker, PerItemSuite, item_result
 from doctune.evaluate.base import EvalItem, ItemResult, Variant
-from doctune.evaluate.letters import extract_letter
+from doctune.evaluate.extraction.model import ChoiceReader
 from doctune.models.base import Message
 from doctune.models.client import ModelClient
 from doctune.prompts import PromptTemplate, load_prompt
@@ -46,14 +48,28 @@ def quiz_messages(asker: Asker, suite: str, item: EvalItem, variant: Variant) ->
 
 
 class QuizSuite(PerItemSuite):
+    """A quiz suite; `reader` reads the chosen letter (rules only unless it has a judge)."""
+
     def __init__(
-        self, name: str, asker: Asker, *, on_item: Callable[[], None] | None = None
+        self,
+        name: str,
+        asker: Asker,
+        *,
+        reader: ChoiceReader | None = None,
+        on_item: Callable[[], None] | None = None,
     ) -> None:
         if name not in PROMPTS:
             raise ValueError(f"'{name}' is not a quiz suite ({', '.join(PROMPTS)})")
         self.name = name
         self.asker = asker
+        self.reader = reader or ChoiceReader(None, "rules")
         self.on_item = on_item
+
+    async def evaluate(
+        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
+    ) -> list[ItemResult]:
+        results = await super().evaluate(model, client, items, variant)
+        return await self.reader.audited(results, {i.id: i for i in items})
 
     def messages(self, item: EvalItem, variant: Variant) -> list[Message]:
         return quiz_messages(self.asker, self.name, item, variant)
@@ -65,7 +81,8 @@ class QuizSuite(PerItemSuite):
         asked = self.asker.fit(client, prompt(self.name), variant, item.question, **variables)
         response = await self.asker.ask(client, asked)
         options = item.options or {}
-        letter = extract_letter(response.text, "".join(sorted(options)), options=options)
+        reading = await self.reader.read(item, response.text, response.finish_reason)
+        letter = reading.letter
         self._ticked()
         return item_result(
             self.name,
@@ -78,4 +95,6 @@ class QuizSuite(PerItemSuite):
             reference=f"{item.answer}. {options.get(item.answer or '', '')}".strip(),
             scores={"correct": float(letter is not None and letter == item.answer)},
             extracted=letter,
+            extraction=reading.extraction,
+            cut_off=response.finish_reason == "length",
         )

@@ -31,6 +31,7 @@ from doctune.evaluate.aggregate import RowKey, Scoring, suite_score, with_paired
 from doctune.evaluate.answer import Asker, PerItemSuite
 from doctune.evaluate.base import ItemResult, Suite, SuiteScore
 from doctune.evaluate.estimate import estimate, fingerprint
+from doctune.evaluate.extraction.model import ChoiceReader
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
 from doctune.evaluate.judge import Judge
 from doctune.evaluate.plan import SCORES_NAME, STAGE, Job, Plan, build_plan, remember_scores
@@ -84,16 +85,25 @@ def make_suites(
 ) -> dict[str, Suite]:
     suites: dict[str, Suite] = {}
     judges = make_judges(ctx) if any(s in QA_SUITES for s in plan.suites) else []
+    reader = make_reader(ctx) if any(s in CHOICE_SUITES for s in plan.suites) else None
     for name in plan.suites:
         if name in QA_SUITES:
             suites[name] = QASuite(name, asker, judges, on_item=on_item)
         elif name in QUIZ_SUITES:
-            suites[name] = QuizSuite(name, asker, on_item=on_item)
+            suites[name] = QuizSuite(name, asker, reader=reader, on_item=on_item)
         elif name == "mmlu":
             from doctune.evaluate.mmlu import MMLUSuite
 
-            suites[name] = MMLUSuite(ctx.config.evaluate.mmlu)
+            suites[name] = MMLUSuite(ctx.config.evaluate.mmlu, reader=reader)
     return suites
+
+
+def make_reader(ctx: RunContext) -> ChoiceReader:
+    """How multiple-choice replies are read: with `rules+model`, the judge model decides the
+    replies the rules cannot settle and reads a sample of the others (the agreement line)."""
+    cfg = ctx.config.evaluate
+    judge = ctx.client("judge", STAGE) if cfg.extraction == "rules+model" else None
+    return ChoiceReader(judge, cfg.extraction, cfg.extraction_audit, cfg.seed)
 
 
 async def answer_all(ctx: RunContext, plan: Plan) -> dict[RowKey, list[ItemResult]]:
