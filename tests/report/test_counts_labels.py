@@ -49,10 +49,11 @@ def test_extraction_paths_and_their_agreement() -> None:
     line = "letters: 92 by rules, 8 by the judge model; agreement 19/20 on an audited sample"
     assert line in quiz.details and line in quiz.summary
     assert not any(d.startswith("letters:") for d in mmlu.details)
-    share = counted_scores()[1].model_copy(update={"extra": {"by_rules": 10.0}})
-    assert counts.extraction_line(share) == "letters: 10 by rules"
-    share.extra.update(by_model=2.0, extraction_audited=20.0, extraction_agreement=0.95)
-    assert counts.extraction_line(share).endswith("agreement 19/20 on an audited sample")
+    rules_only = {"by_rules": 10.0, "by_model": 0.0, "extraction_audited": 0.0}
+    quiz = counted_scores()[1].model_copy(update={"extra": rules_only})
+    assert counts.extraction_line(quiz) == "letters: 10 by rules"
+    quiz.extra.update(by_model=2.0, extraction_audited=20.0, extraction_agreement=1.0)
+    assert counts.extraction_line(quiz).endswith("agreement 20/20 on an audited sample")
 
 
 def test_short_specs() -> None:
@@ -98,6 +99,6 @@ def test_csv_has_exclusions_by_kind_and_the_wrong_but_counted_kinds() -> None:
     assert qa["excluded_judge_failed"] == "3" and qa["excluded_answer_failed"] == "1"
     assert quiz["excluded_prompt_exceeds_context"] == "1" and quiz["excluded_judge_failed"] == "0"
     assert (quiz["cut_off"], quiz["no_letter"], mmlu["no_letter"]) == ("4.0", "3.0", "7.0")
-    assert quiz["by_model"] == "8.0" and quiz["extraction_agreement"] == "19.0"
+    assert quiz["by_model"] == "8.0" and quiz["extraction_agreement"] == "0.95"
     assert {r["smoke"] for r in rows} == {"false"}
     assert rows[0]["model"] == GPT_BASE and rows[0]["spec"] == GPT

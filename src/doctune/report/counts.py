@@ -59,19 +59,19 @@ def wrong_line(s: SuiteScore) -> str:
 
 
 def extraction_line(s: SuiteScore) -> str:
-    """ "letters: 92 by rules, 8 by the judge model; agreement 19/20 on an audited sample"."""
+    """ "letters: 92 by rules, 8 by the judge model; agreement 19/20 on an audited sample".
+
+    `extraction_agreement` is the share (0-1) of the audited replies the judge model read as
+    the rules did; the line gives it as a count of `extraction_audited`."""
     by_rules, by_model = s.extra.get("by_rules"), s.extra.get("by_model")
     if by_rules is None and by_model is None:
         return ""
+    audited, share = _count(s.extra.get("extraction_audited")), s.extra.get("extraction_agreement")
     line = f"letters: {_count(by_rules)} by rules"
-    if by_model is not None:
+    if _count(by_model) or audited:  # rules-only runs record 0 by the model: say nothing
         line += f", {_count(by_model)} by the judge model"
-    audited, agreed = s.extra.get("extraction_audited"), s.extra.get("extraction_agreement")
-    if audited and agreed is not None:
-        # A count of the audited replies both paths read alike; a share (0.95) is turned into one.
-        if not float(agreed).is_integer():
-            agreed = agreed * audited
-        line += f"; agreement {_count(agreed)}/{_count(audited)} on an audited sample"
+    if audited and share is not None:
+        line += f"; agreement {_count(share * audited)}/{audited} on an audited sample"
     return line
 
 
