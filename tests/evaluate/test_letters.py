@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from doctune.evaluate.extraction import read_choice
 from doctune.evaluate.letters import extract_letter
 
 OPTIONS = {"A": "0.150 mol", "B": "0.200 mol", "C": "0.210 mol", "D": "0.250 mol"}
@@ -135,3 +136,23 @@ def test_long_runs_of_blanks_do_not_backtrack() -> None:
 )
 def test_a_statement_outranks_a_mention_or_a_hypothesis(reply: str, expected: str | None) -> None:
     assert extract_letter(reply) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "kind", "confident"),
+    [
+        ("The answer is C.", "stop", "letter", True),
+        ("Let me weigh the options. Option A is", "length", "cut_off", True),
+        ("<think>Option B looks right, but", "stop", "cut_off", True),
+        ("Let me analyse the options one by one, starting with the", "stop", "cut_off", True),
+        ("The answer is B or C.", "stop", "ambiguous", True),
+        ("B or C", "stop", "ambiguous", False),  # letters in play, no statement: ask the model
+        ("The answer is C. The answer is D.", "stop", "ambiguous", False),
+        ("D is incorrect.", "stop", "none", True),
+        ("Probably C.", "stop", "letter", False),  # a hedge: the judge model may confirm it
+    ],
+)
+def test_kinds_and_confidence(reply: str, finish: str, kind: str, confident: bool) -> None:
+    read = read_choice(reply, finish_reason=finish)
+    assert (read.kind, read.confident) == (kind, confident)
+    assert (read.letter is not None) == (kind == "letter")

@@ -246,8 +246,13 @@ def _decide(text: str, found: list[Candidate]) -> Extracted | None:
 _UNFINISHED = re.compile(r"(?:[\w,(=:\-–—]|\b(?:the|a|an|of|to|is|which))\s*$", re.I)
 
 
-def _stopped_mid_sentence(text: str) -> bool:
-    return len(text) >= 30 and _UNFINISHED.search(text) is not None and text[-1] not in ".!?"
+def _stopped_mid_sentence(text: str, letters: str) -> bool:
+    """Prose that breaks off ("..., which"); a list item or a label without a full stop is
+    not a broken sentence."""
+    last = text.rsplit("\n", 1)[-1]
+    if len(last.split()) < 4 or option_line(letters).match(last) or text[-1] in ".!?":
+        return False
+    return len(text) >= 30 and _UNFINISHED.search(text) is not None
 
 
 def _single_mention(text: str, found: list[Candidate]) -> Extracted | None:
@@ -305,7 +310,7 @@ def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
     decided = _decide(text, found)
     if decided is not None:
         return decided
-    if _stopped_mid_sentence(text):
+    if _stopped_mid_sentence(text, letters):
         return Extracted(None, "cut_off", True, "stopped mid-sentence")
     if options:
         rejected = {c.letter for c in found if c.role == "reject"}
