@@ -162,3 +162,29 @@ def test_read_only_commands_take_no_lock(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+def test_the_report_of_a_finished_run_reads_during_another_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from doctune import pipeline
+
+    project = small_project(tmp_path / "p")
+    out = project / "out"
+    out.mkdir()
+    # Standing in for a finished run's report (a real one needs the whole pipeline): the stage's
+    # own up-to-date check is what decides, and it is asked for exactly the report stage.
+    asked: list[str] = []
+    monkeypatch.setattr(
+        pipeline, "is_up_to_date", lambda ctx, stage: asked.append(stage.name) or True
+    )
+    proc = holder_process(out)
+    try:
+        result = CliRunner().invoke(main, ["report", str(project), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        assert "report: up to date" in result.output and asked == ["report"]
+        forced = CliRunner().invoke(main, ["report", str(project), "--force", "--no-progress"])
+        assert forced.exit_code == 5  # rewriting it is writing: that waits for the lock
+    finally:
+        proc.kill()
+        proc.wait()
