@@ -7,13 +7,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from doctune.config import ModelSettings
 from doctune.models.base import ChatRequest, GenerationParams, Message
+from doctune.models.client import ModelClient
 from doctune.models.fitting import Layout, Room, fit
 from doctune.models.hf import HFBackend
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
+from doctune.models.structured import Structured
+from doctune.testing.fake_openai import FakeOpenAIServer
 from doctune.testing.tiny_model import build_tiny_model
 
 
@@ -70,3 +74,30 @@ def test_openai_context_only_when_configured(monkeypatch: pytest.MonkeyPatch) ->
     text = "x" * 400  # 100 estimated tokens, raised by the margin
     tokens = sized.prompt_tokens(request(text))
     assert tokens >= 125 + 3
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+def test_a_reask_too_long_for_the_context_is_not_sent() -> None:
+    """The re-ask carries the invalid reply and the error: past the context it would fail at the
+    server (and end the stage); it is not sent, and the failure says why."""
+    long_prose = "This is not JSON at all. " * 60  # ~1,500 characters
+    with FakeOpenAIServer(responder=lambda body: long_prose) as server:
+        settings = ModelSettings(base_url=server.base_url, context_length=400)
+        client = ModelClient(
+            OpenAIBackend(parse_spec("openai:m"), settings), settings=settings, structured_retries=2
+        )
+        messages = [Message(role="user", content="Say it as JSON.")]
+
+        async def ask() -> Structured[Answer]:
+            try:
+                return await client.structured(messages, Answer, max_tokens=100)
+            finally:
+                await client.aclose()
+
+        result = asyncio.run(ask())
+    assert result.value is None and result.attempts == 1
+    assert server.completions == 1
+    assert result.error is not None and "re-ask not sent: prompt exceeds context (" in result.error

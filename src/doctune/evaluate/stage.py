@@ -224,6 +224,8 @@ def summary(
         "rows": len(rows),
         "answers": len(every),
         "excluded": _counts(r.exclusion or "other" for r in every if r.excluded),
+        # Answers whose prompt was shortened to fit the model (the rest went as built).
+        "fitted": sum(bool(r.fitting) and r.excluded is None for r in every),
         "cut_off": sum(r.cut_off and r.excluded is None for r in every),
         # Every multiple-choice suite (quizzes and MMLU) whose reply named no single letter.
         "no_letter": sum(

@@ -19,6 +19,7 @@ from doctune.config import ModelSettings
 from doctune.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, GenerationParams, Message
 from doctune.models.cache import CallCache, Stored, request_key
+from doctune.models.fitting import Layout, Room, fit
 from doctune.models.structured import Structured, parse_reply, reask_messages, schema_for
 
 T = TypeVar("T", bound=BaseModel)
@@ -284,7 +285,7 @@ class ModelClient:
             self._store([r for r in replies if r.fresh and not r.shared])
             return result
         self.ledger.row(self.spec, self.stage).failed_structured += 1
-        if self.cache is not None:
+        if self.cache is not None and replies:
             reason = f"invalid reply after {result.attempts} attempts: {result.error}"
             self.cache.record_failure(replies[0].key, self.spec, reason)
         return result
@@ -307,7 +308,14 @@ class ModelClient:
                 json_schema=schema,
                 schema_name=output_type.__name__,
             )
-            reply = await self._fetch(request)
+            fitted = fit(request, Layout.fixed(convo), Room.of(self.backend))
+            if fitted.request is None:
+                # Too long for the model's context (a re-ask carries the invalid reply and the
+                # error, so it can outgrow a prompt that fitted): not sent, the chain ends here.
+                why = str(fitted.excluded)
+                result.error = f"{result.error}; re-ask not sent: {why}" if replies else why
+                break
+            reply = await self._fetch(fitted.request)
             replies.append(reply)
             result.attempts += 1
             result.responses.append(reply.response)

@@ -63,6 +63,8 @@ async def run(ctx: RunContext) -> StageResult:
         artifacts.append(ctx.manifest.artifact(STAGE, "rejected", rejected, recipe=recipe))
         summary[f"{recipe}_records"] = len(output.records)
         summary[f"{recipe}_failed_calls"] = len(output.rejected)
+        for key, value in recipe_teacher.fitting.summary().items():
+            summary[f"{recipe}_{key}"] = value
         summary[recipe] = output.summary
         not_sent = recipe_teacher.fitting.not_sent
         if len(output.rejected) > not_sent:
