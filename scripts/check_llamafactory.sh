@@ -10,17 +10,18 @@
 # EXPORT_DIR is the folder holding dataset_info.json and the ShareGPT files (out/export/sharegpt),
 # MODEL_DIR a local model/tokenizer folder (e.g. from `doctune make-tiny-model DIR`), TEMPLATE the
 # LLaMA-Factory chat template (default qwen). Environment: LLAMAFACTORY_VENV (default
-# .venv-llamafactory in the repository root), PYTHON (interpreter for the venv, default python3).
-# Exit status: 0 PASS, 1 FAIL, 2 usage error. Creating the venv takes ~1.5 min here (local CPU torch
-# wheel); elsewhere pip needs the PyTorch CPU index for torch==2.13.0+cpu
-# (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu).
+# .venv-llamafactory in the repository root), PYTHON (interpreter for the venv, default python3),
+# DOCTUNE_TORCH (cpu or cuda, as for scripts/setup.sh). Exit status: 0 PASS, 1 FAIL, 2 usage
+# error. Creating the venv takes ~1.5 min here (local CPU torch wheel); elsewhere torch comes from
+# the PyTorch CPU wheel index.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LLAMAFACTORY_VENV:-$ROOT/.venv-llamafactory}"
 PYTHON="${PYTHON:-python3}"
 LLAMAFACTORY_VERSION="0.9.5"
-TORCH_VERSION="2.13.0"
+# shellcheck source=scripts/torch_build.sh
+. "$ROOT/scripts/torch_build.sh"
 
 usage() {
     # The header comment above, without its '# ' prefixes.
@@ -35,11 +36,12 @@ setup_venv() {
     echo "check_llamafactory: creating $VENV (llamafactory==$LLAMAFACTORY_VERSION, CPU torch)" >&2
     local start=$SECONDS
     "$PYTHON" -m venv "$VENV"
-    # The CPU build of torch: without this constraint LLaMA-Factory's requirements resolve to a
-    # CUDA torch and several GB of nvidia packages.
-    local constraints="$VENV/constraints-cpu.txt"
-    echo "torch==${TORCH_VERSION}+cpu" >"$constraints"
-    "$VENV/bin/pip" install --quiet -c "$constraints" "torch==$TORCH_VERSION"
+    # A CPU build of torch (scripts/torch_build.sh), then LLaMA-Factory constrained to it:
+    # without the constraint its requirements resolve to a CUDA torch and several GB of nvidia
+    # packages.
+    local constraints="$VENV/constraints-torch.txt"
+    install_torch "$VENV/bin/python"
+    write_torch_constraint "$VENV/bin/python" "$constraints"
     "$VENV/bin/pip" install --quiet -c "$constraints" "llamafactory==$LLAMAFACTORY_VERSION"
     # LLaMA-Factory pulls CUDA builds of torchvision/torchaudio that do not load against a CPU
     # torch; the text-only data path needs neither. It still imports torchaudio at start-up, so a
