@@ -116,6 +116,15 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
     judge_note = f"judging {', '.join(judges)}" + (
         f"; {judged.cached} cached" if judged.cached else ""
     )
+    if cfg.extraction == "rules+model":
+        # Reading letters: the audit sample per multiple-choice row, plus the replies the rules
+        # cannot settle, which nobody knows before they are answered (none, if cached).
+        audit = sum(
+            min(cfg.extraction_audit, len(j.items))
+            for j in plan.jobs()
+            if j.suite in QUIZ_SUITES or j.suite == "mmlu"
+        )
+        judge_note += f"; reading letters: up to {audit} audit calls + unsettled replies"
     return [
         CallEstimate(
             "student",
