@@ -58,7 +58,18 @@ def _token(letters: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w\-'’°])(?<!\w\w/)(?<!\d )(?P<L>[{up}{low}])(?![\w\-'’])(?!\.\w)")
 
 
-_MAX_CANDIDATES = 500
+@lru_cache(maxsize=16)
+def _whole(letters: str) -> re.Pattern[str]:
+    return re.compile(rf"\W*([{re.escape(letters + letters.lower())}])\W*")
+
+
+_MAX_CANDIDATES = 200
+_AFTER_LABEL = re.compile(r"[:=]\s*[(\[]?\s*$")
+_QUESTION_YES = re.compile(r"^\s*[)\]}]?\s*\?\s*yes", re.IGNORECASE)
+_SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:[.!]|$)")
+_AFTER_COMMA = re.compile(r"[,;]\s*$")
+_CLAUSE = re.compile(r",|\bbut\b")
+_ENDS_WITH_IS = re.compile(r"\b(?:is|are)\s*$")
 _SENTENCE_END = re.compile(r"[.!?;](?=\s|$)|\n")
 _NEXT_WORD = re.compile(r"\s+(\S+)")
 
@@ -96,7 +107,7 @@ def candidates(text: str, letters: str) -> list[Candidate]:
         if letter.islower() and not strong_label:
             continue
         if letter in "Aa" and _is_article(text, end):
-            after_label = letter == "A" and re.search(r"[:=]\s*[(\[]?\s*$", pre) is not None
+            after_label = letter == "A" and _AFTER_LABEL.search(pre) is not None
             if not after_label:
                 continue
         found.append(_classify(text, Candidate(letter.upper(), start, end), pre))
@@ -112,7 +123,7 @@ def _classify(text: str, c: Candidate, pre: str) -> Candidate:
         or (cues.NONE_OF.match(pre) and not cues.PREDICATE.search(pre))
     ):
         return replace(c, role="reject")
-    if cues.POST_STRONG.match(post) and re.match(r"^\s*[)\]}]?\s*\?\s*yes", post, re.I):
+    if cues.POST_STRONG.match(post) and _QUESTION_YES.match(post):
         return replace(c, role="commit", strength=2)
     if cues.POST_QUESTION.match(post) or _hypothetical(pre, post):
         return replace(c, role="hypothetical")
@@ -130,9 +141,9 @@ def _classify(text: str, c: Candidate, pre: str) -> Candidate:
 def _names_it(text: str, c: Candidate, window: str, post: str) -> bool:
     """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
     with it, "between B and D, D" ends the reply with it."""
-    if cues.PRE_ENDING.search(window) and re.match(r"^\s*[)\]}]?\s*(?:[.!]|$)", post):
+    if cues.PRE_ENDING.search(window) and _SENTENCE_CLOSE.match(post):
         return True
-    return bool(re.search(r"[,;]\s*$", window) and not text[c.end :].strip(" .!)"))
+    return bool(_AFTER_COMMA.search(window) and not text[c.end :].strip(" .!)"))
 
 
 def _hypothetical(pre: str, post: str) -> bool:
@@ -144,7 +155,7 @@ def _hypothetical(pre: str, post: str) -> bool:
         and cues.CONTRAST.search(pre, conditions[-1].end()) is None
     ):
         return True
-    clause = re.split(r",|\bbut\b", pre)[-1]
+    clause = _CLAUSE.split(pre)[-1]
     return bool(cues.ATTRIBUTED.search(clause) or cues.HYPOTHETICAL_AFTER.match(post))
 
 
@@ -265,7 +276,7 @@ def _single_mention(text: str, found: list[Candidate]) -> Extracted | None:
     start = _sentence_start(text, one.start)
     end = _SENTENCE_END.search(text, one.end)
     sentence = text[start : end.start() if end else len(text)]
-    clause = re.split(r",", sentence[one.start - start :], maxsplit=1)[0]
+    clause = sentence[one.start - start :].split(",", 1)[0]
     if cues.NEGATIVE_WORDS.search(sentence[: one.start - start] + clause):
         return None
     return Extracted(letters.pop(), "letter", False, "single mention")
@@ -303,7 +314,7 @@ _STATED = frozenset({"bare letter", "commitment"})
 def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
     if not text:
         return Extracted(None, "none", True, "empty")
-    whole = re.fullmatch(rf"\W*([{re.escape(letters + letters.lower())}])\W*", text)
+    whole = _whole(letters).fullmatch(text)
     if whole is not None:
         return Extracted(whole.group(1).upper(), "letter", True, "bare letter")
     found = _with_lines(text, letters, candidates(text, letters))
@@ -355,7 +366,7 @@ def _classify_text(text: str, c: Candidate) -> Candidate:
     read = _classify(text, c, pre)
     # An option's text as what something "is" ("the first step is the Friedel-Crafts
     # acylation") states it, where a letter would need more ("... is C.").
-    if read.role == "mention" and re.search(r"\b(?:is|are)\s*$", pre):
+    if read.role == "mention" and _ENDS_WITH_IS.search(pre):
         return replace(read, role="commit", strength=1)
     return read
 

@@ -38,7 +38,10 @@ _STRUCK = re.compile(r"~~[^~\n]{0,200}~~")  # struck out: the writer withdrew it
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.MULTILINE)
 _EMPHASIS = re.compile(r"[*`]|(?<!\w)_+|_+(?!\w)|^\s*(?:#{1,6}|>)+\s*", re.MULTILINE)
 _QUOTED_LETTER = re.compile(r"(?<!\w)[\"'‘“«]([A-Za-z])[\"'’”»](?!\w)")
-_SPACES = re.compile(r"\s+")
+# Runs worth rewriting: a lone plain space is already what a run becomes (and most are that).
+_SPACES = re.compile(r"\s{2,}|[^\S ]")
+_TABLE_EDGE = re.compile(r"^[ \t]*\|[ \t]*|[ \t]*\|[ \t]*$", re.MULTILINE)
+_PARAGRAPH = re.compile(r"(\n(?:\s*\n)+)")
 _SPECIAL_TOKEN = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end)\|>")
 
 
@@ -56,7 +59,7 @@ def normalise(text: str) -> str:
     text = _STRUCK.sub(" ", text)
     text = _TABLE_RULE.sub("", text)
     # Table cells become clauses, so "| C | 0.210 mol | correct |" reads like a verdict line.
-    text = re.sub(r"^\s*\|\s*|\s*\|\s*$", "", text, flags=re.MULTILINE).replace("|", " : ")
+    text = _TABLE_EDGE.sub("", text).replace("|", " : ")
     text = _EMPHASIS.sub("", text)
     text = _QUOTED_LETTER.sub(r"\1", text)
     return _SPACES.sub(_one_space, text).strip()
@@ -163,7 +166,7 @@ def _before_next_question(text: str, letters: str, options: dict[str, str] | Non
     """Cut where a new question begins: a paragraph (not the first) made of a question line and
     then its options, as a base model continues a few-shot prompt."""
     line = option_line(letters)
-    paragraphs = re.split(r"(\n(?:\s*\n)+)", text)
+    paragraphs = _PARAGRAPH.split(text)
     offset = len(paragraphs[0])
     for index in range(2, len(paragraphs), 2):
         lines = paragraphs[index].split("\n")
