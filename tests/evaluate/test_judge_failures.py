@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from evalkit import answering, between, judging, make_project, run_evaluate
 
+from doctune.cli import main
 from doctune.config import ModelSettings
 from doctune.config.evaluate import MMLUSettings
 from doctune.context import RunContext
@@ -229,3 +231,30 @@ def test_mmlu_generation_isolates_a_failed_call(fake_openai: FakeOpenAIServer) -
     assert [r.item_id for r in failed] == [items[2].id]
     assert failed[0].exclusion == "answer_failed" and "HTTP 500" in failed[0].excluded
     assert all(r.extracted == "B" for r in out if not r.excluded)
+
+
+def test_the_issue_case_through_the_cli(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    """`doctune evaluate` against a judge that garbles, then `doctune evaluate --force` once it
+    recovered: the second run asks the judge again and ends with every item judged (it used to
+    make 0 calls and exclude the same items); a judge down for everything exits 4."""
+    project = make_project(tmp_path / "p", {"evaluate": {"suites": QA, "baselines": []}})
+    runner = CliRunner()
+    server.responders[AnswerJudgement.__name__] = garbling(healthy, RATE)
+    first = runner.invoke(main, ["evaluate", str(project), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    excluded = sum(row.excluded for row in rows(project))
+    assert excluded > 0 and "judge_failed=" in first.output
+    server.responders[AnswerJudgement.__name__] = healthy
+    calls = server.completions
+    again = runner.invoke(main, ["evaluate", str(project), "--force", "--no-progress"])
+    assert again.exit_code == 0, again.output
+    assert server.completions > calls and sum(row.excluded for row in rows(project)) == 0
+
+    def down(body: dict[str, Any]) -> str:
+        raise HTTPFault(503, "service unavailable")
+
+    server.responders[AnswerJudgement.__name__] = down
+    # Another project (its own cache): 503 on every judge call.
+    fresh = make_project(tmp_path / "q", {"evaluate": {"suites": ["test_qa"], "baselines": []}})
+    stopped = runner.invoke(main, ["evaluate", str(fresh), "--no-progress"])
+    assert stopped.exit_code == 4 and "HTTP 503" in stopped.output
