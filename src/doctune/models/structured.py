@@ -3,7 +3,12 @@
 Replies are parsed strictly (`model_validate_json`). The one normalisation allowed is removing a
 single Markdown code fence around the whole reply, which instruction-following servers add; no
 regex salvage of JSON fragments. What fails validation is re-asked with the validation error, and
-what still fails is returned as a failure for the caller to count and report.
+what still fails is returned as a failure for the caller to count and report (and is never cached
+as an answer: see ModelClient.structured).
+
+The one documented other format is the judge's: MT-bench rating lines (`Rating: [[8]]`), read by
+doctune.evaluate.ratings only for a judge whose server does not enforce the schema, through the
+`parse` hook of ModelClient.structured; JSON replies go through the strict path here either way.
 """
 
 from __future__ import annotations
