@@ -13,7 +13,7 @@ import re
 _I = re.IGNORECASE
 
 # What may stand between a cue and its letter: punctuation, "option", an opening bracket.
-_TAIL = r"[\s,:\-–—→=>]*(?:(?:option|choice|letter|answer|選択肢|选项)\s*)?[(\[{]?\s*$"
+_TAIL = r"[\s,:\-–—→=>]*(?:the\s+)?(?:(?:option|choice|letter|answer|選択肢|选项)\s*)?[(\[{]?\s*$"
 _NEG_TAIL = r"\s*(?:(?:option|choice|answer)\s*)?[(\[{]?\s*$"
 _ADVERB = r"(?:\s+\w+ly)?"
 _VERB = r"(?:is|are|was|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be)"
@@ -24,6 +24,7 @@ PRE_NEGATION = re.compile(
     r"|\beliminat\w*|\bexclud\w*|\bexcept|\brather\s+than(?:\s+(?:from|by|in|at|on|with))?"
     r"|\binstead\s+of|\bover|\bagainst"
     r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
+    r"|\bcan(?:no|')t\s+(?:possibly\s+)?be|\bcould\s*n[o']t\s+be"
     r"|不是|也不是|并非|而非)" + _NEG_TAIL,
     _I,
 )
@@ -90,7 +91,9 @@ POST_STRONG = re.compile(
     r"(?:the\s+)?(?:most\s+|only\s+)?(?:correct|right|best|true|accurate|valid|answer"
     r"|plausible|likely|appropriate|consistent|reasonable|one\b|my\b)"
     r"|it\s+is\b|for\s+sure|accounts\s+for|fits|matches|describes|says|corresponds"
-    r"|\?\s*yes\b|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります)",
+    r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
+    r"|\?\s*yes\b"
+    r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります)",
     _I,
 )
 POST_WEAK = re.compile(
@@ -98,6 +101,9 @@ POST_WEAK = re.compile(
     r"|,?\s*because\b|吧)",
     _I,
 )
+# A verdict right after "X:" ("A: no. B: no. C: yes.").
+POST_VERDICT_NO = re.compile(r"^\s*[)\]]?\s*:\s*(?:no|nope|incorrect|wrong|false)\b", _I)
+POST_VERDICT_YES = re.compile(r"^\s*[)\]]?\s*:\s*(?:yes|correct|right|true)\b(?!\s*\?)", _I)
 POST_QUESTION = re.compile(r"^\s*[)\]}]?\s*\?")
 
 # A sentence that opens by rejecting everything it names ("None of A, B or D is right").
@@ -143,8 +149,15 @@ REVISION = re.compile(
 )
 # Words that make a sentence a verdict against what it names.
 NEGATIVE_WORDS = re.compile(
-    r"\b(?:not|no|wrong|incorrect|false|never|too|isn'?t|doesn'?t|fails?)\b|错误|不对|誤り|間違", _I
+    r"\b(?:not|no|wrong|incorrect|false|never|too|isn'?t|doesn'?t|fails?|cannot|can't)\b"
+    r"|错误|不对|誤り|間違",
+    _I,
 )
+# An option named by its place ("the third option"), read like its letter.
+ORDINAL = re.compile(
+    r"\b(first|second|third|fourth|fifth|last)\s+(?:option|choice|answer|alternative)\b", _I
+)
+ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
 # A label or name that a capital letter belongs to, not an option ("vitamin C", "Plan A").
 NAMED = re.compile(
     r"\b(?:vitamin|hepatitis|type|plan|appendix|annex|figure|fig\.|table|schedule|section|part"

@@ -111,7 +111,18 @@ def candidates(text: str, letters: str) -> list[Candidate]:
             if not after_label:
                 continue
         found.append(_classify(text, Candidate(letter.upper(), start, end), pre))
-    return _inherit(text, found)
+    found += _ordinals(text, letters)
+    return _inherit(text, sorted(found, key=lambda c: c.start))
+
+
+def _ordinals(text: str, letters: str) -> list[Candidate]:
+    out = []
+    for m in cues.ORDINAL.finditer(text):
+        index = cues.ORDINALS[m.group(1).lower()]
+        if index < len(letters):
+            c = Candidate(letters[index], m.start(), m.end())
+            out.append(_classify(text, c, text[_sentence_start(text, m.start()) : m.start()]))
+    return out
 
 
 def _classify(text: str, c: Candidate, pre: str) -> Candidate:
@@ -120,6 +131,7 @@ def _classify(text: str, c: Candidate, pre: str) -> Candidate:
     if (
         cues.PRE_NEGATION.search(window)
         or cues.POST_REJECTION.match(post)
+        or cues.POST_VERDICT_NO.match(post)
         or (cues.NONE_OF.match(pre) and not cues.PREDICATE.search(pre))
     ):
         return replace(c, role="reject")
@@ -130,6 +142,8 @@ def _classify(text: str, c: Candidate, pre: str) -> Candidate:
     if cues.PRE_REVISION.search(window):
         return replace(c, role="commit", strength=2, revises=True)
     if cues.PRE_STRONG.search(window) or cues.POST_STRONG.match(post):
+        return replace(c, role="commit", strength=2)
+    if cues.POST_VERDICT_YES.match(post):
         return replace(c, role="commit", strength=2)
     if _names_it(text, c, window, post):
         return replace(c, role="commit", strength=2)
