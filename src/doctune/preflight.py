@@ -71,7 +71,8 @@ def check(ctx: RunContext, stage_names: Iterable[str]) -> None:
         if problem:
             raise ConfigError(f"{where}: '{spec}': {problem}")
         parsed.append((group, where, spec, parse_spec(spec)))
-    used = {"fallback"} | {g for name in stage_names for g in _USES.get(name, ())}
+    # The fallback is checked as the role it stands in for, where it does.
+    used = {g for name in stage_names for g in _USES.get(name, ())}
     if "students" in used:
         used.add("student")
     for group, where, spec, model in parsed:

@@ -17,7 +17,7 @@ from typing import Any
 from doctune.config import ModelSettings
 from doctune.errors import ModelError
 from doctune.hub import HubUnavailable, load_local_first
-from doctune.models.spec import ModelSpec
+from doctune.models.spec import ModelSpec, looks_like_path
 
 
 def _offline() -> bool:
@@ -27,16 +27,11 @@ def _offline() -> bool:
     )
 
 
-def _looks_like_path(target: str) -> bool:
-    """Hub ids are `name` or `org/name`; anything else is meant as a folder."""
-    return target.startswith((".", "/", "~", os.sep)) or target.count("/") > 1
-
-
 def load_error(spec: str, what: str, target: str, exc: BaseException) -> ModelError:
     """One line a user can act on for `target` (a model or an adapter) that failed to load."""
     folder = Path(target).expanduser()
     if not folder.exists():
-        if what == "adapter" or _looks_like_path(target):
+        if what == "adapter" or looks_like_path(target):
             return ModelError(f"{spec}: cannot load {what}: no folder '{target}'")
         if _offline():
             return ModelError(
