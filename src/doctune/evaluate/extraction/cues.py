@@ -25,6 +25,7 @@ PRE_NEGATION = re.compile(
     r"|\binstead\s+of|\bover|\bagainst"
     r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
     r"|\bcan(?:no|')t\s+(?:possibly\s+)?be|\bcould\s*n[o']t\s+be"
+    r"|\b(?:not|never|n't)\s+(?:choose|pick|select|go\s+with|opt\s+for)"
     r"|不是|也不是|并非|而非)" + _NEG_TAIL,
     _I,
 )
@@ -79,6 +80,7 @@ POST_REJECTION = re.compile(
     r"|implausible|invalid|inaccurate|out\b|too\b|eliminated|ruled\s+out|contradict\w*"
     r"|a\s+(?:trap|distractor|common\s+(?:mistake|error)|mistake))"
     r"|isn'?t|aren'?t|doesn'?t|does\s+not|fails|ignores|overestimat\w*|underestimat\w*"
+    r"|overshoots|undershoots"
     r"|contradicts|comes\s+later"
     r"|cannot|can'?t\s+be|(?:can|could|may)\s+be\s+(?:ruled\s+out|eliminated|excluded|dismissed)"
     r"|too\s+\w+|[-–—]\s*(?:incorrect|wrong|false|no\b|too\b|not\b)|\?\s*no\b"
@@ -88,8 +90,9 @@ POST_REJECTION = re.compile(
 POST_STRONG = re.compile(
     _HEAD + r"(?:(?:is|seems|looks?|appears|sounds|must\s+be|should\s+be|seems\s+to\s+be"
     r"|stands\s+out\s+as)\s+(?:definitely\s+|clearly\s+|therefore\s+|obviously\s+|also\s+)?"
-    r"(?:the\s+)?(?:most\s+|only\s+)?(?:correct|right|best|true|accurate|valid|answer"
-    r"|plausible|likely|appropriate|consistent|reasonable|one\b|my\b)"
+    r"(?:the\s+)?(?:most\s+|only\s+|more\s+)?(?:correct|right|best|true|accurate|valid|answer"
+    r"|plausible|likely|appropriate|consistent|reasonable|one\b|my\b|better|preferable"
+    r"|closer)"
     r"|it\s+is\b|for\s+sure|accounts\s+for|fits|matches|describes|says|corresponds"
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"

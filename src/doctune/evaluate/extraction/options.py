@@ -25,6 +25,16 @@ def _bounded(body: str) -> str:
 
 
 def option_mentions(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
+    """Option texts the reply names, except where they gloss their own letter ("Option D
+    (0.250 mol)", "D. Bromination"): there the letter already stands for them."""
+    glossed = {
+        (m.end(), m.group(1).upper())
+        for m in re.finditer(rf"(?<!\w)([{re.escape(letters)}])[).:]?\s*\(?\s*", text)
+    }
+    return [c for c in _named(text, letters, options) if (c.start, c.letter) not in glossed]
+
+
+def _named(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
     """One candidate per place an option's text occurs, as if its letter stood there.
 
     Texts are matched case-insensitively, without a leading article, bounded (`_bounded`); an

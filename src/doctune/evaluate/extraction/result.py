@@ -30,3 +30,4 @@ class Candidate:
     role: Role = "mention"
     strength: int = 0  # 2 a statement, 1 a hedge or a verdict line
     revises: bool = False  # introduced by a correction
+    leading: bool = False  # the reply opens with it ("C) ..."): a later statement outranks it

@@ -235,7 +235,7 @@ def _with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candida
             out.append(c)
         elif len(distinct) == 1:
             keep_verdict = c.role == "reject" or (c.start > 0 and c.role != "mention")
-            out.append(c if keep_verdict else replace(c, role="commit", strength=2))
+            out.append(c if keep_verdict else replace(c, role="commit", strength=2, leading=True))
         elif _LINE_REJECT.search(rest):
             out.append(replace(c, role="reject"))
         elif _LINE_ACCEPT.search(rest):
@@ -260,7 +260,7 @@ def _decide(text: str, found: list[Candidate]) -> Extracted | None:
             return Extracted(None, "ambiguous", True, "two letters in one answer")
     if cues.REFUSAL.search(text, win.end):
         return Extracted(None, "ambiguous", False, "declines to choose")
-    rivals = [c for c in best if c.letter != win.letter]
+    rivals = [c for c in best if c.letter != win.letter and not c.leading]
     if rivals and not win.revises and not cues.REVISION.search(text[rivals[-1].end : win.start]):
         return Extracted(None, "ambiguous", False, "conflicting answers")
     if any(c.letter == win.letter and c.role == "reject" and c.start > win.start for c in found):
