@@ -10,13 +10,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from evalkit import answering, judging, make_project, run_evaluate
+
 from doctune.config import ModelSettings
 from doctune.config.evaluate import MMLUSettings
+from doctune.data.jsonl import read_jsonl
 from doctune.evaluate.aggregate import RowKey, Scoring, suite_score
 from doctune.evaluate.answer import Asker
-from doctune.evaluate.base import EvalItem
+from doctune.evaluate.base import EvalItem, SuiteScore
 from doctune.evaluate.extraction import read_choice
 from doctune.evaluate.extraction.model import ChoiceReader, choice_schema
+from doctune.evaluate.judge import AnswerJudgement
 from doctune.evaluate.mmlu import GENERATE_STOP, MMLUSuite, load_items
 from doctune.evaluate.quiz import QuizSuite
 from doctune.models.cache import CallCache
@@ -184,3 +188,34 @@ def test_mmlu_generation_sends_its_stop_sequences(
     assert [r.extraction for r in results] == ["rules", "rules"]
     assert all(b["stop"] == list(GENERATE_STOP) for b in fake_openai.bodies)
     assert "Question:" in GENERATE_STOP and "\n\n" in GENERATE_STOP  # the harness's boundaries
+
+
+def test_through_the_stage_every_quiz_row_says_how_its_letters_were_read(
+    tmp_path: Path, fake_openai: FakeOpenAIServer, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("MMLU_DIR", raising=False)
+    fake_openai.responder = answering
+    fake_openai.responders[AnswerJudgement.__name__] = judging
+    suites = {"evaluate": {"suites": ["task"], "extraction_audit": 2}}
+    project = make_project(tmp_path / "p", suites)
+    run_evaluate(project)
+    rows = read_jsonl(project / "out" / "evaluate" / "scores.jsonl", SuiteScore)
+    assert {r.model for r in rows} == {
+        "openai:base (base)",
+        "exp1 (pdf_synthetic)",
+        "openai:baseline",
+    }
+    for row in rows:  # every evalkit quiz reply is one the rules settle
+        assert (row.extra["by_rules"], row.extra["by_model"]) == (4, 0)
+        assert (row.extra["extraction_audited"], row.extra["extraction_agreement"]) == (2, 1.0)
+    read_requests = [b for b in fake_openai.bodies if "Reply to read:" in str(b["messages"])]
+    assert len(read_requests) == 2 * len(rows)
+    # rules only: no reading call at all, and the rows say nothing of a second reader.
+    project = make_project(
+        tmp_path / "q", {"evaluate": {"suites": ["task"], "extraction": "rules"}}
+    )
+    served = len(fake_openai.bodies)
+    run_evaluate(project)
+    rows = read_jsonl(project / "out" / "evaluate" / "scores.jsonl", SuiteScore)
+    assert all("Reply to read:" not in str(b["messages"]) for b in fake_openai.bodies[served:])
+    assert all(r.extra["extraction_audited"] == 0 and r.extra["by_model"] == 0 for r in rows)
