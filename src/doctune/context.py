@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from doctune.config import ProjectConfig, load_config, model_settings, resolve_role
 from doctune.data.jsonl import read_json, write_json
+from doctune.display import printable
 from doctune.manifest import Artifact, Manifest
 from doctune.models import GenerationParams, ModelClient, UsageLedger, load_backend
 from doctune.models.cache import CallCache
@@ -155,7 +156,9 @@ class RunContext:
 
     # -- feedback -----------------------------------------------------------------------------
     def log(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=True)
+        """One line of Rich markup. Control characters in it (a file name's newline or ESC
+        sequence) print as escapes, so no message can forge a line or drive the terminal."""
+        self.console.print(printable(message), highlight=False, soft_wrap=True)
 
     @contextlib.contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Tick]:

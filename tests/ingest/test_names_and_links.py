@@ -74,3 +74,9 @@ def test_a_loop_through_a_linked_folder_ends(make_project, tmp_path: Path) -> No
     files, problems = ingest_stage.scan_documents(ctx.documents_dir, ctx.config.ingest)
     assert [rel for rel, _ in files] == ["notes.md"]
     assert [rel for rel, _ in problems] == ["ext/back"]
+
+
+def test_every_stage_message_is_console_safe(make_project) -> None:
+    ctx = make_project({"good.md": MD})
+    ctx.log("[bold]train[/]: log in /tmp/run\x1b]0;owned\x07/worker.log")
+    assert printed(ctx).strip() == "train: log in /tmp/run\\x1b]0;owned\\x07/worker.log"
