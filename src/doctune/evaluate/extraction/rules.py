@@ -155,8 +155,8 @@ def _classify(text: str, c: Candidate, pre: str) -> Candidate:
 def _names_it(text: str, c: Candidate, window: str, post: str) -> bool:
     """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
     with it, "between B and D, D" ends the reply with it."""
-    if cues.PRE_ENDING.search(window) and _SENTENCE_CLOSE.match(post):
-        return True
+    if (cues.PRE_ENDING.search(window) or not window.strip()) and _SENTENCE_CLOSE.match(post):
+        return True  # also a sentence that is the letter alone ("C or D? C.")
     return bool(_AFTER_COMMA.search(window) and not text[c.end :].strip(" .!)"))
 
 
@@ -357,11 +357,13 @@ def _decide_options(
 ) -> Extracted | None:
     """Rule 5: option texts named instead of letters, read with the same cues; an option
     already rejected by its letter ("D is incorrect. 'Neither enantiomer' ...") stays so."""
-    found = [_classify_text(text, c) for c in option_mentions(text, letters, options)]
+    found = _inherit(
+        text, [_classify_text(text, c) for c in option_mentions(text, letters, options)]
+    )
     kept = [c for c in found if c.role in ("commit", "mention") and c.letter not in rejected]
     if not kept:
         return None
-    committed = _decide(text, [c for c in kept if c.role == "commit"])
+    committed = _decide(text, kept)
     if committed is not None:
         return replace(committed, confident=False, rule=f"option text, {committed.rule}")
     named = {c.letter for c in kept}

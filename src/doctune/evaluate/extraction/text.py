@@ -98,37 +98,52 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
         return OwnAnswer("", unfinished_thinking=True)
     whole = text
     text = text.split("</s>", 1)[0]
+    echoed = False
     for match in _NEXT_ITEM.finditer(text):
         # A reply may open by restating this very question (its options are the item's);
         # any other next question ends the answer, even at the start (then it gave none).
         if match.start() == 0 and _restates(text, options):
+            echoed = True
             continue
         text = text[: match.start()]
         break
-    text = _before_repetition(_before_next_question(text, letters, options), letters).strip()
+    # Only a reply that opened by restating this question may list its options again.
+    text = _before_next_question(text, letters, options if echoed else None)
+    text = _before_repetition(text, letters).strip()
     return OwnAnswer(text, trace=trace, continued=len(text) < len(whole.strip()))
 
 
 def _restates(text: str, options: dict[str, str] | None) -> bool:
     """Does `text` list this item's own options, each under its own letter?"""
+    if not options:
+        return False
     head = " ".join(text.split("\n\n", 3)[:3]).casefold()
     found = 0
-    for letter, option in (options or {}).items():
+    for letter, option in options.items():
         body = re.escape(" ".join(option.casefold().split()))
         found += bool(body and re.search(rf"\(?{letter.casefold()}[).:]\s*{body}", head))
-    return found >= min(3, len(options or {}))
+    return found >= min(3, len(options))
 
 
 def _before_repetition(text: str, letters: str) -> str:
     """A first line that is an answer ("C", "Answer: A") followed only by more such lines is a
-    base model looping after it answered; the options in order ("A B C D") are a list instead."""
+    base model looping after it answered; the options in order ("A. ...", "B. ...") are a list
+    instead, left for the rules to read."""
     lines = [x.strip() for x in text.split("\n") if x.strip()]
-    answer = re.compile(rf"^(?:answer\s*:\s*)?[(\[]?([{re.escape(letters)}])[)\].]?$", re.I)
-    found = [answer.match(x) for x in lines]
+    found = [_answer_line(letters).match(x) for x in lines]
     if len(lines) < 2 or not all(found):
         return text
     sequence = "".join(m.group(1).upper() for m in found if m)
-    return "" if sequence == letters[: len(sequence)] else lines[0]
+    return text if sequence.startswith(letters[: min(3, len(sequence))]) else lines[0]
+
+
+@lru_cache(maxsize=16)
+def _answer_line(letters: str) -> re.Pattern[str]:
+    """ "C", "Answer: A", "(D) 0.250 mol": a line that gives one option and nothing else."""
+    up = re.escape(letters)
+    return re.compile(
+        rf"^(?:answer\s*:\s*)?[(\[]?((?-i:[{up}])|[{up.lower()}])(?:[)\].]|[)\].]?\s+\S.*)?$", re.I
+    )
 
 
 @lru_cache(maxsize=16)
