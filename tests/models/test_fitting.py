@@ -75,6 +75,7 @@ def test_then_the_start_is_cut_and_the_question_kept() -> None:
     assert text.endswith(QUESTION)
     assert not text.startswith("intro")  # the start went, whole words only
     assert out.prompt_tokens == 10
+    assert out.kept == (0, 0) and out.cut > 0  # what built the prompt sent
 
 
 def test_a_prompt_that_cannot_fit_is_not_sent_and_says_by_how_much() -> None:
