@@ -1,7 +1,8 @@
 """A PDF written by hand whose text is drawn with a CID font (Type0, Identity-H, an embedded
-TrueType subset) and no /ToUnicode map: the kind of file (often Japanese) PDFium reads no text
-from. The font is matplotlib's DejaVu Sans (always installed with doctune), so the text is Latin
-and Greek; the mechanism, glyph ids with no map back to characters, is the same.
+TrueType font) and no /ToUnicode map: the kind of file (often Japanese) PDFium reads no text
+from. Latin and Greek text uses a subset of matplotlib's DejaVu Sans (always installed with
+doctune); Japanese text, for which no font is installed, a font built here whose glyphs are
+plain boxes but whose `cmap` table maps them to the Japanese characters, as a real font's does.
 
 Optionally the first pages use a plain Helvetica font PDFium reads, to check that only the pages
 that need it go through the fallback.
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import matplotlib
 from fontTools import subset
+from fontTools.fontBuilder import FontBuilder
+from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTFont
 
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -23,16 +26,40 @@ FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 def _subset(text: str) -> TTFont:
     options = subset.Options()
     options.notdef_outline = True
-    options.drop_tables = [
-        *options.drop_tables,
-        "FFTM",
-    ]  # a FontForge stamp fontTools cannot subset
+    # FFTM is a FontForge stamp fontTools cannot subset.
+    options.drop_tables = [*options.drop_tables, "FFTM"]
     font = TTFont(FONT)
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=text)
     subsetter.subset(font)
     buffer = io.BytesIO()
     font.save(buffer)
+    buffer.seek(0)
+    return TTFont(buffer)
+
+
+def box_font(text: str) -> TTFont:
+    """A TrueType font with one box-shaped glyph per character of `text` (any script)."""
+    chars = sorted(set(text))
+    names = [".notdef", *(f"uni{ord(c):04X}" for c in chars)]
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder(names)
+    builder.setupCharacterMap({ord(c): n for c, n in zip(chars, names[1:], strict=True)})
+    pen = TTGlyphPen(None)
+    pen.moveTo((100, 0))
+    pen.lineTo((100, 700))
+    pen.lineTo((900, 700))
+    pen.lineTo((900, 0))
+    pen.closePath()
+    box = pen.glyph()
+    builder.setupGlyf({n: box for n in names})
+    builder.setupHorizontalMetrics({n: (1000, 100) for n in names})
+    builder.setupHorizontalHeader(ascent=880, descent=-120)
+    builder.setupNameTable({"familyName": "DoctuneBoxes", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=880, usWinAscent=880, usWinDescent=120)
+    builder.setupPost()
+    buffer = io.BytesIO()
+    builder.font.save(buffer)
     buffer.seek(0)
     return TTFont(buffer)
 
@@ -52,11 +79,16 @@ def _content(font: str, lines: list[str], encode) -> bytes:
 
 
 def write_cid_pdf(
-    path: Path, cid_pages: list[list[str]], plain_pages: list[list[str]] = ()
+    path: Path,
+    cid_pages: list[list[str]],
+    plain_pages: list[list[str]] = (),
+    *,
+    boxes: bool = False,
 ) -> Path:
-    """Plain pages first (Helvetica, readable by PDFium), then the CID-font pages."""
+    """Plain pages first (Helvetica, readable by PDFium), then the CID-font pages, in DejaVu
+    Sans or (`boxes`, for scripts DejaVu lacks) in `box_font`."""
     text = "".join(line for page in cid_pages for line in page)
-    font = _subset(text)
+    font = box_font(text) if boxes else _subset(text)
     cmap = font.getBestCmap()
     scale = 1000 / font["head"].unitsPerEm
     glyphs = {ch: font.getGlyphID(cmap[ord(ch)]) for ch in set(text)}

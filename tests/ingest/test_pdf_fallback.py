@@ -69,6 +69,18 @@ def test_the_ingest_report_names_the_fallback_pages(make_project) -> None:
     assert "α-methyl acid" in chunks
 
 
+def test_a_japanese_page_without_tounicode_is_recovered(tmp_path: Path) -> None:
+    lines = ["イブプロフェンは三段階で合成される。", "触媒はパラジウム錯体である。"]
+    path = write_cid_pdf(tmp_path / "ja.pdf", [lines], boxes=True)
+    assert b"/ToUnicode" not in path.read_bytes()
+    raw = pdfium.PdfDocument(path.read_bytes())[0].get_textpage().get_text_range()
+    assert not any(ch in raw for ch in "イブプロフェン三段階")  # PDFium: glyph ids only
+    doc = read(path)
+    assert doc.fallback_pages == [1]
+    for line in lines:
+        assert line in doc.text
+
+
 def test_text_neither_can_decode_is_one_line(tmp_path: Path, monkeypatch) -> None:
     from doctune.ingest import pdf_fallback
 
