@@ -96,6 +96,9 @@ def test_missing_local_folders_are_found_before_the_stage_that_needs_them(tmp_pa
     adapter = RunContext(root, overrides={"student": "hf:org/m+./no-adapter"}, show_progress=False)
     with pytest.raises(ConfigError, match=re.escape("no adapter folder './no-adapter'")):
         check(adapter, ["evaluate"])
+    # An adapter this very run will train lives in its output folder: not there yet, not wrong.
+    future = f"hf:org/m+{root / 'out' / 'train' / 'e1' / 'adapter'}"
+    check(RunContext(root, overrides={"student": future}, show_progress=False), ["evaluate"])
 
 
 @pytest.mark.parametrize("url", ["localhost:8000/v1", "http//host/v1", "ftp://host", "http://:9"])

@@ -79,15 +79,20 @@ def check(ctx: RunContext, stage_names: Iterable[str]) -> None:
         if group not in used:
             continue
         if model.backend == "hf":
-            _check_local(where, spec, model)
+            _check_local(where, spec, model, ctx.out_dir)
         else:
             _check_endpoint(ctx.config, where, spec)
 
 
-def _check_local(where: str, spec: str, model: ModelSpec) -> None:
-    if looks_like_path(model.model) and not Path(model.model).expanduser().is_dir():
+def _check_local(where: str, spec: str, model: ModelSpec, out_dir: Path) -> None:
+    def missing(target: str) -> bool:
+        folder = Path(target).expanduser().resolve()
+        # A folder in the output folder may be what this run is about to write (an adapter).
+        return not folder.is_dir() and not folder.is_relative_to(out_dir)
+
+    if looks_like_path(model.model) and missing(model.model):
         raise ConfigError(f"{where}: '{spec}': no local model folder '{model.model}'")
-    if model.adapter and not Path(model.adapter).expanduser().is_dir():
+    if model.adapter and missing(model.adapter):
         raise ConfigError(f"{where}: '{spec}': no adapter folder '{model.adapter}'")
 
 
