@@ -1,0 +1,204 @@
+"""Every option letter of a reply, classified by the words around it (`cues`): committed
+(strongly or weakly), rejected, hypothetical or merely mentioned; see `rules` for how those
+roles decide the reply."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from functools import lru_cache
+
+from doctune.evaluate.extraction import cues
+from doctune.evaluate.extraction.result import Candidate
+from doctune.evaluate.extraction.text import option_line
+
+
+# -- finding letters --------------------------------------------------------------------------------
+@lru_cache(maxsize=16)
+def _token(letters: str) -> re.Pattern[str]:
+    up, low = re.escape(letters), re.escape(letters.lower())
+    # Not glued to a word, a hyphen ("B-cells", "C-C bond"), a degree sign or a number ("60 C"),
+    # not an abbreviation ("A.I.") and not the C of a formula ("Pd/C"); "B/C" names two options.
+    return re.compile(rf"(?<![\w\-'’°])(?<!\w\w/)(?<!\d )(?P<L>[{up}{low}])(?![\w\-'’])(?!\.\w)")
+
+
+_MAX_CANDIDATES = 200
+_AFTER_LABEL = re.compile(r"[:=]\s*[(\[]?\s*$")
+_QUESTION_YES = re.compile(r"^\s*[)\]}]?\s*\?\s*yes", re.IGNORECASE)
+_SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:[.!]|$)")
+_AFTER_COMMA = re.compile(r"[,;]\s*$")
+_CLAUSE = re.compile(r",|\bbut\b")
+ENDS_WITH_IS = re.compile(r"\b(?:is|are)\s*$")
+SENTENCE_END = re.compile(r"[.!?;](?=\s|$)|\n")
+_NEXT_WORD = re.compile(r"\s+(\S+)")
+
+
+def sentence_start(text: str, at: int) -> int:
+    ends = [m.end() for m in SENTENCE_END.finditer(text, max(0, at - 300), at)]
+    return ends[-1] if ends else max(0, at - 300)
+
+
+def _is_article(text: str, end: int) -> bool:
+    """Is the "A"/"a" ending at `end` the article? ("A reaction at 40 °C", "A 5 mL sample")."""
+    follow = _NEXT_WORD.match(text, end)
+    if follow is None:
+        return False
+    word = follow.group(1)
+    if word[0].isdigit():
+        return True
+    # Only English has this article: "A и C" in Russian names two options.
+    bare = word.strip(".,;:!?")
+    return word[0].isascii() and word[0].islower() and bare not in cues.LETTER_FOLLOWERS
+
+
+def candidates(text: str, letters: str) -> list[Candidate]:
+    """Every option letter of the reply, classified (rule 3 of `rules`)."""
+    found: list[Candidate] = []
+    tokens = list(_token(letters).finditer(text))
+    # A reply naming letters thousands of times is degenerate; its end is where answers are.
+    for m in tokens[-_MAX_CANDIDATES:]:
+        start, end = m.span("L")
+        pre = text[sentence_start(text, start) : start]
+        if cues.NAMED.search(pre[-30:]):
+            continue
+        letter = m.group("L")
+        strong_label = cues.PRE_STRONG.search(pre[-80:]) is not None
+        if letter.islower() and not strong_label:
+            continue
+        if letter in "Aa" and _is_article(text, end):
+            after_label = letter == "A" and _AFTER_LABEL.search(pre) is not None
+            if not after_label:
+                continue
+        found.append(classify(text, Candidate(letter.upper(), start, end), pre))
+    found += _ordinals(text, letters)
+    return inherit(text, sorted(found, key=lambda c: c.start))
+
+
+def _ordinals(text: str, letters: str) -> list[Candidate]:
+    out = []
+    for m in cues.ORDINAL.finditer(text):
+        index = cues.ORDINALS[m.group(1).lower()]
+        if index < len(letters):
+            c = Candidate(letters[index], m.start(), m.end())
+            out.append(classify(text, c, text[sentence_start(text, m.start()) : m.start()]))
+    return out
+
+
+def classify(text: str, c: Candidate, pre: str) -> Candidate:
+    post = text[c.end : c.end + 120].split("\n", 1)[0]
+    window = pre[-80:]
+    if (
+        cues.PRE_NEGATION.search(window)
+        or cues.POST_REJECTION.match(post)
+        or cues.POST_VERDICT_NO.match(post)
+        or (cues.NONE_OF.match(pre) and not cues.PREDICATE.search(pre))
+    ):
+        return replace(c, role="reject")
+    if cues.POST_STRONG.match(post) and _QUESTION_YES.match(post):
+        return replace(c, role="commit", strength=2)
+    if cues.POST_QUESTION.match(post) or _hypothetical(pre, post):
+        return replace(c, role="hypothetical")
+    if cues.PRE_REVISION.search(window):
+        return replace(c, role="commit", strength=2, revises=True)
+    if cues.PRE_STRONG.search(window) or cues.POST_STRONG.match(post):
+        return replace(c, role="commit", strength=2)
+    if cues.POST_VERDICT_YES.match(post):
+        return replace(c, role="commit", strength=2)
+    if _names_it(text, c, window, post):
+        return replace(c, role="commit", strength=2)
+    if cues.POST_WEAK.match(post) or cues.PRE_WEAK.search(window):
+        return replace(c, role="commit", strength=1)
+    return c
+
+
+def _names_it(text: str, c: Candidate, window: str, post: str) -> bool:
+    """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
+    with it, "between B and D, D" ends the reply with it."""
+    if (cues.PRE_ENDING.search(window) or not window.strip()) and _SENTENCE_CLOSE.match(post):
+        return True  # also a sentence that is the letter alone ("C or D? C.")
+    return bool(_AFTER_COMMA.search(window) and not text[c.end :].strip(" .!)"))
+
+
+def _hypothetical(pre: str, post: str) -> bool:
+    conditions = list(cues.HYPOTHETICAL_BEFORE.finditer(pre))
+    # The last condition before the letter governs it unless a contrast intervenes.
+    if (
+        conditions
+        and not cues.FORCED_CHOICE.search(pre)
+        and cues.CONTRAST.search(pre, conditions[-1].end()) is None
+    ):
+        return True
+    clause = _CLAUSE.split(pre)[-1]
+    return bool(cues.ATTRIBUTED.search(clause) or cues.HYPOTHETICAL_AFTER.match(post))
+
+
+_JOINED = re.compile(
+    r"^\s*[)\]}]?\s*(?:,|or|and|and/or|/|&|nor|、|和|或|と|及|и|или)\s*(?:option\s+)?[(\[]?\s*$",
+    re.I,
+)
+
+
+def joined(text: str, first: Candidate, second: Candidate) -> bool:
+    return _JOINED.match(text[first.end : second.start]) is not None
+
+
+def inherit(text: str, found: list[Candidate]) -> list[Candidate]:
+    """A mentioned letter joined to a classified neighbour takes its role ("A and B are too
+    low": both rejected; "Incorrect: A, B, D": all three)."""
+    out = list(found)
+    # Only verdicts against letters travel: a list joined to a commitment is two answers,
+    # which `_decide` reads as ambiguous, not as a commitment to each.
+    travels = ("reject", "hypothetical")
+    for i in range(len(out) - 2, -1, -1):  # backwards: the predicate follows the list
+        nxt = out[i + 1]
+        if out[i].role == "mention" and nxt.role in travels and joined(text, out[i], nxt):
+            out[i] = _with_role(out[i], nxt)
+    for i in range(1, len(out)):  # forwards: the label precedes it
+        prev = out[i - 1]
+        if prev.role not in travels or not joined(text, prev, out[i]):
+            continue
+        # A negation governs its whole list ("Neither A nor B is correct").
+        if out[i].role == "mention" or prev.role == "reject":
+            out[i] = _with_role(out[i], prev)
+    return out
+
+
+def _with_role(c: Candidate, source: Candidate) -> Candidate:
+    return replace(c, role=source.role, strength=source.strength)
+
+
+# -- option lists and verdict lines ----------------------------------------------------------------
+_LINE_REJECT = re.compile(
+    r"\bincorrect\b|\bwrong\b|\bfalse\b|\bnot\b|\btoo\b|\bignores?\b|\bno\b|错误|誤り", re.I
+)
+_LINE_ACCEPT = re.compile(r"\bcorrect\b|\bright\b|\btrue\b|\bmatch\w*|\bfits\b|\byes\b|正确", re.I)
+
+
+def with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidate]:
+    """Lines that open with an option marker. Several of them are a list: each line is the
+    verdict on its letter ("- B (0.200 mol): ignores the excess"), or just the option restated.
+    One, at the very start, is the reply answering ("C) 0.210 mol", "Option D.")."""
+    pattern = option_line(letters)
+    starts: dict[int, str] = {}
+    offset = 0
+    for line in text.split("\n"):
+        m = pattern.match(line)
+        if m is not None:
+            starts[offset + m.start("L")] = m.group("rest")
+        offset += len(line) + 1
+    distinct = {text[i].upper() for i in starts}
+    out = []
+    for c in found:
+        rest = starts.get(c.start)
+        if rest is None:
+            out.append(c)
+        elif len(distinct) == 1:
+            keep_verdict = c.role == "reject" or (c.start > 0 and c.role != "mention")
+            out.append(c if keep_verdict else replace(c, role="commit", strength=2, leading=True))
+        elif _LINE_REJECT.search(rest):
+            out.append(replace(c, role="reject"))
+        elif _LINE_ACCEPT.search(rest):
+            out.append(replace(c, role="commit", strength=1))
+        else:
+            out.append(replace(c, role="mention", strength=0))
+    return out
