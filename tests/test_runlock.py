@@ -188,3 +188,15 @@ def test_the_report_of_a_finished_run_reads_during_another_run(
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_command_with_wait_runs_once_the_holder_is_done(tmp_path: Path) -> None:
+    project = small_project(tmp_path / "p")
+    (project / "out").mkdir()
+    proc = holder_process(project / "out")
+    threading.Timer(0.5, proc.terminate).start()
+    result = CliRunner().invoke(main, ["ingest", str(project), "--wait", "--no-progress"])
+    proc.wait()
+    assert result.exit_code == 0, result.output
+    assert f"waiting for pid {proc.pid} (doctune run held-by-test" in result.output
+    assert "ingest: " in result.output and (project / "out" / "ingest" / "chunks.jsonl").is_file()

@@ -142,7 +142,11 @@ def run_stages(
         # Reading a finished run's report writes nothing: no lock, so it works during a run.
         ctx.log(f"report: up to date ({ctx.out_dir / 'report'})")
         return
-    with run_lock(ctx.out_dir, _command_line(), wait=opts.get("wait", False), log=ctx.log):
+
+    def say(line: str) -> None:  # the holder's command line is text, not markup
+        ctx.log(console_text(line))
+
+    with run_lock(ctx.out_dir, _command_line(), wait=opts.get("wait", False), log=say):
         ctx.reload_manifest()  # what a run we waited for wrote
         if opts["dry_run"]:
             _dry_run(ctx, stages)
