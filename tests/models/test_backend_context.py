@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
+from transformers import AutoTokenizer
 
 from doctune.config import ModelSettings
 from doctune.models.base import ChatRequest, GenerationParams, Message
@@ -101,3 +102,17 @@ def test_a_reask_too_long_for_the_context_is_not_sent() -> None:
     assert result.value is None and result.attempts == 1
     assert server.completions == 1
     assert result.error is not None and "re-ask not sent: prompt exceeds context (" in result.error
+
+
+def test_openai_counts_in_the_configured_tokenizer(
+    short_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    settings = ModelSettings(context_length=4096, tokenizer=str(short_model_dir))
+    backend = OpenAIBackend(parse_spec("openai:m"), settings)
+    tokenizer = AutoTokenizer.from_pretrained(short_model_dir)
+    text = "Hydrogenation over Raney nickel at 70 °C."
+    exact = sum(
+        len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in ("Be brief.", text)
+    )
+    assert backend.prompt_tokens(request(text)) == exact + 2 * 4 + 3  # messages and priming
