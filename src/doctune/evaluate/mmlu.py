@@ -5,7 +5,7 @@ header, columns question, A, B, C, D, answer letter. MMLU's text is not ours to 
 is downloaded: the folder comes from `evaluate.mmlu.dir` or `$MMLU_DIR`, and without either the
 suite is skipped with one line saying so (`skip_reason`).
 
-Prompts are lm-evaluation-harness's MMLU default, character for character, so the numbers can
+Prompts are lm-evaluation-harness's MMLU default (doctune.evaluate.mmlu_prompt), so the numbers can
 be set beside published ones. Two scorings:
 - generate (any chat model): the prompt as one user message, the letter read from the reply;
 - loglikelihood (`hf:` models): " A".." D" scored after the prompt without a chat template, the
@@ -18,7 +18,6 @@ import asyncio
 import csv
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,12 +33,19 @@ from doctune.evaluate.loglik import (
     loglik_key,
     truncated_tokens,
 )
-from doctune.models.base import Message
+from doctune.evaluate.mmlu_prompt import (
+    LETTERS,
+    MMLUQuestion,
+    build_prompt,
+    description,
+    format_question,
+    format_shot,
+    item_prompt,
+    prompt_layout,
+)
 from doctune.models.client import CallFailed, ModelClient, cost_of
-from doctune.models.fitting import Layout, left_cut
 from doctune.train.experiments import ModelRef
 
-LETTERS = "ABCD"
 SPLITS = ("dev", "val", "test")
 Scoring = Literal["generate", "loglikelihood"]
 # Where a generated answer ends. lm-evaluation-harness's generative MMLU stops at "</s>" and at
@@ -49,17 +55,6 @@ Scoring = Literal["generate", "loglikelihood"]
 # style, and the end-of-turn markers. Four is the most OpenAI's API accepts.
 GENERATE_STOP = ("</s>", "<|im_end|>", "\n\n", "Question:")
 _COLUMNS = "question, A, B, C, D, answer"
-
-
-@dataclass(frozen=True)
-class MMLUQuestion:
-    """One row of an MMLU CSV; `line` is where the row starts in its file (for errors)."""
-
-    question: str
-    choices: tuple[str, str, str, str]
-    answer: str
-    source: str
-    line: int
 
 
 # -- where the data is ------------------------------------------------------------------------
@@ -131,35 +126,7 @@ def _question(row: list[str], path: Path, line: int) -> MMLUQuestion:
     )
 
 
-# -- prompts ----------------------------------------------------------------------------------
-def description(subject: str) -> str:
-    """The harness's per-subject header (its _generate_configs.py: underscores become spaces)."""
-    return (
-        "The following are multiple choice questions (with answers) about "
-        f"{' '.join(subject.split('_'))}.\n\n"
-    )
-
-
-def format_question(question: MMLUQuestion) -> str:
-    """The harness's doc_to_text: the question stripped, the choices as they are."""
-    lines = [question.question.strip()]
-    lines += [
-        f"{letter}. {choice}" for letter, choice in zip(LETTERS, question.choices, strict=True)
-    ]
-    return "\n".join(lines) + "\nAnswer:"
-
-
-def format_shot(shot: MMLUQuestion) -> str:
-    """One example with its answer after a space and a blank line (the harness's target and
-    few-shot delimiters)."""
-    return f"{format_question(shot)} {shot.answer}\n\n"
-
-
-def build_prompt(subject: str, question: MMLUQuestion, shots: list[MMLUQuestion]) -> str:
-    """Description, then each example, then the question ending in "Answer:"."""
-    return description(subject) + "".join(map(format_shot, shots)) + format_question(question)
-
-
+# -- items ------------------------------------------------------------------------------------
 def load_items(settings: MMLUSettings) -> list[EvalItem]:
     """The suite's items: per subject, the first `max_questions_per_subject` test questions,
     each with the first `few_shot` dev questions as examples (the harness's first_n sampler)."""
@@ -206,50 +173,6 @@ def _shots(root: Path, subject: str, k: int) -> list[MMLUQuestion]:
     if len(dev) < k:
         raise InputError(f"{path}: {len(dev)} examples, evaluate.mmlu.few_shot asks for {k}")
     return dev[:k]
-
-
-def item_parts(item: EvalItem) -> tuple[str, list[str], str]:
-    """(description, formatted examples, the question ending in "Answer:") of an item; an item
-    built elsewhere is zero-shot from its fields, or its prompt as one unshrinkable part."""
-    meta = item.meta
-    if isinstance(meta.get("question_text"), str):
-        return str(meta.get("description", "")), list(meta.get("shots", [])), meta["question_text"]
-    if isinstance(meta.get("prompt"), str):
-        return "", [], meta["prompt"]
-    options = item.options or {}
-    question = MMLUQuestion(
-        question=item.question,
-        choices=tuple(options.get(letter, "") for letter in LETTERS),  # type: ignore[arg-type]
-        answer=item.answer or "A",
-        source="",
-        line=0,
-    )
-    return description(str(meta.get("subject", ""))), [], format_question(question)
-
-
-def item_prompt(item: EvalItem) -> str:
-    """The prompt of an item, all its examples included."""
-    prompt = item.meta.get("prompt")
-    if isinstance(prompt, str):
-        return prompt
-    head, shots, question = item_parts(item)
-    return head + "".join(shots) + question
-
-
-def prompt_layout(item: EvalItem) -> Layout:
-    """How a generate-mode prompt may shrink: examples from the last, then the description and
-    examples left from their start (as the harness cuts a context); the question stays."""
-    head, shots, question = item_parts(item)
-
-    def build(keep: tuple[int, ...], cut: int) -> list[Message]:
-        context = left_cut(head + "".join(shots[: keep[0]]), cut)
-        return [Message(role="user", content=context + question)]
-
-    return Layout(
-        build=build,
-        groups=(("few-shot examples", len(shots)),),
-        cuttable=lambda keep: len(head + "".join(shots[: keep[0]])),
-    )
 
 
 # -- scoring ----------------------------------------------------------------------------------
