@@ -18,8 +18,12 @@ from doctune.evaluate.extraction.text import option_line
 def _token(letters: str) -> re.Pattern[str]:
     up, low = re.escape(letters), re.escape(letters.lower())
     # Not glued to a word, a hyphen ("B-cells", "C-C bond"), a degree sign or a number ("60 C"),
-    # not an abbreviation ("A.I.") and not the C of a formula ("Pd/C"); "B/C" names two options.
-    return re.compile(rf"(?<![\w\-'’°])(?<!\w\w/)(?<!\d )(?P<L>[{up}{low}])(?![\w\-'’])(?!\.\w)")
+    # not an abbreviation ("A.I.", "N/A") and not the C of a formula ("Pd/C"); "B/C" names two
+    # options.
+    return re.compile(
+        rf"(?<![\w\-'’°])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?P<L>[{up}{low}])"
+        r"(?![\w\-'’])(?!\.\w)"
+    )
 
 
 _MAX_CANDIDATES = 200
@@ -77,9 +81,9 @@ def candidates(text: str, letters: str) -> list[Candidate]:
 def _ordinals(text: str, letters: str) -> list[Candidate]:
     out = []
     for m in cues.ORDINAL.finditer(text):
-        index = cues.ORDINALS[m.group(1).lower()]
+        index = cues.ORDINALS[(m.group(1) or m.group(2)).lower()]
         if index < len(letters):
-            c = Candidate(letters[index], m.start(), m.end())
+            c = Candidate(letters[index], m.start(m.lastindex or 0), m.end())
             out.append(classify(text, c, text[sentence_start(text, m.start()) : m.start()]))
     return out
 
@@ -129,6 +133,8 @@ def _hypothetical(pre: str, post: str) -> bool:
     ):
         return True
     clause = _CLAUSE.split(pre)[-1]
+    if cues.FORCED_AFTER.match(post):
+        return False
     return bool(cues.ATTRIBUTED.search(clause) or cues.HYPOTHETICAL_AFTER.match(post))
 
 

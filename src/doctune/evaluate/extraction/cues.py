@@ -13,9 +13,12 @@ import re
 _I = re.IGNORECASE
 
 # What may stand between a cue and its letter: punctuation, "option", an opening bracket.
-_TAIL = r"[\s,:\-–—→=>]*(?:the\s+)?(?:(?:option|choice|letter|answer|選択肢|选项)\s*)?[(\[{]?\s*$"
+_TAIL = (
+    r"[\s,:\-–—→=>]*(?:either\s+)?(?:(?:the|la|el|die|antwort|respuesta|réponse|вариант)\s+)?"
+    r"(?:(?:option|choice|letter|answer|alternativa|選択肢|选项)\s*)?[(\[{]?\s*$"
+)
 _NEG_TAIL = r"\s*(?:(?:option|choice|answer)\s*)?[(\[{]?\s*$"
-_ADVERB = r"(?:\s+\w+ly)?"
+_ADVERB = r"(?:\s+(?:\w+ly|therefore|thus|then|still|indeed|also))?"
 _VERB = r"(?:is|are|was|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be)"
 
 # -- before the letter ----------------------------------------------------------------------------
@@ -26,13 +29,15 @@ PRE_NEGATION = re.compile(
     r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
     r"|\bcan(?:no|')t\s+(?:possibly\s+)?be|\bcould\s*n[o']t\s+be"
     r"|\b(?:not|never|n't)\s+(?:choose|pick|select|go\s+with|opt\s+for)"
+    r"|\b(?:rejected|eliminated|excluded|ruled_out)\s*[:=]\s*\[?(?:\w\s*,\s*){0,4}"
     r"|不是|也不是|并非|而非)" + _NEG_TAIL,
     _I,
 )
 # A correction introduces the letter that replaces an earlier one ("C. Wait, actually D").
 PRE_REVISION = re.compile(
     r"(?:\bwait|\bactually|\bno\s*[,.!—–-]|\bcorrection\s*:?|\bscratch\s+that|\bi\s+mean"
-    r"|\bon\s+(?:second\s+thought|reflection)|\binstead|\bjust\s+kidding|不对|いや)" + _TAIL,
+    r"|\bon\s+(?:second\s+thought|reflection)|\binstead|\bjust\s+kidding|\btypo\b[^.\n]{0,40}"
+    r"|不对|いや)" + _TAIL,
     _I,
 )
 PRE_STRONG = re.compile(
@@ -45,7 +50,12 @@ PRE_STRONG = re.compile(
     r"(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?"
     + _ADVERB
     + r"|\b(?:answer|correct|right|solution|choice|option|pick|guess|selection|verdict|response"
-    r"|result|ответ)\s*[:=→]"
+    r"|result|final|ответ|antwort|respuesta|réponse|risposta|resposta|alternativa)\s*[:=→—]"
+    r"|\b(?:(?:die|la|el|a)\s+)?(?:richtige\s+|correcta\s+|bonne\s+|correcte\s+|corretta\s+"
+    r"|correta\s+)?(?:antwort|respuesta|réponse|risposta|resposta)\s+(?:correcta\s+|correta\s+"
+    r"|corretta\s+)?(?:ist|es|est|è|é)(?:\s+(?:donc|also|por\s+lo\s+tanto|quindi))?"
+    r"|\brichtig\s+ist(?:\s+also)?|\bbleibt\s+nur|\bpor\s+lo\s+tanto(?:,?\s+la\s+respuesta\s+es)?"
+    r"|\bc'est\s+donc(?:\s+la\s+réponse)?|\bзначит|\bправильный\s+ответ\s*[—:-]?"
     r"|\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go\s+with"
     r"|going\s+with|went\s+with|opt\s+for|opting\s+for|settle\s+on|stick\s+with|i'?d\s+say"
     r"|i\s+say|i'?ll\s+say)"
@@ -84,7 +94,9 @@ POST_REJECTION = re.compile(
     r"|contradicts|comes\s+later"
     r"|cannot|can'?t\s+be|(?:can|could|may)\s+be\s+(?:ruled\s+out|eliminated|excluded|dismissed)"
     r"|too\s+\w+|[-–—]\s*(?:incorrect|wrong|false|no\b|too\b|not\b)|\?\s*no\b"
-    r"|(?:项|选项)?\s*(?:错误|不对|不正确)|(?:は|が)\s*(?:誤り|間違|不正解))",
+    r"|(?:项|选项)?\s*(?:错误|不对|不正确)|(?:は|が)\s*(?:誤り|間違|不正解)"
+    r"|(?:ist|sind|est|es|è)\s+(?:\w+\s+)?(?:falsch|faux|fausse|incorrect[ao]?|errat[ao]|inexact[ae]?)"
+    r"|kommt\s+nicht|(?:тоже\s+|также\s+)?(?:неверн|неправильн|ошибочн)\w*|не\s+подходит)",
     _I,
 )
 POST_STRONG = re.compile(
@@ -109,13 +121,21 @@ POST_VERDICT_NO = re.compile(r"^\s*[)\]]?\s*:\s*(?:no|nope|incorrect|wrong|false
 POST_VERDICT_YES = re.compile(r"^\s*[)\]]?\s*:\s*(?:yes|correct|right|true)\b(?!\s*\?)", _I)
 POST_QUESTION = re.compile(r"^\s*[)\]}]?\s*\?")
 
+# A label that states the answer, whatever follows it ("The correct choice is the one about").
+ANSWER_LABEL = re.compile(
+    r"\b(?:correct|right|final|best)\s+(?:answer|choice|option)\s*(?:is|:)\s*(?:the\s+)?"
+    r"(?!not\b|n't|none\b|neither\b)\w|(?:正确选项|正确答案|答案|答え|正解)\s*(?:为|是|は)?\s*[:：]?\s*(?!不)\w",
+    _I,
+)
 # A sentence that opens by rejecting everything it names ("None of A, B or D is right").
 NONE_OF = re.compile(r"^\s*(?:none\s+of|neither)\b", _I)
 PREDICATE = re.compile(r"\b(?:is|are|was|leaves?|so|but|which|then)\b", _I)
 # A reply that declines to pick after naming letters ("I'll leave this one to you").
 REFUSAL = re.compile(
     r"\b(?:can(?:no|')t|cannot|unable\s+to|won'?t)\s+(?:give|pick|choose|select|determine"
-    r"|decide|commit)|\bleave\s+(?:this|it)\s+(?:one\s+)?to\s+you|\bno\s+single\s+(?:correct\s+)?answer",
+    r"|decide|commit)|\bleave\s+(?:this|it)\s+(?:one\s+)?to\s+you|\bno\s+single\s+(?:correct\s+)?answer"
+    r"|\b(?:rather\s+not|should\s*(?:n'?t|\s+not)|would\s*(?:n'?t|\s+not)|won'?t|don'?t\s+want\s+to"
+    r"|don'?t\s+think\s+i\s+should|prefer\s+not\s+to)\s+(?:\w+\s+)?guess",
     _I,
 )
 
@@ -123,10 +143,24 @@ REFUSAL = re.compile(
 # A condition before the letter ("If the ratio were 1:1, the answer would be B"), unless it is
 # the forced choice of a grader's instruction ("If I had to choose, I'd pick C").
 HYPOTHETICAL_BEFORE = re.compile(
-    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it)\b|如果|假如|もし|なら",
+    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it|wenn|falls|если)\b"
+    r"|如果|假如|もし|なら",
     _I,
 )
 FORCED_CHOICE = re.compile(r"\bif\s+(?:i\s+(?:must|had\s+to|have\s+to|were\s+forced)|forced)\b", _I)
+# The same after the letter ("I would choose A if forced to"): the quiz forces a choice, so a
+# grader takes the letter the reply says it would pick; its doubt is about the question.
+FORCED_AFTER = re.compile(
+    r"^\s*[)\]]?\s*,?\s*if\s+(?:(?:i\s+(?:am|was|were|'m)\s+)?forced|i\s+(?:must|had\s+to|have\s+to))\b",
+    _I,
+)
+# A reply that finds no option right ("None of the options match", "no option is correct").
+NO_OPTION = re.compile(
+    r"\b(?:none\s+of\s+(?:the|these)\s+(?:options|choices|answers)|no\s+(?:option|choice|answer))"
+    r"\s+(?:is|are|match(?:es)?|fits?|seems?)\b|\b(?:don'?t|do\s+not)\s+think\s+any\s+"
+    r"(?:option|choice|answer|of\s+them)\s+is\b",
+    _I,
+)
 # A contrast ends the condition's reach ("If ... B; but since ..., C").
 CONTRAST = re.compile(r"[;；]|\b(?:but|however|since|because|yet|so|thus|therefore)\b|但|所以", _I)
 # Someone else's choice, not the reply's ("You might think it's B", "B is tempting").
@@ -138,14 +172,15 @@ ATTRIBUTED = re.compile(
 # A condition after the letter, before any comma ("C would be correct only if the gas were ...").
 HYPOTHETICAL_AFTER = re.compile(
     r"^(?:[^.;!?,\n]|[.,](?=\d)){0,80}?(?:\b(?:if|unless|provided|assuming|depending)\b"
-    r"|\b(?:would|could|might)\b(?:[^.;!?,\n]|[.,](?=\d)){0,40}?\b(?:if|only|for|with|when|under|unless"
-    r"|depending)\b)",
+    r"|\b(?:would|could|might|wäre|würde|sería|serait|sarebbe)\b(?:[^.;!?,\n]|[.,](?=\d)){0,40}?"
+    r"(?:\b(?:if|only|for|with|when|under|unless|depending)\b|,\s*(?:wenn|si|se|falls)\b))",
     _I,
 )
 # Between two different answers, a word that revises the first ("wait", "but", "so", "final").
 REVISION = re.compile(
     r"\b(?:wait|actually|no|hmm|re-?check\w*|recomput\w*|reconsider\w*|on\s+second\s+thought"
-    r"|on\s+reflection|correction|scratch\s+that|i\s+mean|but|however|so|therefore|thus|hence"
+    r"|on\s+reflection|correct(?:ion|ed|ing)|scratch\s+that|i\s+mean|but|however|so|therefore"
+    r"|thus|hence|oops|sorry|typo"
     r"|final(?:ly)?|instead|rather|double[-\s]check\w*|let\s+me\s+re\w*|yes|kidding|stick)\b"
     r"|不对|所以|因此|故|但|いや|訂正|しかし|でも",
     _I,
@@ -158,7 +193,9 @@ NEGATIVE_WORDS = re.compile(
 )
 # An option named by its place ("the third option"), read like its letter.
 ORDINAL = re.compile(
-    r"\b(first|second|third|fourth|fifth|last)\s+(?:option|choice|answer|alternative)\b", _I
+    r"\b(first|second|third|fourth|fifth|last)\s+(?:option|choice|answer|alternative)\b"
+    r"|\bthe\s+(first|second|third|fourth|fifth|last)\s+one\b(?!\s+of)",
+    _I,
 )
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
 # A label or name that a capital letter belongs to, not an option ("vitamin C", "Plan A").
@@ -172,5 +209,6 @@ NAMED = re.compile(
 LETTER_FOLLOWERS = frozenset(
     {"is", "was", "would", "will", "could", "seems", "seem", "looks", "appears", "fits",
      "matches", "gives", "best", "because", "since", "as", "and", "or", "but", "then", "so",
-     "which", "only", "alone", "it", "nor", "are", "accounts", "stands", "must", "should"}
+     "which", "only", "alone", "it", "nor", "are", "accounts", "stands", "must", "should",
+     "if", "here", "now", "too", "again", "instead", "though", "rather", "unless"}
 )  # fmt: skip

@@ -15,13 +15,15 @@ def _fold(text: str) -> str:
 
 
 # Where the head of an option's text ends and its qualification begins.
-_HEAD = re.compile(r"\s+(?:of|with|in|on|at|by|for|from|to|using|via)\s+|,\s*")
+_HEAD = re.compile(r"\s+(?:of|with|in|on|at|by|for|from|to|using|via|such\s+as)\s+|,\s*|\s+\(")
 
 
 def _bounded(body: str) -> str:
     # Bounded so "0.2 mol" is not found inside "0.21 mol" nor "1" inside "10"; the article goes
     # with the match, so "is not the nucleus" reads "not" right before it; a plural counts.
-    return rf"(?<![\w.,])(?<!\d[.,])(?:(?:the|a|an)\s+)?{re.escape(body)}(?:e?s)?(?!\w)(?![.,]\d)"
+    # Words may be split by a line break ("Acetic\n\nacid"): normalised text has no longer runs.
+    words = r"\s{1,2}".join(re.escape(w) for w in body.split(" "))
+    return rf"(?<![\w.,])(?<!\d[.,])(?:(?:the|a|an)\s+)?{words}(?:e?s)?(?!\w)(?![.,]\d)"
 
 
 def option_mentions(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
@@ -49,11 +51,12 @@ def _named(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
         if letter.upper() not in letters or not body:
             continue
         hits = list(re.finditer(_bounded(body), folded))
+        whole = bool(hits)
         head = _HEAD.split(body, 1)[0]
         if not hits and head != body and len(head.split()) >= 2:
             # A long option is often named by its head ("the Friedel-Crafts acylation" for
             # "Friedel-Crafts acylation of isobutylbenzene").
             hits = list(re.finditer(_bounded(head), folded))
-        spans += [(m.start(), m.end(), letter.upper()) for m in hits]
+        spans += [(m.start(), m.end(), letter.upper(), whole) for m in hits]
     kept = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
-    return [Candidate(letter, start, end) for start, end, letter in sorted(kept)]
+    return [Candidate(x, start, end, whole=whole) for start, end, x, whole in sorted(kept)]

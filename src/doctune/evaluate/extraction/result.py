@@ -31,3 +31,4 @@ class Candidate:
     strength: int = 0  # 2 a statement, 1 a hedge or a verdict line
     revises: bool = False  # introduced by a correction
     leading: bool = False  # the reply opens with it ("C) ..."): a later statement outranks it
+    whole: bool = False  # an option named by its whole text, not only the head of it

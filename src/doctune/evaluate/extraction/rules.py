@@ -25,15 +25,19 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    corrects; but two different answers with nothing that revises the first between them
    ("The answer is C. The answer is D.") are ambiguous, and so is a commitment naming two
    letters ("B or C");
-4. a reply that stops mid-sentence with nothing committed is cut off;
+4. a reply that stops mid-sentence with nothing committed is cut off, unless it opened with
+   one option's text (a base model continuing "Answer:" states it first, then rambles);
+   one that declines to choose ("I'd rather not guess") or finds no option right gives none;
 5. the options' texts, when given: the one option the reply names without a letter ("the
-   ribosome"), read with the same cues (a rejected option text does not count);
+   ribosome"), read with the same cues (a rejected option text does not count, and letters
+   left open, "either B or C", outweigh an option text named without a verdict);
 6. a short reply whose only letter is mentioned without any verdict ("B because the ratio is
    1:1.05") chooses it;
 7. otherwise no letter: "ambiguous" when several letters are in play, else "none".
 
-`confident` says whether the rules settled the reply: a strong commitment, a bare letter, or a
-reply with no letter in play at all. Weak commitments, option texts, conflicts and neutral
+`confident` says whether the rules settled the reply: a strong commitment (to a letter, or to
+an option's whole text with nothing else in play), a bare letter, or a reply with no letter in
+play and no answer stated in words the rules cannot map ("正确选项为：乙酸"). Weak commitments, option texts, conflicts and neutral
 mentions are not settled; with `evaluate.extraction: rules+model` those go to the judge model.
 """
 
@@ -105,13 +109,13 @@ def _single_mention(text: str, found: list[Candidate]) -> Extracted | None:
     letters = {c.letter for c in kept}
     if len(letters) != 1 or len(text) > 300 or any(c.role != "mention" for c in kept):
         return None
-    one = kept[0]
-    start = sentence_start(text, one.start)
-    end = SENTENCE_END.search(text, one.end)
-    sentence = text[start : end.start() if end else len(text)]
-    clause = sentence[one.start - start :].split(",", 1)[0]
-    if cues.NEGATIVE_WORDS.search(sentence[: one.start - start] + clause):
-        return None
+    for one in kept:  # a verdict against it anywhere ("C | ? ... not confident about C")
+        start = sentence_start(text, one.start)
+        end = SENTENCE_END.search(text, one.end)
+        sentence = text[start : end.start() if end else len(text)]
+        clause = sentence[one.start - start :].split(",", 1)[0]
+        if cues.NEGATIVE_WORDS.search(sentence[: one.start - start] + clause):
+            return None
     return Extracted(letters.pop(), "letter", False, "single mention")
 
 
@@ -141,7 +145,7 @@ def read_choice(
     return read
 
 
-_STATED = frozenset({"bare letter", "commitment"})
+_STATED = frozenset({"bare letter", "commitment", "option text first"})
 
 
 def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
@@ -154,13 +158,19 @@ def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
     decided = _decide(text, found)
     if decided is not None:
         return decided
-    if _stopped_mid_sentence(text, letters):
+    by_text = _decide_options(text, letters, options, found) if options else None
+    first = by_text is not None and by_text.rule == "option text first"
+    if _stopped_mid_sentence(text, letters) and not first:
         return Extracted(None, "cut_off", True, "stopped mid-sentence")
-    if options:
-        rejected = {c.letter for c in found if c.role == "reject"}
-        by_text = _decide_options(text, letters, options, rejected)
-        if by_text is not None:
-            return by_text
+    # Nothing committed and the reply says it will not choose, or that no option is right:
+    # an option text or a lone letter it named on the way is no answer.
+    unsure = any(c.role in ("commit", "mention") for c in found)  # letters left in play
+    if cues.REFUSAL.search(text):
+        return Extracted(None, "none", not unsure, "declines to choose")
+    if cues.NO_OPTION.search(text):
+        return Extracted(None, "none", not unsure, "no option right")
+    if by_text is not None:
+        return by_text
     single = _single_mention(text, found)
     if single is not None:
         return single
@@ -168,14 +178,20 @@ def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
     neutral = any(c.role == "mention" for c in found)
     if len(in_play) > 1:
         return Extracted(None, "ambiguous", not neutral, "several letters, no answer")
-    return Extracted(None, "none", not neutral, "no commitment")
+    # "The correct option is: acetic acid" in words the rules cannot map (another language,
+    # a paraphrase): an answer was stated, so the model reads it.
+    stated_in_words = cues.ANSWER_LABEL.search(text) is not None
+    return Extracted(None, "none", not (neutral or stated_in_words), "no commitment")
 
 
 def _decide_options(
-    text: str, letters: str, options: dict[str, str], rejected: set[str]
+    text: str, letters: str, options: dict[str, str], by_letter: list[Candidate]
 ) -> Extracted | None:
     """Rule 5: option texts named instead of letters, read with the same cues; an option
-    already rejected by its letter ("D is incorrect. 'Neither enantiomer' ...") stays so."""
+    already rejected by its letter ("D is incorrect. 'Neither enantiomer' ...") stays so, and
+    letters left in play ("either B or C") outweigh an option text named without a verdict."""
+    rejected = {c.letter for c in by_letter if c.role == "reject"}
+    open_letters = {c.letter for c in by_letter if c.role in ("mention", "hypothetical")}
     found = inherit(
         text, [_classify_text(text, c) for c in option_mentions(text, letters, options)]
     )
@@ -184,9 +200,19 @@ def _decide_options(
         return None
     committed = _decide(text, kept)
     if committed is not None:
-        return replace(committed, confident=False, rule=f"option text, {committed.rule}")
+        # Sure only as a letter would be: stated outright, the option's whole text, and no
+        # other option (by letter or text) left in play.
+        sure = committed.confident and not open_letters and all(c.whole for c in kept)
+        sure = sure and {c.letter for c in kept} == {committed.letter}
+        return replace(committed, confident=sure, rule=f"option text, {committed.rule}")
     named = {c.letter for c in kept}
     last = kept[-1]
+    if len(open_letters) > 1:
+        return Extracted(None, "ambiguous", False, "letters in play, option text named")
+    if kept[0].start == 0 and len(named) == 1:
+        # Opens with the option's text, as a base model continues "Answer:"; stated before
+        # whatever it rambles on about (rule 1 keeps it through a cut).
+        return Extracted(last.letter, "letter", False, "option text first")
     if len(named) == 1:
         whole = text.strip(" .!").casefold() == options.get(last.letter, "").casefold()
         return Extracted(last.letter, "letter", whole, "option text")

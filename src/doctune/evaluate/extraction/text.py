@@ -3,9 +3,11 @@
 Two steps, both before any rule looks for a letter:
 - `normalise` folds what only looks different (full-width forms, look-alike Cyrillic and Greek
   capitals, CJK punctuation, letters glued to kana or hanzi) and drops markup that carries no
-  words (emphasis, headers, quotes around a letter, LaTeX boxes); check marks become words.
+  words (emphasis, headers, quotes around a letter, LaTeX boxes); check marks and ticked boxes
+  become words, JSON/YAML answer fields and "Answer" headings become "answer: X" labels.
 - `own_answer` keeps the part of the reply that answers this question: after a closed `<think>`
-  trace, before a base model's next question, and without a restated list of the options.
+  trace (or Ollama's "Thinking..." block), before a base model's next question, without a
+  restated list of the options, and only the first answer of a base model's loop.
 """
 
 from __future__ import annotations
@@ -35,6 +37,28 @@ _LATEX = (
     (re.compile(r"\$+"), " "),
 )
 _STRUCK = re.compile(r"~~[^~\n]{0,200}~~")  # struck out: the writer withdrew it
+# Structured answers (JSON, YAML, checklists) read as the labels they are: `"answer": "B"` as
+# "answer: B", a ticked box as a verdict on its line, a fence's language tag as nothing.
+_STRUCTURED = (
+    (re.compile(r"^[ \t]*```[\w+-]{0,20}[ \t]*$", re.MULTILINE), ""),
+    (re.compile(r"([\"'])(\w[\w \-]{0,30})\1[ \t]*:"), r"\2:"),
+    (re.compile(r":[ \t]*([\"'])([^\"'\n]{0,40})\1"), r": \2"),
+    (re.compile(r"^([ \t]*[-*][ \t]*)\[[xX✓✔][ \t]*\](.*)$", re.MULTILINE), r"\1\2 : correct"),
+    (re.compile(r"^([ \t]*[-*][ \t]*)\[[ \t]?\]", re.MULTILINE), r"\1"),
+    # An "Answer" heading labels the line under it; <answer>C</answer> is the same label.
+    (
+        re.compile(
+            r"^[ \t]*#{1,6}[ \t]*((?:final[ \t]+)?answer)[ \t:]*\n+(?:[ \t]*>)?", re.M | re.I
+        ),
+        r"\1: ",
+    ),
+    (re.compile(r"<answer>\s?([^<\n]{0,80}?)\s?</answer>", re.I), r" answer: \1 "),
+)
+# Ollama prints a reasoning model's trace between these lines instead of <think> tags.
+_OLLAMA_TRACE = (
+    (re.compile(r"\A\s*Thinking\.\.\.[ \t]*$", re.MULTILINE), "<think>"),
+    (re.compile(r"^\.\.\.done thinking\.[ \t]*$", re.MULTILINE), "</think>"),
+)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.MULTILINE)
 _EMPHASIS = re.compile(r"[*`]|(?<!\w)_+|_+(?!\w)|^\s*(?:#{1,6}|>)+\s*", re.MULTILINE)
 _QUOTED_LETTER = re.compile(r"(?<!\w)[\"'‘“«]([A-Za-z])[\"'’”»](?!\w)")
@@ -54,7 +78,7 @@ def normalise(text: str) -> str:
     text = _SPECIAL_TOKEN.sub("\n\n</s>\n\n", text)
     text = _LONE_LOOKALIKE.sub(lambda m: m.group().translate(_LOOKALIKES), text)
     text = _GLUED.sub(" ", text)
-    for pattern, repl in (*_MARKS, *_LATEX):
+    for pattern, repl in (*_OLLAMA_TRACE, *_STRUCTURED, *_MARKS, *_LATEX):
         text = pattern.sub(repl, text)
     text = _STRUCK.sub(" ", text)
     text = _TABLE_RULE.sub("", text)
@@ -74,7 +98,9 @@ def _one_space(match: re.Match[str]) -> str:
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 # Where a base model starts the next item of the prompt's pattern, or a transcript's next turn.
 _NEXT_ITEM = re.compile(
-    r"^(?:question|problem|q)\s*\d*\s*[:.)]|^question\s+\d+\b|^(?:user|human)\s*:"
+    # Capitalised: a lower-case "question:" is a key of the reply's own JSON or YAML answer.
+    r"^(?-i:Question|QUESTION|Problem|PROBLEM|Q)\s*\d*\s*[:.)]|^(?-i:Question)\s+\d+\b"
+    r"|^(?:user|human)\s*:"
     r"|^the\s+following\s+are\s+multiple\s+choice\s+questions|^(?:问题|質問|問題)\s*\d*\s*:",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -132,17 +158,46 @@ def _before_repetition(text: str, letters: str) -> str:
     lines = [x.strip() for x in text.split("\n") if x.strip()]
     found = [_answer_line(letters).match(x) for x in lines]
     if len(lines) < 2 or not all(found):
-        return text
+        return _before_loop(text, letters)
     sequence = "".join(m.group(1).upper() for m in found if m)
     return text if sequence.startswith(letters[: min(3, len(sequence))]) else lines[0]
 
 
+_SENTENCES = re.compile(r"(?<=[.!])\s+")
+
+
+def _before_loop(text: str, letters: str) -> str:
+    """The same answer over and over on one line ("B B B B", "The answer is B. The answer is
+    B. ...") is a base model looping: its first answer, if the loop mostly repeats it."""
+    unit = _loop_unit(letters)
+    for units in (text.split(), _SENTENCES.split(text)):
+        found = [unit.match(x) for x in units]
+        if len(units) < 3 or not all(found):
+            continue
+        sequence = [m.group(1) for m in found if m]
+        counts = sorted((sequence.count(x) for x in set(sequence)), reverse=True)
+        first_leads = sequence.count(sequence[0]) == counts[0] and counts[1:2] != counts[:1]
+        in_order = "".join(sequence).startswith(letters[:3])
+        return units[0] if first_leads and not in_order else text
+    return text
+
+
+@lru_cache(maxsize=16)
+def _loop_unit(letters: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"^(?:(?:the\s+)?(?:correct\s+)?answer(?:\s+is|\s*:)\s*)?[(\[]?((?-i:[{re.escape(letters)}]))"
+        r"[)\].]?$",
+        re.I,
+    )
+
+
 @lru_cache(maxsize=16)
 def _answer_line(letters: str) -> re.Pattern[str]:
-    """ "C", "Answer: A", "(D) 0.250 mol": a line that gives one option and nothing else."""
+    """ "C", "Answer: A", "(D) 0.250 mol": a line that gives one option and nothing else (a
+    letter before text needs its bracket or stop: "A 6 kg object" opens with the article)."""
     up = re.escape(letters)
     return re.compile(
-        rf"^(?:answer\s*:\s*)?[(\[]?((?-i:[{up}])|[{up.lower()}])(?:[)\].]|[)\].]?\s+\S.*)?$", re.I
+        rf"^(?:answer\s*:\s*)?[(\[]?((?-i:[{up}])|[{up.lower()}])(?:[)\].](?:\s+\S.*)?)?$", re.I
     )
 
 
