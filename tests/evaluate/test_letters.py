@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from doctune.evaluate.extraction import read_choice
@@ -109,14 +107,29 @@ def test_five_letters() -> None:
     assert extract_letter("The answer is C.", letters="") is None  # a quiz without options
 
 
-def test_long_runs_of_blanks_do_not_backtrack() -> None:
-    """Optional whitespace around optional brackets is where regexes go cubic; one long
-    reply must still take milliseconds (the bound is loose for a loaded machine)."""
-    started = time.perf_counter()
-    assert extract_letter("A" + " " * 50_000 + "x") is None
-    assert extract_letter("B" + " )" * 20_000 + " is correct") == "B"
-    assert extract_letter(("B (x) " * 5_000) + "so the answer is D") == "D"
-    assert time.perf_counter() - started < 2.0
+# A hang guard, not a speed test: the rules are linear and take well under a second on these
+# (about 200,000 characters each); a quadratic pattern would take many minutes.
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        # Optional blanks around optional brackets: where regexes go cubic.
+        ("A" + " " * 200_000 + "x", None),
+        ("B" + " )" * 100_000 + " is correct", "B"),
+        (("B (x) " * 30_000) + "so the answer is D", "D"),
+        # A run tried from each of its characters: quadratic before the rules were linear.
+        ("a" + "_" * 200_000 + "b, so the answer is C.", "C"),
+        ("~~" * 100_000 + " Answer: D", "D"),
+        ("| " + " " * 200_000 + "x |\nThe answer is B.", "B"),
+        # Thousands of candidates: letters, ordinals, option texts compared pairwise.
+        ("A or " * 40_000 + "B", None),
+        ("the first option " * 12_000 + "is correct", "A"),
+        ("sodium chloride and water " * 8_000 + "so: water.", "C"),
+    ],
+)
+def test_long_degenerate_replies_finish(reply: str, expected: str | None) -> None:
+    options = {"A": "sodium", "B": "sodium chloride", "C": "water", "D": "ethanol"}
+    assert extract_letter(reply, options=options) == expected
 
 
 @pytest.mark.parametrize(
@@ -156,3 +169,73 @@ def test_kinds_and_confidence(reply: str, finish: str, kind: str, confident: boo
     read = read_choice(reply, finish_reason=finish)
     assert (read.kind, read.confident) == (kind, confident)
     assert (read.letter is not None) == (kind == "letter")
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # Structured answers: the field decides, prose and other keys do not.
+        ('```json\n{"why": "not option B", "answer": "D"}\n```', "stop", "D", True),
+        ("```yaml\nquestion: which catalyst\nanswer: 'C'\n```", "stop", "C", True),
+        ('{"answer": "A or C"}', "stop", None, True),
+        ('{"answer": null, "reason": "no slide"}', "stop", None, True),
+        ("## Final answer\n\n**B**", "stop", "B", True),
+        ("<answer>C</answer>", "stop", "C", True),
+        ("- [ ] A. 1 g\n- [x] B. 2 g\n- [ ] C. 3 g", "stop", "B", False),
+        # A base model looping on its answer before the cut; a loop of mixed answers is none.
+        (" D D D D D D D D D D D", "length", "D", True),
+        (
+            " The answer is C. The answer is C. The answer is A. The answer is C.",
+            "length",
+            "C",
+            True,
+        ),
+        (" The answer is A. The answer is B. The answer is C.", "length", None, True),
+        # Ordinals, forced choices, refusals, other languages.
+        ("The right answer is the second one, since the ratio is 1:1.", "stop", "B", True),
+        ("I would pick D if forced to, though the question is badly worded.", "stop", "D", True),
+        ("The answer is either B or C; I need the slide to tell.", "stop", None, True),
+        (
+            "If it is 50 bar the answer is C, if 165 bar D. I'd rather not guess.",
+            "stop",
+            None,
+            True,
+        ),
+        ("N/A", "stop", None, True),
+        ("A ist falsch, B auch. Richtig ist also Antwort C.", "stop", "C", True),
+        ("Por lo tanto, la respuesta correcta es la D.", "stop", "D", True),
+        ("Вариант А неверен. Значит, правильный ответ — В.", "stop", "B", True),
+        ("The answer is A. Sorry, a typo: the answer is B.", "stop", "B", True),
+    ],
+)
+def test_second_round_phrasings(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, finish_reason=finish)
+    assert (read.letter, read.confident) == (expected, confident)
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # The option's whole text, stated outright and alone: as sure as its letter.
+        ("So the answer is sodium chloride.", "stop", "B", True),
+        # Its head only, or letters left open beside it: the model reads it.
+        ("Either B or C could be meant; water dissolves it best.", "stop", None, False),
+        # A base model continuing "Answer:" with the text, cut while rambling on.
+        (
+            " Sodium\n\nchloride is what crystallises first when the brine is evaporated, and",
+            "length",
+            "B",
+            False,
+        ),
+        # An answer stated in words the rules cannot map goes to the model, not to "none".
+        ("正确选项为：氯化钠。", "stop", None, False),
+    ],
+)
+def test_option_texts_second_round(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    options = {"A": "sodium", "B": "sodium chloride", "C": "water", "D": "ethanol"}
+    read = read_choice(reply, "ABCD", options, finish)
+    assert (read.letter, read.confident) == (expected, confident)

@@ -80,7 +80,7 @@ def candidates(text: str, letters: str) -> list[Candidate]:
 
 def _ordinals(text: str, letters: str) -> list[Candidate]:
     out = []
-    for m in cues.ORDINAL.finditer(text):
+    for m in list(cues.ORDINAL.finditer(text))[-_MAX_CANDIDATES:]:
         index = cues.ORDINALS[(m.group(1) or m.group(2)).lower()]
         if index < len(letters):
             c = Candidate(letters[index], m.start(m.lastindex or 0), m.end())
@@ -138,14 +138,16 @@ def _hypothetical(pre: str, post: str) -> bool:
     return bool(cues.ATTRIBUTED.search(clause) or cues.HYPOTHETICAL_AFTER.match(post))
 
 
+# Used with `match(text, pos, endpos)`, which anchors at pos ("^" would not match there).
 _JOINED = re.compile(
-    r"^\s*[)\]}]?\s*(?:,|or|and|and/or|/|&|nor|、|和|或|と|及|и|или)\s*(?:option\s+)?[(\[]?\s*$",
+    r"\s*(?:[)\]}]\s*)?(?:,|or|and|and/or|/|&|nor|、|和|或|と|及|и|или)\s*(?:option\s+)?(?:[(\[]\s*)?$",
     re.I,
 )
 
 
 def joined(text: str, first: Candidate, second: Candidate) -> bool:
-    return _JOINED.match(text[first.end : second.start]) is not None
+    # Matched in place, not on a slice: a reply with many letters far apart stays linear.
+    return second.start >= first.end and _JOINED.match(text, first.end, second.start) is not None
 
 
 def inherit(text: str, found: list[Candidate]) -> list[Candidate]:

@@ -31,7 +31,7 @@ def option_mentions(text: str, letters: str, options: dict[str, str]) -> list[Ca
     (0.250 mol)", "D. Bromination"): there the letter already stands for them."""
     glossed = {
         (m.end(), m.group(1).upper())
-        for m in re.finditer(rf"(?<!\w)([{re.escape(letters)}])[).:]?\s*\(?\s*", text)
+        for m in re.finditer(rf"(?<!\w)([{re.escape(letters)}])[).:]?\s*(?:\(\s*)?", text)
     }
     return [c for c in _named(text, letters, options) if (c.start, c.letter) not in glossed]
 
@@ -58,5 +58,30 @@ def _named(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
             # "Friedel-Crafts acylation of isobutylbenzene").
             hits = list(re.finditer(_bounded(head), folded))
         spans += [(m.start(), m.end(), letter.upper(), whole) for m in hits]
-    kept = [s for s in spans if not any(o != s and o[0] <= s[0] and s[1] <= o[1] for o in spans)]
-    return [Candidate(x, start, end, whole=whole) for start, end, x, whole in sorted(kept)]
+    # A degenerate reply naming options thousands of times: its end is where answers are.
+    kept = _outermost(sorted(spans))[-_MAX_MENTIONS:]
+    return [Candidate(x, start, end, whole=whole) for start, end, x, whole in kept]
+
+
+_MAX_MENTIONS = 200
+
+
+def _outermost(spans: list[tuple[int, int, str, bool]]) -> list[tuple[int, int, str, bool]]:
+    """The spans (sorted by start) not inside another one; two options found at the very same
+    place are both dropped, as neither is named more than the other. One pass, not pairwise."""
+    same: dict[tuple[int, int], int] = {}
+    for s in spans:
+        same[s[:2]] = same.get(s[:2], 0) + 1
+    out: list[tuple[int, int, str, bool]] = []
+    reach = -1  # the furthest end of a span starting earlier
+    for i, s in enumerate(spans):
+        # Sorted by start, then end: the next span from the same start that ends elsewhere is
+        # longer and contains this one (at most one per option starts at any place).
+        j = i + 1
+        while j < len(spans) and spans[j][:2] == s[:2]:
+            j += 1
+        longer = j < len(spans) and spans[j][0] == s[0]
+        if s[1] > reach and not longer and same[s[:2]] == 1:
+            out.append(s)
+        reach = max(reach, s[1])
+    return out

@@ -59,13 +59,16 @@ _OLLAMA_TRACE = (
     (re.compile(r"\A\s*Thinking\.\.\.[ \t]*$", re.MULTILINE), "<think>"),
     (re.compile(r"^\.\.\.done thinking\.[ \t]*$", re.MULTILINE), "</think>"),
 )
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.MULTILINE)
-_EMPHASIS = re.compile(r"[*`]|(?<!\w)_+|_+(?!\w)|^\s*(?:#{1,6}|>)+\s*", re.MULTILINE)
+# Patterns that scan the whole reply keep linear time by construction: no two unbounded repeats
+# that can match the same characters side by side or nested, and an underscore run is tried
+# from its first character only (`(?<!_)`), so "a____b" costs one pass, not one per position.
+_TABLE_RULE = re.compile(r"^[ \t]*(?:\|[ \t]*)?:?-{3,}.*$", re.MULTILINE)
+_EMPHASIS = re.compile(r"[*`]|(?<!\w)_+|(?<!_)_+(?!\w)|^[ \t]*[#>]+[ \t]*", re.MULTILINE)
 _QUOTED_LETTER = re.compile(r"(?<!\w)[\"'‘“«]([A-Za-z])[\"'’”»](?!\w)")
 # Runs worth rewriting: a lone plain space is already what a run becomes (and most are that).
 _SPACES = re.compile(r"\s{2,}|[^\S ]")
-_TABLE_EDGE = re.compile(r"^[ \t]*\|[ \t]*|[ \t]*\|[ \t]*$", re.MULTILINE)
-_PARAGRAPH = re.compile(r"(\n(?:\s*\n)+)")
+_TABLE_EDGE = re.compile(r"^[ \t]*\|[ \t]*|(?<![ \t])[ \t]*\|[ \t]*$", re.MULTILINE)
+_PARAGRAPH = re.compile(r"(\n(?:[^\S\n]*\n)+)")
 _SPECIAL_TOKEN = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end)\|>")
 
 
@@ -81,6 +84,7 @@ def normalise(text: str) -> str:
     for pattern, repl in (*_OLLAMA_TRACE, *_STRUCTURED, *_MARKS, *_LATEX):
         text = pattern.sub(repl, text)
     text = _STRUCK.sub(" ", text)
+    text = _SPACES.sub(_one_space, text)  # the substitutions above leave runs of spaces
     text = _TABLE_RULE.sub("", text)
     # Table cells become clauses, so "| C | 0.210 mol | correct |" reads like a verdict line.
     text = _TABLE_EDGE.sub("", text).replace("|", " : ")
