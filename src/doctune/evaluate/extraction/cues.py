@@ -15,7 +15,7 @@ _I = re.IGNORECASE
 # What may stand between a cue and its letter: punctuation, "option", an opening bracket.
 _TAIL = (
     r"[\s,:\-–—→=>]*(?:either\s+)?(?:(?:the|la|el|die|antwort|respuesta|réponse|вариант)\s+)?"
-    r"(?:(?:option|choice|letter|answer|alternativa|選択肢|选项)\s*)?[(\[{]?\s*$"
+    r"(?:(?:option|choice|letter|answer|(?:a\s+)?alternativa|選択肢|选项)\s*)?[(\[{]?\s*$"
 )
 _NEG_TAIL = r"\s*(?:(?:option|choice|answer)\s*)?[(\[{]?\s*$"
 _ADVERB = r"(?:\s+(?:\w+ly|therefore|thus|then|still|indeed|also))?"
@@ -50,12 +50,15 @@ PRE_STRONG = re.compile(
     r"(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?"
     + _ADVERB
     + r"|\b(?:answer|correct|right|solution|choice|option|pick|guess|selection|verdict|response"
-    r"|result|final|ответ|antwort|respuesta|réponse|risposta|resposta|alternativa)\s*[:=→—]"
-    r"|\b(?:(?:die|la|el|a)\s+)?(?:richtige\s+|correcta\s+|bonne\s+|correcte\s+|corretta\s+"
-    r"|correta\s+)?(?:antwort|respuesta|réponse|risposta|resposta)\s+(?:correcta\s+|correta\s+"
-    r"|corretta\s+)?(?:ist|es|est|è|é)(?:\s+(?:donc|also|por\s+lo\s+tanto|quindi))?"
+    r"|result|final|ответ|antwort|antwoord|respuesta|réponse|risposta|resposta|alternativa"
+    r"|정답|답|答)\s*(?:[:=→—]|\s[-–](?=\s))"
+    r"|\b(?:(?:die|la|el|a|le|il|het)\s+)?(?:richtige\s+|juiste\s+|correcta\s+|bonne\s+|correcte\s+"
+    r"|corretta\s+|correta\s+)?(?:antwort|antwoord|respuesta|réponse|risposta|resposta)\s+"
+    r"(?:correcta\s+|correcte\s+|correta\s+|corretta\s+)?(?:ist|is|es|est|è|é)"
+    r"(?:\s+(?:donc|also|por\s+lo\s+tanto|quindi))?"
+    r"|(?:정답|답)\s*(?:은|는)|\bαπάντηση\s+(?:είναι\s+)?(?:η\s+)?"
     r"|\brichtig\s+ist(?:\s+also)?|\bbleibt\s+nur|\bpor\s+lo\s+tanto(?:,?\s+la\s+respuesta\s+es)?"
-    r"|\bc'est\s+donc(?:\s+la\s+réponse)?|\bзначит|\bправильный\s+ответ\s*[—:-]?"
+    r"|\bc'est\s+donc(?:\s+la\s+réponse)?|\bзначит|\bправильный\s+(?:ответ|вариант)\s*[—:-]?"
     r"|\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go\s+with"
     r"|going\s+with|went\s+with|opt\s+for|opting\s+for|settle\s+on|stick\s+with|i'?d\s+say"
     r"|i\s+say|i'?ll\s+say)"
@@ -108,7 +111,7 @@ POST_STRONG = re.compile(
     r"|it\s+is\b|for\s+sure|accounts\s+for|fits|matches|describes|says|corresponds"
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"
-    r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります)",
+    r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다)",
     _I,
 )
 POST_WEAK = re.compile(

@@ -1,1 +1,0 @@
-"""Records, their files, splits and exports."""
