@@ -206,6 +206,14 @@ def test_kinds_and_confidence(reply: str, finish: str, kind: str, confident: boo
         ("Por lo tanto, la respuesta correcta es la D.", "stop", "D", True),
         ("Вариант А неверен. Значит, правильный ответ — В.", "stop", "B", True),
         ("The answer is A. Sorry, a typo: the answer is B.", "stop", "B", True),
+        # Taken back, doubted, or sharing a rejection: no commitment.
+        ("The answer is B. Wait, no, it isn't. Hmm.", "stop", None, False),
+        ("I think it's A. Actually, I'm not sure it's A at all.", "stop", None, False),
+        ("Both B and C are wrong, and so is A. D is also wrong.", "stop", None, True),
+        ("I wouldn't say B.", "stop", None, True),
+        ("Option C is tempting, but the excess rules it out.", "stop", None, True),
+        # A pick out of a pair is one answer, not two.
+        ("I eliminated A and B; between C and D, C fits better.", "stop", "C", True),
     ],
 )
 def test_second_round_phrasings(

@@ -93,11 +93,16 @@ def classify(text: str, c: Candidate, pre: str) -> Candidate:
     window = pre[-80:]
     if (
         cues.PRE_NEGATION.search(window)
+        or cues.PRE_DOUBT.search(window)
         or cues.POST_REJECTION.match(post)
         or cues.POST_VERDICT_NO.match(post)
         or (cues.NONE_OF.match(pre) and not cues.PREDICATE.search(pre))
+        # "B and C are wrong, and so is A": the verdict of the sentence so far.
+        or (cues.SO_IS.search(window) and cues.NEGATIVE_WORDS.search(pre))
     ):
         return replace(c, role="reject")
+    if cues.SO_IS.search(window):
+        return c
     if cues.POST_STRONG.match(post) and _QUESTION_YES.match(post):
         return replace(c, role="commit", strength=2)
     if cues.POST_QUESTION.match(post) or _hypothetical(pre, post):
@@ -135,7 +140,11 @@ def _hypothetical(pre: str, post: str) -> bool:
     clause = _CLAUSE.split(pre)[-1]
     if cues.FORCED_AFTER.match(post):
         return False
-    return bool(cues.ATTRIBUTED.search(clause) or cues.HYPOTHETICAL_AFTER.match(post))
+    return bool(
+        cues.ATTRIBUTED.search(clause)
+        or cues.TEMPTING.match(post)
+        or cues.HYPOTHETICAL_AFTER.match(post)
+    )
 
 
 # Used with `match(text, pos, endpos)`, which anchors at pos ("^" would not match there).

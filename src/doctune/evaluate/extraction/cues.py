@@ -28,9 +28,25 @@ PRE_NEGATION = re.compile(
     r"|\binstead\s+of|\bover|\bagainst"
     r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
     r"|\bcan(?:no|')t\s+(?:possibly\s+)?be|\bcould\s*n[o']t\s+be"
-    r"|\b(?:not|never|n't)\s+(?:choose|pick|select|go\s+with|opt\s+for)"
+    r"|(?:\bnot|\bnever|n't)\s+(?:choose|pick|select|go(?:ing)?\s+(?:with|for)|opt\s+for|take"
+    r"|answer|say)"
     r"|\b(?:rejected|eliminated|excluded|ruled_out)\s*[:=]\s*\[?(?:\w\s*,\s*){0,4}"
     r"|不是|也不是|并非|而非)" + _NEG_TAIL,
+    _I,
+)
+# Doubt about the letter that follows ("I'm not sure it's A"): no commitment, and a withdrawal
+# of the same letter committed before it.
+PRE_DOUBT = re.compile(
+    r"\b(?:not\s+(?:sure|certain|convinced)|unsure|doubt(?:ful)?)\s+(?:that\s+|whether\s+|if\s+"
+    r"|about\s+)?(?:it'?s\s+|it\s+is\s+|the\s+answer\s+is\s+)?(?:(?:option|choice)\s+)?[(\[]?\s*$",
+    _I,
+)
+# "..., and so is A": the letter takes the verdict of the sentence before it.
+SO_IS = re.compile(r"\b(?:and\s+)?(?:so|as)\s+(?:is|are|was|does|did)\s*$", _I)
+# A committed letter taken back without naming another ("The answer is B. Wait, no, it isn't").
+WITHDRAWAL = re.compile(
+    r"\b(?:wait|hmm|actually|no)\W{0,4}(?:no\W{0,4})?(?:it\s+(?:isn'?t|is\s+not|can'?t\s+be)"
+    r"|that'?s\s+(?:wrong|not\s+right)|scratch\s+that)|\bi\s+take\s+(?:that|it)\s+back",
     _I,
 )
 # A correction introduces the letter that replaces an earlier one ("C. Wait, actually D").
@@ -61,13 +77,13 @@ PRE_STRONG = re.compile(
     r"|\bc'est\s+donc(?:\s+la\s+réponse)?|\bзначит|\bправильный\s+(?:ответ|вариант)\s*[—:-]?"
     r"|\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go\s+with"
     r"|going\s+with|went\s+with|opt\s+for|opting\s+for|settle\s+on|stick\s+with|i'?d\s+say"
-    r"|i\s+say|i'?ll\s+say)"
+    r"|i\s+say|i'?ll\s+say|i'?ll\s+answer|go(?:ing)?\s+for|i'?ll\s+take)"
     r"|\b(?:it|that|this|which)\s*(?:'s|is|must\s+be|has\s+to\s+be|would\s+be|should\s+be"
     r"|will\s+be)"
     + _ADVERB
     + r"|\b(?:so|thus|therefore|hence|ergo|finally|overall|definitely|clearly|obviously|surely"
     r"|certainly|only)"
-    r"|\bleav(?:es|ing)|\bremaining\s+(?:candidate|option|choice|one)\b[^.\n]{0,60}?\bis"
+    r"|\bleav(?:es|ing)|\bleft\s+with|\blautet|\bremaining\s+(?:candidate|option|choice|one)\b[^.\n]{0,60}?\bis"
     r"|\bif\s+i\s+(?:must|had\s+to|have\s+to)\s+(?:answer|choose|pick|guess)"
     r"|(?:答案|答え|正解|最终答案|本题答案)\s*(?:是|为|は|應為|应为|就是|应该是)?"
     r"|(?:我选择|选择|故选|应该选|应选|选|我认为是|应该是|就是|[,，]\s*是|^\s*是))" + _TAIL,
@@ -92,6 +108,7 @@ POST_REJECTION = re.compile(
     r"|obviously\s+|both\s+|therefore\s+|all\s+)?(?:not\b|wrong|incorrect|false|unlikely"
     r"|implausible|invalid|inaccurate|out\b|too\b|eliminated|ruled\s+out|contradict\w*"
     r"|a\s+(?:trap|distractor|common\s+(?:mistake|error)|mistake))"
+    r"|(?:(?:definitely|clearly|obviously|certainly)\s+)?(?:wrong|incorrect|false)\b(?!\s*:)"
     r"|isn'?t|aren'?t|doesn'?t|does\s+not|fails|ignores|overestimat\w*|underestimat\w*"
     r"|overshoots|undershoots"
     r"|contradicts|comes\s+later"
@@ -108,7 +125,7 @@ POST_STRONG = re.compile(
     r"(?:the\s+)?(?:most\s+|only\s+|more\s+)?(?:correct|right|best|true|accurate|valid|answer"
     r"|plausible|likely|appropriate|consistent|reasonable|one\b|my\b|better|preferable"
     r"|closer)"
-    r"|it\s+is\b|for\s+sure|accounts\s+for|fits|matches|describes|says|corresponds"
+    r"|it\s+is\b|for\s+sure|(?:definitely|certainly)(?=\s*(?:[.!]|$))|accounts\s+for|fits|matches|describes|says|corresponds"
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"
     r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다)",
@@ -166,6 +183,10 @@ NO_OPTION = re.compile(
 )
 # A contrast ends the condition's reach ("If ... B; but since ..., C").
 CONTRAST = re.compile(r"[;；]|\b(?:but|however|since|because|yet|so|thus|therefore)\b|但|所以", _I)
+# A distractor named as such after its letter ("Option C is tempting, but ...").
+TEMPTING = re.compile(
+    r"^\s*[)\]]?\s*(?:is|seems|looks|may\s+seem|might\s+seem|sounds)\s+(?:\w+\s+)?tempting", _I
+)
 # Someone else's choice, not the reply's ("You might think it's B", "B is tempting").
 ATTRIBUTED = re.compile(
     r"\b(?:might|may|would|could)\s+think\b|\btempt\w*|\b(?:students|people|many|some|others"
@@ -213,5 +234,6 @@ LETTER_FOLLOWERS = frozenset(
     {"is", "was", "would", "will", "could", "seems", "seem", "looks", "appears", "fits",
      "matches", "gives", "best", "because", "since", "as", "and", "or", "but", "then", "so",
      "which", "only", "alone", "it", "nor", "are", "accounts", "stands", "must", "should",
-     "if", "here", "now", "too", "again", "instead", "though", "rather", "unless"}
+     "if", "here", "now", "too", "again", "instead", "though", "rather", "unless",
+     "at", "in", "of", "with", "by", "from", "on"}
 )  # fmt: skip

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from doctune.aio import gather_all
-from doctune.evaluate.base import EvalItem, ItemResult
 from doctune.evaluate.extraction.result import Extracted
 from doctune.evaluate.extraction.rules import read_choice
+from doctune.foundation.aio import gather_all
+from doctune.foundation.evalrecords import EvalItem, ItemResult
 from doctune.models.client import CallFailed, ModelClient
 from doctune.prompts import PromptTemplate, load_prompt
 

@@ -79,6 +79,8 @@ def _decide(text: str, found: list[Candidate]) -> Extracted | None:
     win = best[-1]
     for other in found:
         paired = joined(text, other, win) or joined(text, win, other)
+        if paired and _picks_from_pair(text, other, win):
+            continue
         if other.letter != win.letter and other.role != "reject" and paired:
             return Extracted(None, "ambiguous", True, "two letters in one answer")
     if cues.REFUSAL.search(text, win.end):
@@ -88,7 +90,20 @@ def _decide(text: str, found: list[Candidate]) -> Extracted | None:
         return Extracted(None, "ambiguous", False, "conflicting answers")
     if any(c.letter == win.letter and c.role == "reject" and c.start > win.start for c in found):
         return Extracted(None, "ambiguous", False, "answer withdrawn")
+    withdrawn = cues.WITHDRAWAL.search(text, win.end)
+    if withdrawn is not None and not any(win.end <= c.start < withdrawn.start for c in found):
+        return Extracted(None, "ambiguous", False, "answer withdrawn")
     return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
+
+
+_BETWEEN = re.compile(r"\bbetween\b", re.I)
+
+
+def _picks_from_pair(text: str, other: Candidate, win: Candidate) -> bool:
+    """ "between C and D, C fits better": the comma leads from the pair to the pick."""
+    if other.end > win.start or text[other.end : win.start].strip() != ",":
+        return False
+    return _BETWEEN.search(text, max(0, other.start - 40), other.start) is not None
 
 
 _UNFINISHED = re.compile(r"(?:[\w,(=:\-–—]|\b(?:the|a|an|of|to|is|which))\s*$", re.I)
