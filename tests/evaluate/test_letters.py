@@ -182,13 +182,14 @@ def test_kinds_and_confidence(reply: str, finish: str, kind: str, confident: boo
         ("## Final answer\n\n**B**", "stop", "B", True),
         ("<answer>C</answer>", "stop", "C", True),
         ("- [ ] A. 1 g\n- [x] B. 2 g\n- [ ] C. 3 g", "stop", "B", False),
-        # A base model looping on its answer before the cut; a loop of mixed answers is none.
+        # A base model looping on its answer before the cut: its first answer, settled only
+        # when the loop repeats it alone; a loop that is not led by its first answer is none.
         (" D D D D D D D D D D D", "length", "D", True),
         (
             " The answer is C. The answer is C. The answer is A. The answer is C.",
             "length",
             "C",
-            True,
+            False,
         ),
         (" The answer is A. The answer is B. The answer is C.", "length", None, True),
         # Ordinals, forced choices, refusals, other languages.
@@ -237,6 +238,8 @@ def test_second_round_phrasings(
             "B",
             False,
         ),
+        # The article of an option's text is not option A.
+        ("Answer: A sodium chloride solution.", "stop", "B", True),
         # An answer stated in words the rules cannot map goes to the model, not to "none".
         ("正确选项为：氯化钠。", "stop", None, False),
     ],

@@ -154,7 +154,10 @@ def read_choice(
         read = from_trace if from_trace.kind == "letter" else read
     # Cut inside its own answer: only an answer already stated outright stands; a hedge or a
     # letter read from option text may be what the missing rest would have revised.
-    stated = read.kind == "letter" and read.rule in _STATED
+    if own.mixed_loop and read.kind == "letter":
+        # A loop of different answers: its first is the likeliest, not a settled one.
+        read = replace(read, confident=False, rule=f"{read.rule}, first of a loop")
+    stated = read.kind == "letter" and read.rule.split(",")[0] in _STATED
     if finish_reason == "length" and not own.continued and not stated:
         return Extracted(None, "cut_off", True, "finish_reason length")
     return read
@@ -170,6 +173,9 @@ def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
     if whole is not None:
         return Extracted(whole.group(1).upper(), "letter", True, "bare letter")
     found = with_lines(text, letters, candidates(text, letters))
+    if options:  # "Answer: A palladium complex": the article of option C's text, not option A
+        texts_at = {c.start for c in option_mentions(text, letters, options)}
+        found = [c for c in found if not (c.letter == "A" and c.start in texts_at)]
     decided = _decide(text, found)
     if decided is not None:
         return decided

@@ -116,6 +116,7 @@ class OwnAnswer:
     trace: str = ""  # a closed <think> trace, read when the answer after it names no letter
     unfinished_thinking: bool = False  # a <think> trace that never closed
     continued: bool = False  # the reply went on past its own answer (a cut there is harmless)
+    mixed_loop: bool = False  # a loop of answers that are not all the same: its first is kept
 
 
 def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -> OwnAnswer:
@@ -139,8 +140,11 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
         break
     # Only a reply that opened by restating this question may list its options again.
     text = _before_next_question(text, letters, options if echoed else None)
-    text = _before_repetition(text, letters).strip()
-    return OwnAnswer(text, trace=trace, continued=len(text) < len(whole.strip()))
+    looped, mixed = _before_repetition(text, letters)
+    looped = looped.strip()
+    return OwnAnswer(
+        looped, trace=trace, continued=len(looped) < len(whole.strip()), mixed_loop=mixed
+    )
 
 
 def _restates(text: str, options: dict[str, str] | None) -> bool:
@@ -155,22 +159,26 @@ def _restates(text: str, options: dict[str, str] | None) -> bool:
     return found >= min(3, len(options))
 
 
-def _before_repetition(text: str, letters: str) -> str:
+def _before_repetition(text: str, letters: str) -> tuple[str, bool]:
     """A first line that is an answer ("C", "Answer: A") followed only by more such lines is a
     base model looping after it answered; the options in order ("A. ...", "B. ...") are a list
-    instead, left for the rules to read."""
+    instead, left for the rules to read. Also says whether the loop gave different answers
+    (lines that carry a verdict, "D) Saturn is incorrect", are not answers)."""
     lines = [x.strip() for x in text.split("\n") if x.strip()]
     found = [_answer_line(letters).match(x) for x in lines]
     if len(lines) < 2 or not all(found):
         return _before_loop(text, letters)
     sequence = "".join(m.group(1).upper() for m in found if m)
-    return text if sequence.startswith(letters[: min(3, len(sequence))]) else lines[0]
+    if sequence.startswith(letters[: min(3, len(sequence))]):
+        return text, False
+    answers = {m.group(1).upper() for m in found if m and _VERDICT.search(m.group()) is None}
+    return lines[0], len(answers) > 1
 
 
 _SENTENCES = re.compile(r"(?<=[.!])\s+")
 
 
-def _before_loop(text: str, letters: str) -> str:
+def _before_loop(text: str, letters: str) -> tuple[str, bool]:
     """The same answer over and over on one line ("B B B B", "The answer is B. The answer is
     B. ...") is a base model looping: its first answer, if the loop mostly repeats it."""
     unit = _loop_unit(letters)
@@ -182,8 +190,10 @@ def _before_loop(text: str, letters: str) -> str:
         counts = sorted((sequence.count(x) for x in set(sequence)), reverse=True)
         first_leads = sequence.count(sequence[0]) == counts[0] and counts[1:2] != counts[:1]
         in_order = "".join(sequence).startswith(letters[:3])
-        return units[0] if first_leads and not in_order else text
-    return text
+        if first_leads and not in_order:
+            return units[0], len(set(sequence)) > 1
+        return text, False
+    return text, False
 
 
 @lru_cache(maxsize=16)
