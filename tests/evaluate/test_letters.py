@@ -213,6 +213,9 @@ def test_kinds_and_confidence(reply: str, finish: str, kind: str, confident: boo
         ("Both B and C are wrong, and so is A. D is also wrong.", "stop", None, True),
         ("I wouldn't say B.", "stop", None, True),
         ("Option C is tempting, but the excess rules it out.", "stop", None, True),
+        ("A common wrong answer is B.", "stop", None, True),
+        ("Die Antwort ist nicht A.", "stop", None, True),
+        ("La réponse n'est pas A.", "stop", None, True),
         # A pick out of a pair is one answer, not two.
         ("I eliminated A and B; between C and D, C fits better.", "stop", "C", True),
     ],

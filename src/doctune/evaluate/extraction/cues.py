@@ -25,7 +25,10 @@ _VERB = r"(?:is|are|was|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be
 PRE_NEGATION = re.compile(
     r"(?:\bnot|\bisn'?t|\bnever|\bno|\bnor|\bneither|\bnone\s+of|\brul(?:e|ed|ing)\s+out"
     r"|\beliminat\w*|\bexclud\w*|\bexcept|\brather\s+than(?:\s+(?:from|by|in|at|on|with))?"
-    r"|\binstead\s+of|\bover|\bagainst"
+    r"|\binstead\s+of|\bover|\bagainst|\bnicht|\bkeine?|\bpas|(?-i:\bni)|\bне|\bнет"
+    # "A common wrong answer is B": an answer named as a mistake.
+    r"|\b(?:wrong|incorrect|false|mistaken|tempting|trap|distractor|common(?:\s+wrong)?)\s+"
+    r"(?:answer|choice|option|pick)s?\s*(?:is|are|would\s+be|:)?"
     r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
     r"|\bcan(?:no|')t\s+(?:possibly\s+)?be|\bcould\s*n[o']t\s+be"
     r"|(?:\bnot|\bnever|n't)\s+(?:choose|pick|select|go(?:ing)?\s+(?:with|for)|opt\s+for|take"
