@@ -89,7 +89,7 @@ def run_one(args: argparse.Namespace) -> None:
     """One configuration in this process; prints its result as one JSON line."""
     import torch
 
-    from doctune.config import Hyperparameters, TrainConfig
+    from doctune.foundation.config import Hyperparameters, TrainConfig
     from doctune.train.local import TrainJob, train
 
     torch.set_num_threads(args.threads)

@@ -13,7 +13,7 @@ scripts/setup.sh
 example=examples/ibuprofen
 
 if [ -n "${OPENAI_API_KEY:-}${OPENAI_BASE_URL:-}" ] \
-   || python -c "from doctune.hub import hub_reachable; raise SystemExit(0 if hub_reachable() else 1)"; then
+   || python -c "from doctune.models.hub import hub_reachable; raise SystemExit(0 if hub_reachable() else 1)"; then
   echo "example: real run of $example/doctune.yaml"
   doctune run "$example" "$@"
   out="$example/out"

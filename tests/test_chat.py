@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from doctune.cli import main
 from doctune.context import RunContext
-from doctune.data.jsonl import write_jsonl
-from doctune.data.records import Chunk
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.records import Chunk
+from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.testing.fake_openai import FakeOpenAIServer, Faults
-from doctune.train.experiments import ExperimentRow, ExperimentTable
 
 SYSTEM = "You are an expert assistant for pharmaceutical manufacturing processes."
 TEXTS = {

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from doctune.config import ProjectConfig, load_config, resolve_role
-from doctune.errors import ConfigError
+from doctune.foundation.config import ProjectConfig, load_config, resolve_role
+from doctune.foundation.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

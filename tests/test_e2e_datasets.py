@@ -20,9 +20,9 @@ import yaml
 from click.testing import CliRunner
 
 from doctune.cli import main
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import QARecord
-from doctune.manifest import Manifest
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.manifest import Manifest
+from doctune.foundation.records import QARecord
 from doctune.testing.fake_openai import FakeOpenAIServer, Faults
 
 SPLITS = ("train", "validation", "test")

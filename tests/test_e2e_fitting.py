@@ -19,9 +19,9 @@ import yaml
 from click.testing import CliRunner
 
 from doctune.cli import main
-from doctune.data.jsonl import read_jsonl
-from doctune.evaluate.base import ItemResult
-from doctune.manifest import Manifest
+from doctune.foundation.evalrecords import ItemResult
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.manifest import Manifest
 
 MMLU = Path(__file__).parent / "evaluate" / "mmlu_fixtures"
 

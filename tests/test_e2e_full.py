@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from doctune.cli import main
-from doctune.manifest import Manifest
+from doctune.foundation.manifest import Manifest
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 COLUMNS = ("train set QA", "test set QA", "test with rephrased QA", "Task", "Task + prompting")

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from doctune.data.jsonl import read_jsonl, write_jsonl
-from doctune.data.records import Provenance, QARecord
-from doctune.errors import InputError
-from doctune.manifest import Manifest, code_version
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_jsonl, write_jsonl
+from doctune.foundation.manifest import Manifest, code_version
+from doctune.foundation.records import Provenance, QARecord
 
 
 def record(i: int) -> QARecord:

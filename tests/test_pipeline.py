@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from doctune.context import RunContext
-from doctune.errors import StageOrderError
+from doctune.foundation.errors import StageOrderError
 from doctune.pipeline import STAGES, check_order, get_stage, plan, stage_fingerprint
 
 

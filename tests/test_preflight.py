@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from doctune.cli import main
 from doctune.context import RunContext
-from doctune.errors import ConfigError
+from doctune.foundation.errors import ConfigError
 from doctune.models.spec import parse_spec, spec_problem
 from doctune.preflight import check
 from doctune.testing.fake_openai import FakeOpenAIServer

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from doctune.data.records import Chunk, text_sha256
-from doctune.retrieval import ChunkIndex, tokenize
+from doctune.foundation.records import Chunk, text_sha256
+from doctune.foundation.retrieval import ChunkIndex, tokenize
 
 
 def chunk(i: int, text: str, section: str | None = None) -> Chunk:

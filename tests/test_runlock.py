@@ -19,8 +19,8 @@ import yaml
 from click.testing import CliRunner
 
 from doctune.cli import main
-from doctune.errors import RunLockedError
-from doctune.runlock import LOCK_NAME, run_lock
+from doctune.foundation.errors import RunLockedError
+from doctune.foundation.runlock import LOCK_NAME, run_lock
 from doctune.testing.fake_openai import FakeOpenAIServer, default_responder
 
 MD = "# Procedure\n\n" + "\n\n".join(
@@ -30,7 +30,7 @@ MD = "# Procedure\n\n" + "\n\n".join(
 HOLD = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from doctune.runlock import run_lock\n"
+    "from doctune.foundation.runlock import run_lock\n"
     "with run_lock(Path(sys.argv[1]), 'doctune run held-by-test'):\n"
     "    print('held', flush=True)\n"
     "    time.sleep(600)\n"

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doctune.config import ROLES, ClientConfig, ModelSettings
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import Chunk
-from doctune.errors import ConfigError, InputError, ModelError
+from doctune.context import RunContext
 from doctune.evaluate.rag import Retriever, embedding_model_path, with_context
+from doctune.foundation.config import ROLES, ClientConfig, ModelSettings
+from doctune.foundation.errors import ConfigError, InputError, ModelError
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import Chunk
 from doctune.models import GenerationParams, Message, ModelClient, load_backend
+from doctune.models.experiments import ExperimentTable
 
 COMMANDS_HELP = "/reset forgets the conversation, /exit ends it"
 
@@ -77,8 +79,6 @@ def resolve_model(name: str, ctx: Any | None) -> str:
         return name
     if name in ROLES:
         return ctx.spec(name)
-    from doctune.train.experiments import ExperimentTable
-
     table = ExperimentTable(ctx.out_dir)
     found = table.find(name)
     if len(found) > 1:
@@ -150,6 +150,4 @@ async def repl(session: ChatSession, lines: Iterable[str], write: Callable[[str]
 
 
 def project_context(project: Path) -> Any:
-    from doctune.context import RunContext
-
     return RunContext(project, show_progress=False)

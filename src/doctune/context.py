@@ -13,10 +13,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from doctune.config import ProjectConfig, load_config, model_settings, resolve_role
-from doctune.data.jsonl import read_json, write_json
-from doctune.display import printable
-from doctune.manifest import Artifact, Manifest
+from doctune.foundation.config import ProjectConfig, load_config, model_settings, resolve_role
+from doctune.foundation.display import printable
+from doctune.foundation.jsonl import read_json, write_json
+from doctune.foundation.manifest import Artifact, Manifest
 from doctune.models import GenerationParams, ModelClient, UsageLedger, load_backend
 from doctune.models.cache import CallCache
 

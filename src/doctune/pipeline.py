@@ -9,32 +9,17 @@ whose outputs are intact is skipped.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from doctune import preflight as preflight_checks
 from doctune.context import RunContext
-from doctune.errors import ConfigError, StageOrderError
-from doctune.manifest import Artifact, code_version, fingerprint
-
-
-@dataclass
-class StageResult:
-    artifacts: list[Artifact]
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CallEstimate:
-    """What a stage expects to spend, for --dry-run. `exact` is False for an extrapolation."""
-
-    role: str
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    exact: bool = True
-    note: str = ""
+from doctune.foundation.config import model_settings
+from doctune.foundation.errors import ConfigError, StageOrderError
+from doctune.foundation.manifest import code_version, fingerprint
+from doctune.foundation.results import CallEstimate, StageResult
+from doctune.models.identity import backend_identity
 
 
 @dataclass(frozen=True)
@@ -65,7 +50,7 @@ STAGES: tuple[Stage, ...] = (
         reads=(),
         writes=("chunks", "stats"),
         config=("ingest", "documents"),
-        code=("ingest", "data"),
+        code=("ingest", "foundation.records", "foundation.jsonl"),
         roles=(),
         entry="doctune.ingest.stage:run",
         extra_fingerprint="doctune.ingest.stage:documents_fingerprint",
@@ -75,7 +60,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("chunks",),
         writes=("dataset", "rejected"),
         config=("synthesize",),
-        code=("synth", "retrieval", "prompts", "models.structured"),
+        code=("synth", "generation", "foundation.retrieval", "prompts", "models.structured"),
         roles=("teacher",),
         entry="doctune.synth.stage:run",
         estimate="doctune.synth.stage:estimate",
@@ -85,7 +70,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("dataset", "chunks"),
         writes=("dataset", "rejected"),
         config=("curate",),
-        code=("curate", "prompts"),
+        code=("curate", "foundation.dedup", "prompts"),
         roles=("judge",),
         entry="doctune.curate.stage:run",
         estimate="doctune.curate.stage:estimate",
@@ -95,19 +80,19 @@ STAGES: tuple[Stage, ...] = (
         reads=("dataset",),
         writes=("dataset", "rejected", "stats"),
         config=("split",),
-        code=("data.split", "curate.dedup"),
+        code=("split", "foundation.dedup"),
         roles=(),
-        entry="doctune.data.split:run",
+        entry="doctune.split.stage:run",
     ),
     Stage(
         "evalsets",
         reads=("dataset", "chunks"),
         writes=("rephrased", "quiz", "rejected"),
         config=("evalsets",),
-        code=("synth", "retrieval", "prompts"),
+        code=("evalsets", "generation", "foundation.retrieval", "prompts"),
         roles=("teacher",),
-        entry="doctune.synth.evalsets:run",
-        estimate="doctune.synth.evalsets:estimate",
+        entry="doctune.evalsets.stage:run",
+        estimate="doctune.evalsets.stage:estimate",
     ),
     Stage(
         "export",
@@ -121,10 +106,10 @@ STAGES: tuple[Stage, ...] = (
             "llamafactory_config",
         ),
         config=("export", "name"),
-        code=("data.export", "data.stats", "train.llamafactory"),
+        code=("export",),
         roles=(),
-        entry="doctune.data.export:run",
-        extra_fingerprint="doctune.data.export:fingerprint",
+        entry="doctune.export.stage:run",
+        extra_fingerprint="doctune.export.stage:fingerprint",
     ),
     # Issue 3: fine-tuning (local TRL + PEFT, hosted jobs); each experiment is skipped on its own
     # when its row in the experiments table is done with the same config.
@@ -133,7 +118,7 @@ STAGES: tuple[Stage, ...] = (
         reads=("dataset", "openai_jsonl"),
         writes=("experiments", "adapter", "training_log"),
         config=("train",),
-        code=("train",),
+        code=("train", "models.experiments", "models.grid"),
         roles=("student",),
         entry="doctune.train.stage:run",
         extra_fingerprint="doctune.train.stage:fingerprint",
@@ -145,11 +130,17 @@ STAGES: tuple[Stage, ...] = (
         reads=("dataset", "rephrased", "quiz", "chunks"),
         writes=("answers", "scores"),
         config=("evaluate",),
-        code=("evaluate", "prompts", "retrieval"),
+        code=(
+            "evaluate",
+            "foundation.evalrecords",
+            "foundation.stats",
+            "prompts",
+            "foundation.retrieval",
+        ),
         roles=("judge",),
         entry="doctune.evaluate.stage:run",
-        estimate="doctune.evaluate.stage:estimate",
-        extra_fingerprint="doctune.evaluate.stage:fingerprint",
+        estimate="doctune.evaluate.estimate:estimate",
+        extra_fingerprint="doctune.evaluate.estimate:fingerprint",
     ),
     Stage(
         "report",
@@ -226,9 +217,6 @@ def stage_fingerprint(ctx: RunContext, stage: Stage) -> str:
 def _model_fingerprint(ctx: RunContext, spec: str) -> dict[str, Any]:
     """What decides a role's replies besides the prompts: the model (local weights included),
     its request settings, and the client's sampling defaults. Not endpoints, prices or keys."""
-    from doctune.config import model_settings
-    from doctune.models.identity import backend_identity
-
     settings = model_settings(ctx.config, spec)
     client = ctx.config.client
     return {
@@ -324,6 +312,3 @@ def run_free_stages_for_estimate(ctx: RunContext, stages: list[Stage]) -> list[S
             break
         free.append(stage)
     return free
-
-
-StageFn = Callable[[RunContext], Awaitable[StageResult]]

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from doctune.config import ROLES, ProjectConfig, model_settings
 from doctune.context import RunContext
-from doctune.errors import ConfigError
+from doctune.foundation.config import ROLES, ProjectConfig, model_settings
+from doctune.foundation.errors import ConfigError
 from doctune.models.spec import ModelSpec, looks_like_path, parse_spec, spec_problem
 
 # Which model roles each stage calls, besides the roles of its Stage entry: train fine-tunes the

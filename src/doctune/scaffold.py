@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doctune.config import CONFIG_NAME
-from doctune.errors import ConfigError
+from doctune.foundation.config import CONFIG_NAME
+from doctune.foundation.errors import ConfigError
 
 TEMPLATE = """\
 # doctune project config. Every key is optional; `doctune <command> --help` lists the commands.

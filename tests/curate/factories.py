@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from doctune.context import RunContext
-from doctune.data.jsonl import write_jsonl
-from doctune.data.records import Chunk, Provenance, QARecord, stable_id
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.records import Chunk, Provenance, QARecord, stable_id
 from doctune.testing.fake_openai import prompt_text
 
 TEXTS = {

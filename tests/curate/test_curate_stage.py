@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from doctune import pipeline
-from doctune.config import CurateConfig
 from doctune.curate.judge_filter import QualityJudgement
 from doctune.curate.stage import curate_records, estimate, run
-from doctune.errors import InputError
+from doctune.foundation.config import CurateConfig
+from doctune.foundation.errors import InputError
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .factories import chunks, fake_judge, make_project, read_lines, record

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from doctune.curate.dedup import (
+from doctune.foundation.dedup import (
     MAX_MISS_PROBABILITY,
     NUM_PERM,
     deduplicate,

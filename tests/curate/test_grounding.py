@@ -14,7 +14,7 @@ from doctune.curate.grounding import (
     normalise,
     readings,
 )
-from doctune.data.records import Chunk
+from doctune.foundation.records import Chunk
 
 BOOTS = (
     "In the Boots process isobutylbenzene is acylated with acetic anhydride and aluminium "

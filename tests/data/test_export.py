@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from doctune.context import RunContext
-from doctune.data import export
-from doctune.data.jsonl import read_json, write_jsonl
-from doctune.data.records import Provenance, QARecord
-from doctune.errors import ConfigError, InputError
-from doctune.manifest import file_sha256
+from doctune.export import stage as export
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.foundation.jsonl import read_json, write_jsonl
+from doctune.foundation.manifest import file_sha256
+from doctune.foundation.records import Provenance, QARecord
 from doctune.pipeline import get_stage, run_stage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,7 +266,7 @@ def test_stats_on_a_known_dataset(tmp_path: Path) -> None:
 
 
 def test_stats_helpers() -> None:
-    from doctune.data.stats import distribution, histogram, percentile
+    from doctune.export.stats import distribution, histogram, percentile
 
     assert [percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], q) for q in (50, 90, 100)] == [5, 9, 10]
     assert percentile([7], 90) == 7

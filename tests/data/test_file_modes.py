@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from doctune.data.jsonl import atomic_write_text, write_json, write_jsonl
+from doctune.foundation.jsonl import atomic_write_text, write_json, write_jsonl
 
 WRITE_ALL = """
 import sys
 from pathlib import Path
-from doctune.data.jsonl import atomic_write_text, write_json, write_jsonl
-from doctune.manifest import Manifest
+from doctune.foundation.jsonl import atomic_write_text, write_json, write_jsonl
+from doctune.foundation.manifest import Manifest
 out = Path(sys.argv[1])
 atomic_write_text(out / "a.txt", "x")
 write_json(out / "b.json", {"k": 1})

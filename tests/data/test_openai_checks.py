@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from doctune.data.openai_checks import Report, validate_openai_jsonl
-from doctune.errors import InputError
-from doctune.tokens import estimate_tokens
+from doctune.foundation.errors import InputError
+from doctune.foundation.openai_checks import Report, validate_openai_jsonl
+from doctune.models.tokens import estimate_tokens
 
 
 def words(text: str) -> int:

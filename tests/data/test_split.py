@@ -12,13 +12,13 @@ import pytest
 import yaml
 
 from doctune import pipeline
-from doctune.config import SplitSizes
 from doctune.context import RunContext
-from doctune.curate.dedup import jaccard, shingles
-from doctune.data.jsonl import write_jsonl
-from doctune.data.records import SPLITS, Provenance, QARecord
-from doctune.data.split import check_disjoint, pick_groups, split_records, targets
-from doctune.errors import InputError
+from doctune.foundation.config import SplitSizes
+from doctune.foundation.dedup import jaccard, shingles
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.records import SPLITS, Provenance, QARecord
+from doctune.split.stage import check_disjoint, pick_groups, split_records, targets
 
 VOCAB = [f"{stem}{i}" for stem in ("reactor", "yield", "solvent", "ketone") for i in range(150)]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from doctune.data.export import to_openai
-from doctune.data.jsonl import write_jsonl
-from doctune.data.records import Provenance, QARecord
+from doctune.export.stage import to_openai
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.records import Provenance, QARecord
 
 SYSTEM = "You are an expert assistant for pharmaceutical manufacturing."
 QA = [

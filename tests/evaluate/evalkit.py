@@ -22,8 +22,9 @@ from typing import Any
 import yaml
 
 from doctune.context import RunContext
-from doctune.data.jsonl import write_jsonl
-from doctune.data.records import (
+from doctune.evaluate.extraction import read_choice
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.records import (
     Chunk,
     Provenance,
     QARecord,
@@ -31,10 +32,9 @@ from doctune.data.records import (
     RephrasedRecord,
     text_sha256,
 )
-from doctune.evaluate.extraction import read_choice
+from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.pipeline import StageResult, get_stage, run_stage
 from doctune.testing.fake_openai import prompt_text
-from doctune.train.experiments import ExperimentRow, ExperimentTable
 
 SYSTEM = "You are an expert assistant for ibuprofen manufacturing."
 JUDGE = "openai:judge"

@@ -11,22 +11,22 @@ from pathlib import Path
 import pytest
 from evalkit import SYSTEM, chunks, quizzes
 
-from doctune.config import ModelSettings
-from doctune.config.evaluate import MMLUSettings
 from doctune.evaluate.answer import Asker
-from doctune.evaluate.base import EvalItem
 from doctune.evaluate.items import quiz_item
 from doctune.evaluate.loglik import encode_pair
 from doctune.evaluate.mmlu import MMLUSuite, load_items
 from doctune.evaluate.qa import prompt as qa_prompt
 from doctune.evaluate.quiz import QuizSuite
 from doctune.evaluate.rag import Retriever
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.config.evaluate import MMLUSettings
+from doctune.foundation.evalrecords import EvalItem
 from doctune.models.base import ChatRequest
 from doctune.models.client import ModelClient
+from doctune.models.experiments import ModelRef
 from doctune.models.hf import HFBackend
 from doctune.models.spec import parse_spec
 from doctune.testing.tiny_model import build_tiny_model
-from doctune.train.experiments import ModelRef
 
 FIXTURES = Path(__file__).parent / "mmlu_fixtures"
 MODEL = ModelRef(label="tiny", spec="hf:tiny", kind="base")

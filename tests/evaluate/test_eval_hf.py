@@ -10,9 +10,9 @@ import pytest
 from evalkit import judging, make_project
 
 from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl
-from doctune.evaluate.base import ItemResult, SuiteScore
 from doctune.evaluate.judge import AnswerJudgement
+from doctune.foundation.evalrecords import ItemResult, SuiteScore
+from doctune.foundation.jsonl import read_jsonl
 from doctune.pipeline import get_stage, run_stage
 from doctune.testing.fake_openai import FakeOpenAIServer
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from doctune.config import ModelSettings
 from doctune.evaluate.judge import AnswerJudgement, Judge, judge_messages, rubric
 from doctune.evaluate.metrics import normalise_answer, rouge_l, token_f1
+from doctune.foundation.config import ModelSettings
 from doctune.models import ModelClient, parse_spec
 from doctune.models.openai import OpenAIBackend
 from doctune.testing.fake_openai import FakeOpenAIServer, prompt_text

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from evalkit import SYSTEM, answering, chunks, judging, make_project, quizzes, run_evaluate
 
-from doctune.data.jsonl import read_jsonl
 from doctune.evaluate.answer import Asker
-from doctune.evaluate.base import EvalItem, SuiteScore
 from doctune.evaluate.items import quiz_item
 from doctune.evaluate.judge import AnswerJudgement
 from doctune.evaluate.qa import qa_messages
 from doctune.evaluate.quiz import quiz_messages
 from doctune.evaluate.rag import Retriever
+from doctune.foundation.evalrecords import EvalItem, SuiteScore
+from doctune.foundation.jsonl import read_jsonl
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 TALK = (

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 
 from doctune.context import RunContext
-from doctune.evaluate.base import SuiteScore
 from doctune.evaluate.plan import previous_scores, remember_scores
+from doctune.foundation.evalrecords import SuiteScore
 
 
 def score(experiment: str | None, suite: str, mean: float, variant: str = "plain") -> SuiteScore:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from doctune.evaluate.base import SuiteScore
-from doctune.evaluate.stats import (
+from doctune.foundation.evalrecords import SuiteScore
+from doctune.foundation.stats import (
     agreement,
     bin_score,
     bootstrap_mean,

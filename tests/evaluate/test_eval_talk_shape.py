@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl, write_jsonl
-from doctune.data.records import Provenance, QARecord
-from doctune.evaluate.base import SuiteScore
+from doctune.foundation.evalrecords import SuiteScore
+from doctune.foundation.jsonl import read_jsonl, write_jsonl
+from doctune.foundation.records import Provenance, QARecord
 from doctune.pipeline import get_stage, run_stage
 from doctune.testing.fake_openai import FakeOpenAIServer
 

@@ -22,11 +22,11 @@ from evalkit import (
 
 from doctune.cli import main
 from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl
-from doctune.evaluate.base import ItemResult, SuiteScore
 from doctune.evaluate.estimate import estimate
 from doctune.evaluate.judge import AnswerJudgement, prompt, rubric
-from doctune.evaluate.stats import talk_form
+from doctune.foundation.evalrecords import ItemResult, SuiteScore
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.stats import talk_form
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 BASE = "openai:base (base)"

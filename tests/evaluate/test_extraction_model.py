@@ -12,23 +12,23 @@ from typing import Any
 
 from evalkit import answering, judging, make_project, run_evaluate
 
-from doctune.config import ModelSettings
-from doctune.config.evaluate import MMLUSettings
-from doctune.data.jsonl import read_jsonl
 from doctune.evaluate.aggregate import RowKey, Scoring, suite_score
 from doctune.evaluate.answer import Asker
-from doctune.evaluate.base import EvalItem, SuiteScore
 from doctune.evaluate.extraction import read_choice
 from doctune.evaluate.extraction.model import ChoiceReader, choice_schema
 from doctune.evaluate.judge import AnswerJudgement
 from doctune.evaluate.mmlu import GENERATE_STOP, MMLUSuite, load_items
 from doctune.evaluate.quiz import QuizSuite
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.config.evaluate import MMLUSettings
+from doctune.foundation.evalrecords import EvalItem, SuiteScore
+from doctune.foundation.jsonl import read_jsonl
 from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient
+from doctune.models.experiments import ModelRef
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
 from doctune.testing.fake_openai import FakeOpenAIServer, Faults
-from doctune.train.experiments import ModelRef
 
 OPTIONS = {"A": "0.150 mol", "B": "0.200 mol", "C": "0.210 mol", "D": "0.250 mol"}
 # Per-option notes without a verdict: the rules see four letters in play and cannot settle it.

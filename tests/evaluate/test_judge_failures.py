@@ -16,15 +16,16 @@ from click.testing import CliRunner
 from evalkit import answering, between, judging, make_project, run_evaluate
 
 from doctune.cli import main
-from doctune.config import ModelSettings
-from doctune.config.evaluate import MMLUSettings
 from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl
-from doctune.errors import ModelError
-from doctune.evaluate.base import ItemResult, SuiteScore
 from doctune.evaluate.judge import AnswerJudgement, judge_messages
 from doctune.evaluate.mmlu import MMLUSuite, load_items
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.config.evaluate import MMLUSettings
+from doctune.foundation.errors import ModelError
+from doctune.foundation.evalrecords import ItemResult, SuiteScore
+from doctune.foundation.jsonl import read_jsonl
 from doctune.models import ModelClient, parse_spec
+from doctune.models.experiments import ModelRef
 from doctune.models.openai import OpenAIBackend
 from doctune.testing.fake_openai import (
     FakeOpenAIServer,
@@ -33,7 +34,6 @@ from doctune.testing.fake_openai import (
     garbling,
     prompt_text,
 )
-from doctune.train.experiments import ModelRef
 
 QA = ["train_qa", "test_qa", "rephrased_qa"]
 RATE = 0.6

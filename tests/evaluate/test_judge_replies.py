@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from doctune.config import ModelSettings
-from doctune.evaluate.base import JudgeVerdict
 from doctune.evaluate.judge import RATIONALE_LIMIT, AnswerJudgement, Judge, read_reply
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.evalrecords import JudgeVerdict
 from doctune.models import ModelClient, parse_spec
 from doctune.models.base import ChatResponse
 from doctune.models.openai import OpenAIBackend

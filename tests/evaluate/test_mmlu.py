@@ -15,9 +15,6 @@ from typing import Any
 
 import pytest
 
-from doctune.config import ModelSettings
-from doctune.config.evaluate import MMLUSettings
-from doctune.errors import ConfigError, InputError
 from doctune.evaluate import mmlu
 from doctune.evaluate.loglik import argmax_first, continuation_logprobs, encode_pair
 from doctune.evaluate.mmlu import (
@@ -28,12 +25,15 @@ from doctune.evaluate.mmlu import (
     read_split,
     skip_reason,
 )
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.config.evaluate import MMLUSettings
+from doctune.foundation.errors import ConfigError, InputError
 from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient
+from doctune.models.experiments import ModelRef
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
 from doctune.testing.fake_openai import FakeOpenAIServer, prompt_text
-from doctune.train.experiments import ModelRef
 
 FIXTURES = Path(__file__).parent / "mmlu_fixtures"
 CHEMISTRY_TEST = FIXTURES / "test" / "college_chemistry_test.csv"

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from doctune.config import ModelSettings
-from doctune.config.evaluate import MMLUSettings
 from doctune.evaluate.loglik import continuation_logprobs
 from doctune.evaluate.mmlu import MMLUSuite, description, load_items
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.config.evaluate import MMLUSettings
 from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient
+from doctune.models.experiments import ModelRef
 from doctune.models.spec import parse_spec
-from doctune.train.experiments import ModelRef
 
 FIXTURES = Path(__file__).parent / "mmlu_fixtures"
 SUBJECTS = ("college_chemistry", "process_engineering")

@@ -11,7 +11,7 @@ import pytest
 
 from doctune.ingest.chunking import Chunker, sentence_spans, to_chunks
 from doctune.ingest.document import Extracted, TextBuilder
-from doctune.tokens import TokenCounter, estimate_tokens, get_token_counter
+from doctune.models.tokens import TokenCounter, estimate_tokens, get_token_counter
 
 WORDS = [
     "isobutylbenzene",

@@ -9,8 +9,8 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import Chunk
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import Chunk
 from doctune.ingest import stage as ingest_stage
 from doctune.ingest.pdf import read_pdf
 

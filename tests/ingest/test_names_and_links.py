@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from doctune.context import RunContext
-from doctune.display import console_text, printable
+from doctune.foundation.display import console_text, printable
 from doctune.ingest import stage as ingest_stage
 
 MD = "# Notes\n\n" + "\n\n".join(

@@ -13,12 +13,12 @@ import pytest
 from ingest_samples import write_docx, write_image_pdf, write_pdf
 
 from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import Chunk
-from doctune.errors import InputError
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.manifest import file_sha256
+from doctune.foundation.records import Chunk
 from doctune.ingest import stage as ingest_stage
 from doctune.ingest.readers import read_document
-from doctune.manifest import file_sha256
 from doctune.pipeline import get_stage, run_stage
 
 MD = "# Procedure\n\n" + "\n\n".join(

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 from transformers import AutoTokenizer
 
-from doctune.config import ModelSettings
+from doctune.foundation.config import ModelSettings
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.client import ModelClient
 from doctune.models.fitting import Layout, Room, fit

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from doctune.config import ModelSettings
-from doctune.errors import ModelError
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.errors import ModelError
 from doctune.models.base import ChatRequest, ChatResponse, Message
 from doctune.models.cache import CallCache, request_key
 from doctune.models.client import DOWN_AFTER, CallFailed, ModelClient

@@ -15,8 +15,8 @@ import torch
 from pydantic import BaseModel, Field
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from doctune.config import ClientConfig, ModelSettings
-from doctune.errors import ModelError
+from doctune.foundation.config import ClientConfig, ModelSettings
+from doctune.foundation.errors import ModelError
 from doctune.models import load_backend
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.client import ModelClient

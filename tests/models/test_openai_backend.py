@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from doctune.config import ModelSettings
-from doctune.errors import ModelError
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.errors import ModelError
 from doctune.models.base import Message
 from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient

@@ -10,11 +10,11 @@ from typing import Any
 import yaml
 
 from doctune.context import USAGE_NAME, RunContext
-from doctune.data.jsonl import write_json, write_jsonl
-from doctune.data.records import Provenance, QARecord
-from doctune.data.stats import build_stats, dataset_stats
-from doctune.evaluate.base import ItemResult, JudgeVerdict, Paired, SuiteScore
-from doctune.train.experiments import ExperimentRow, ExperimentTable
+from doctune.export.stats import build_stats, dataset_stats
+from doctune.foundation.evalrecords import ItemResult, JudgeVerdict, Paired, SuiteScore
+from doctune.foundation.jsonl import write_json, write_jsonl
+from doctune.foundation.records import Provenance, QARecord
+from doctune.models.experiments import ExperimentRow, ExperimentTable
 
 GPT = "openai:gpt-4o-mini"
 QWEN = "hf:Qwen/Qwen2.5-7B-Instruct"

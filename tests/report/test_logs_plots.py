@@ -10,7 +10,7 @@ import pytest
 from tests.report.factories import experiments, talk_scores, training_log
 from tests.train.helpers import make_job, one_torch_thread  # noqa: F401 (a fixture)
 
-from doctune.manifest import Manifest
+from doctune.foundation.manifest import Manifest
 from doctune.report.logs import find_curves, is_run_summary, parse_log
 from doctune.report.plots import loss_plot, score_plots
 from doctune.report.tables import build_results_table

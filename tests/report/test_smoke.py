@@ -14,9 +14,9 @@ import yaml
 from tests.report.factories import make_project
 
 from doctune.context import RunContext
+from doctune.models.tiny import MARKER, TINY_RANDOM_KEY
 from doctune.pipeline import get_stage, run_stage
 from doctune.report.smoke import BANNER, is_tiny_random, smoke_reason, tiny_specs
-from doctune.testing.tiny_model import MARKER, TINY_RANDOM_KEY
 
 
 def fake_model_folder(path: Path, *, tiny: bool) -> Path:

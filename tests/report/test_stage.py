@@ -24,7 +24,7 @@ from tests.report.factories import (
 
 from doctune.cli import main
 from doctune.context import USAGE_NAME, RunContext
-from doctune.data.jsonl import write_json, write_jsonl
+from doctune.foundation.jsonl import write_json, write_jsonl
 from doctune.pipeline import get_stage, run_stage
 from doctune.report import sections
 from doctune.report.render import ReportData, md_cell, render_html, render_markdown

@@ -23,7 +23,7 @@ from tests.report.factories import (
     talk_scores,
 )
 
-from doctune.evaluate.base import SuiteScore
+from doctune.foundation.evalrecords import SuiteScore
 from doctune.report import formats as fmt
 from doctune.report.tables import NOT_EVALUATED, Row, build_results_table, results_csv
 

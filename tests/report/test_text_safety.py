@@ -9,7 +9,7 @@ import re
 from markdown_it import MarkdownIt
 from tests.report.factories import GPT_BASE, GPT_PDF, answers, talk_scores
 
-from doctune.evaluate.base import ItemResult
+from doctune.foundation.evalrecords import ItemResult
 from doctune.report import sections
 from doctune.report.markdown import md_code, md_quote, md_text
 from doctune.report.render import (

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from doctune.context import RunContext
-from doctune.data.jsonl import write_jsonl
-from doctune.data.records import Chunk, QARecord, text_sha256
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.records import Chunk, QARecord, text_sha256
 from doctune.pipeline import StageResult, get_stage, run_stage
 from doctune.testing.fake_openai import prompt_text
 

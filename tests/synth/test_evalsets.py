@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import Provenance, QARecord, QuizRecord, RejectedRecord, RephrasedRecord
-from doctune.synth import evalsets
+from doctune.evalsets import stage as evalsets
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import (
+    Provenance,
+    QARecord,
+    QuizRecord,
+    RejectedRecord,
+    RephrasedRecord,
+)
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import (

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import QuizRecord, RejectedRecord
-from doctune.synth import quiz
-from doctune.synth.common import Teacher
-from doctune.synth.schemas import QuizDraft
+from doctune.evalsets import quiz
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import QuizRecord, RejectedRecord
+from doctune.generation.common import Teacher
+from doctune.generation.schemas import QuizDraft
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import context, make_chunks, make_project, run, user_text

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import QARecord, RejectedRecord
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import QARecord, RejectedRecord
+from doctune.generation.schemas import Topic
 from doctune.synth.distillation import document_outline, merge_topics, plan_counts, topic_key
-from doctune.synth.schemas import Topic
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import context, make_chunks, make_project, reply, run, user_text
@@ -184,7 +184,7 @@ def test_cap_limits_size_and_topic_failures_are_rejected(
 
 
 def test_context_falls_back_to_the_topic_documents() -> None:
-    from doctune.retrieval import ChunkIndex
+    from doctune.foundation.retrieval import ChunkIndex
     from doctune.synth.distillation import _context
 
     chunks = make_chunks()
@@ -195,7 +195,7 @@ def test_context_falls_back_to_the_topic_documents() -> None:
 
 def test_context_stays_inside_one_window_of_the_corpus() -> None:
     """Records that draw context from one window only can be split by source without loss."""
-    from doctune.retrieval import ChunkIndex, window_of
+    from doctune.foundation.retrieval import ChunkIndex, window_of
     from doctune.synth.distillation import _context
 
     chunks = make_chunks()
@@ -212,7 +212,7 @@ def test_context_stays_inside_one_window_of_the_corpus() -> None:
 
 
 def test_the_records_of_one_table_share_one_topic_call() -> None:
-    from doctune.data.records import Chunk, text_sha256
+    from doctune.foundation.records import Chunk, text_sha256
     from doctune.synth.distillation import documents
 
     rows = [

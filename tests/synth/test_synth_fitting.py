@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from doctune.config import ModelSettings
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import QARecord, RejectedRecord
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import QARecord, RejectedRecord
+from doctune.generation.common import Teacher, context_layout, kept_chunks
+from doctune.generation.schemas import qa_pairs_model
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.fitting import Room, fit
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
 from doctune.synth import pdf_synthetic
-from doctune.synth.common import Teacher, context_layout, kept_chunks
-from doctune.synth.schemas import qa_pairs_model
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import TEACHER, context, make_chunks, make_project, run, user_text

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import QARecord, RejectedRecord
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import QARecord, RejectedRecord
 from doctune.prompts import load_prompt
 from doctune.testing.fake_openai import FakeOpenAIServer, default_responder
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from doctune.evalsets import quiz
+from doctune.evalsets import stage as evalsets
+from doctune.generation.schemas import SELF_REFERENCES, QAPair, QuizDraft, qa_pairs_model
 from doctune.prompts import load_prompt
-from doctune.synth import distillation, evalsets, pdf_synthetic, quiz
-from doctune.synth.schemas import SELF_REFERENCES, QAPair, QuizDraft, qa_pairs_model
+from doctune.synth import distillation, pdf_synthetic
 
 from .helpers import make_chunks
 

@@ -85,7 +85,7 @@ def test_killed_run_resumes_to_the_same_records(
 
 
 def test_failed_endpoint_stops_the_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from doctune.errors import ModelError
+    from doctune.foundation.errors import ModelError
     from doctune.testing.fake_openai import Faults
 
     with FakeOpenAIServer(faults=Faults(rate_500=1.0)) as server:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from doctune.config import Hyperparameters, TrainConfig
+from doctune.foundation.config import Hyperparameters, TrainConfig
 from doctune.train.local import TrainJob
 
 SYSTEM = "You are an expert assistant for pharmaceutical manufacturing."

@@ -19,11 +19,11 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from rich.console import Console
 
 from doctune.context import RunContext
-from doctune.data.jsonl import write_jsonl
-from doctune.errors import ConfigError, InputError, ModelError
+from doctune.foundation.errors import ConfigError, InputError, ModelError
+from doctune.foundation.jsonl import write_jsonl
+from doctune.models.experiments import ExperimentTable
+from doctune.models.grid import Experiment, expand
 from doctune.testing.fake_finetuning import FAIL_MARKER, FakeFineTuningServer
-from doctune.train.experiments import ExperimentTable
-from doctune.train.grid import Experiment, expand
 from doctune.train.hosted import STATE_NAME, prepare_request, run_hosted
 
 KEY = "sk-test-secret-value"

@@ -18,8 +18,8 @@ from tests.train.helpers import (
     one_torch_thread,  # noqa: F401 (a fixture, used by pytestmark)
 )
 
-from doctune.config import DistributedConfig
-from doctune.errors import ConfigError
+from doctune.foundation.config import DistributedConfig
+from doctune.foundation.errors import ConfigError
 from doctune.train import launch, local
 from doctune.train.saving import expected_tensors, verify_saved_weights
 

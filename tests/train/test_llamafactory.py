@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from doctune.cli import main
 from doctune.context import RunContext
-from doctune.data.jsonl import write_jsonl
-from doctune.data.records import Provenance, QARecord
-from doctune.errors import ConfigError, InputError
+from doctune.export.llamafactory import llamafactory_args, llamafactory_template
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.records import Provenance, QARecord
+from doctune.models.grid import expand
 from doctune.pipeline import get_stage, run_stage
-from doctune.train.grid import expand
-from doctune.train.llamafactory import llamafactory_args, llamafactory_template
 
 ROOT = Path(__file__).resolve().parents[2]
 QWEN = "hf:Qwen/Qwen2.5-7B-Instruct"

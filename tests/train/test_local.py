@@ -21,8 +21,8 @@ from tests.train.helpers import (
     one_torch_thread,  # noqa: F401 (a fixture, used by pytestmark)
 )
 
-from doctune.config import ClientConfig, ModelSettings, TrainConfig
-from doctune.errors import ConfigError
+from doctune.foundation.config import ClientConfig, ModelSettings, TrainConfig
+from doctune.foundation.errors import ConfigError
 from doctune.models import ModelClient, load_backend
 from doctune.models.base import Message
 from doctune.train import local

@@ -19,11 +19,12 @@ from tests.train.helpers import (
 
 from doctune import pipeline
 from doctune.cli import main
-from doctune.config import DistributedConfig, Hyperparameters, TrainConfig
 from doctune.context import RunContext
-from doctune.errors import ConfigError, InputError
-from doctune.train import grid, launch, stage
-from doctune.train.experiments import ExperimentTable
+from doctune.foundation.config import DistributedConfig, Hyperparameters, TrainConfig
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.models import grid
+from doctune.models.experiments import ExperimentTable
+from doctune.train import launch, stage
 from doctune.train.local import TrainJob, TrainResult
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -286,7 +287,7 @@ def test_doctune_train_then_experiments_on_the_tiny_model(
 
 def test_same_experiment_name_on_two_students_gets_two_labels(tmp_path: Path) -> None:
     """Labels key the results: two models under one label would overwrite each other."""
-    from doctune.train.experiments import ExperimentRow, ExperimentTable, resolve_models
+    from doctune.models.experiments import ExperimentRow, ExperimentTable, resolve_models
 
     table = ExperimentTable(tmp_path)
     for student in ("hf:org/alpha", "hf:org/beta"):
@@ -314,9 +315,9 @@ def test_same_experiment_name_on_two_students_gets_two_labels(tmp_path: Path) ->
 def test_hosted_experiments_that_would_be_one_job_are_refused() -> None:
     """OpenAI takes a learning-rate multiplier, not a rate: a grid over learning_rate alone
     would pay twice for the same job."""
-    from doctune.config import TrainConfig
-    from doctune.errors import ConfigError
-    from doctune.train.grid import expand
+    from doctune.foundation.config import TrainConfig
+    from doctune.foundation.errors import ConfigError
+    from doctune.models.grid import expand
 
     cfg = TrainConfig.model_validate(
         {"students": ["openai:gpt-4o-mini"], "grid": {"learning_rate": [1.8e-5, 1e-5]}}

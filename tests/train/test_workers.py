@@ -17,8 +17,8 @@ from tests.train.helpers import (
     one_torch_thread,  # noqa: F401 (a fixture, used by pytestmark)
 )
 
-from doctune.config import DistributedConfig
-from doctune.data.jsonl import FILE_MODE
+from doctune.foundation.config import DistributedConfig
+from doctune.foundation.jsonl import FILE_MODE
 from doctune.train import launch, local, workers
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 PARENT = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from doctune.config import DistributedConfig\n"
+    "from doctune.foundation.config import DistributedConfig\n"
     "from doctune.train import launch\n"
     "from doctune.train.local import TrainJob\n"
     "job = TrainJob.model_validate_json(Path(sys.argv[1]).read_text())\n"

@@ -11,11 +11,20 @@ from typing import Any
 
 import click
 
-from doctune.cli import handle_errors, main
-from doctune.errors import ConfigError, ModelError
+from doctune.chat import (
+    COMMANDS_HELP,
+    ChatSession,
+    project_retriever,
+    repl,
+    resolve_model,
+    standalone_client,
+)
+from doctune.commands.common import handle_errors
+from doctune.context import RunContext
+from doctune.foundation.errors import ConfigError, ModelError
 
 
-@main.command("chat")
+@click.command("chat")
 @click.argument("model")
 @click.option(
     "--project",
@@ -53,16 +62,6 @@ async def _chat(
     temperature: float | None,
     max_tokens: int | None,
 ) -> None:
-    from doctune.chat import (
-        COMMANDS_HELP,
-        ChatSession,
-        project_retriever,
-        repl,
-        resolve_model,
-        standalone_client,
-    )
-    from doctune.context import RunContext
-
     ctx = RunContext(project, out_dir=out_dir, show_progress=False) if project else None
     spec = resolve_model(model, ctx)
     client = ctx.client_for_spec(spec, "chat") if ctx else standalone_client(spec)

@@ -8,15 +8,15 @@ from typing import Any
 
 import click
 
-from doctune.cli import handle_errors, main, project_options, run_stages
-from doctune.config import SUITES
+from doctune.commands.common import handle_errors, project_options, run_stages
+from doctune.foundation.config import SUITES
 
 
 def _split(value: str | None) -> list[str]:
     return [p.strip() for p in (value or "").split(",") if p.strip()]
 
 
-@main.command("evaluate")
+@click.command("evaluate")
 @project_options
 @click.option(
     "--models",

@@ -1,7 +1,7 @@
 """`doctune export PROJECT [--format F ...]`: the export stage from the command line, with
 `--format` adding formats to export.formats of the config. `llamafactory`
 writes one LLaMA-Factory training YAML per local experiment beside the ShareGPT files and
-dataset_info.json they name. The stage itself is `doctune.data.export.run`."""
+dataset_info.json they name. The stage itself is `doctune.export.stage.run`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
-from doctune.cli import handle_errors, main, project_options, run_stages
-from doctune.data.export import FORMATS
+from doctune.commands.common import handle_errors, project_options, run_stages
+from doctune.export.stage import FORMATS
 
 
-@main.command("export")
+@click.command("export")
 @project_options
 @click.option(
     "--format",

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from doctune.cli import handle_errors, main, project_options, run_stages
+import click
+
+from doctune.commands.common import handle_errors, project_options, run_stages
 
 
-@main.command("report")
+@click.command("report")
 @project_options
 @handle_errors
 def report(project: Path, **opts: Any) -> None:

@@ -10,10 +10,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from doctune.cli import handle_errors, main, project_options, run_stages
+from doctune.commands.common import handle_errors, project_options, run_stages
+from doctune.foundation.config import load_config
+from doctune.models.experiments import ExperimentTable
 
 
-@main.command("train")
+@click.command("train")
 @project_options
 @click.option("--experiment", help="Train only this experiment (name or id).")
 @click.option(
@@ -47,8 +49,6 @@ def _num(value: float | None, fmt: str) -> str:
 
 def experiments_table(out_dir: Path) -> Table | None:
     """The rich table of `out_dir`'s experiments; None when none were recorded."""
-    from doctune.train.experiments import ExperimentTable
-
     table = ExperimentTable(out_dir)
     if not table.rows:
         return None
@@ -101,15 +101,13 @@ def experiments_table(out_dir: Path) -> Table | None:
     return view
 
 
-@main.command("experiments")
+@click.command("experiments")
 @click.argument("project", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
 def experiments_command(project: Path, out_dir: Path | None, config_path: Path | None) -> None:
     """Print PROJECT's experiments table: hyperparameters, status, losses, time, cost, output."""
-    from doctune.config import load_config
-
     out = out_dir or (project / load_config(project, path=config_path).out)
     view = experiments_table(out)
     if view is None:

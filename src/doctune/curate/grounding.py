@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from doctune.curate.units import PREFIX_UNITS, RATIO, UNIT_PATTERN, canonical_unit
-from doctune.data.records import Chunk
+from doctune.foundation.records import Chunk
 
 _NUMBER = r"(?:\d{1,3}(?:[,. ']\d{3}(?!\d))+(?:[.,]\d+)?|\d+(?:[.,]\d+)?|\.\d+)"
 _PREFIX = "|".join(PREFIX_UNITS)

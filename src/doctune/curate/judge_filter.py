@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from doctune.aio import gather_all
 from doctune.context import Tick
-from doctune.curate.dedup import reject
-from doctune.data.records import Chunk, QARecord, RejectedRecord
+from doctune.foundation.aio import gather_all
+from doctune.foundation.dedup import reject
+from doctune.foundation.records import Chunk, QARecord, RejectedRecord
 from doctune.models.base import Message
 from doctune.models.client import ModelClient
 from doctune.prompts import PromptTemplate, load_prompt

@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doctune.config import CurateConfig
 from doctune.context import RunContext, Tick
-from doctune.curate.dedup import deduplicate, reject
 from doctune.curate.grounding import GroundingChecker
 from doctune.curate.judge_filter import judge_records, prompt
-from doctune.data.artifacts import load_chunks
-from doctune.data.jsonl import read_jsonl, write_jsonl
-from doctune.data.records import Chunk, QARecord, RejectedRecord
-from doctune.errors import InputError
+from doctune.foundation.artifacts import load_chunks
+from doctune.foundation.config import CurateConfig
+from doctune.foundation.dedup import deduplicate, reject
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_jsonl, write_jsonl
+from doctune.foundation.records import Chunk, QARecord, RejectedRecord
+from doctune.foundation.results import CallEstimate, StageResult
 from doctune.models.client import ModelClient
-from doctune.pipeline import CallEstimate, StageResult
-from doctune.tokens import estimate_tokens
+from doctune.models.tokens import estimate_tokens
 
 STAGE = "curate"
 REASONS = ("too_short", "too_long", "ungrounded", "duplicate", "near_duplicate", "judge_score")
@@ -114,7 +114,10 @@ async def curate_records(
 
 
 def chunks_by_id(ctx: RunContext) -> dict[str, Chunk]:
-    return {c.id: c for c in load_chunks(ctx, needed_for="grounding checks answers against them")}
+    return {
+        c.id: c
+        for c in load_chunks(ctx.manifest, needed_for="grounding checks answers against them")
+    }
 
 
 def _datasets(ctx: RunContext) -> list[Any]:

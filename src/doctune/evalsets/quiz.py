@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from doctune.aio import gather_all
-from doctune.data.records import (
+from doctune.foundation.aio import gather_all
+from doctune.foundation.records import (
     LETTERS,
     Chunk,
     Letter,
@@ -25,11 +25,11 @@ from doctune.data.records import (
     RejectedRecord,
     stable_id,
 )
+from doctune.generation.common import Teacher, chunk_text_layout, invalid_output, normalise
+from doctune.generation.schemas import NumericDraft, QuizDraft, quizzes_model
 from doctune.models.base import Message
 from doctune.models.fitting import Layout
 from doctune.prompts import load_prompt
-from doctune.synth.common import Teacher, chunk_text_layout, invalid_output, normalise
-from doctune.synth.schemas import NumericDraft, QuizDraft, quizzes_model
 
 PROMPT = "quiz"
 STAGE = "evalsets"

@@ -12,19 +12,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from doctune.aio import gather_all
-from doctune.config import RephraseConfig
 from doctune.context import RunContext
-from doctune.data.artifacts import load_chunks
-from doctune.data.jsonl import read_jsonl, write_jsonl
-from doctune.data.records import QARecord, RejectedRecord, RephrasedRecord, stable_id
-from doctune.errors import InputError
-from doctune.manifest import Artifact
-from doctune.models.base import Message
-from doctune.pipeline import CallEstimate, StageResult
-from doctune.prompts import load_prompt
-from doctune.synth import pdf_synthetic, quiz
-from doctune.synth.common import (
+from doctune.evalsets import quiz
+from doctune.foundation.aio import gather_all
+from doctune.foundation.artifacts import load_chunks
+from doctune.foundation.config import RephraseConfig
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_jsonl, write_jsonl
+from doctune.foundation.manifest import Artifact
+from doctune.foundation.records import QARecord, RejectedRecord, RephrasedRecord, stable_id
+from doctune.foundation.results import CallEstimate, StageResult
+from doctune.generation.common import (
     FitTally,
     Teacher,
     invalid_output,
@@ -33,8 +31,11 @@ from doctune.synth.common import (
     make_teacher,
     normalise,
     request_tokens,
+    selected_chunks,
 )
-from doctune.synth.schemas import QUESTION_CHARS, quizzes_model, rephrasings_model
+from doctune.generation.schemas import QUESTION_CHARS, quizzes_model, rephrasings_model
+from doctune.models.base import Message
+from doctune.prompts import load_prompt
 
 STAGE = "evalsets"
 PROMPT = "rephrase"
@@ -152,7 +153,7 @@ async def run(ctx: RunContext) -> StageResult:
     summary["rephrase_rejected"] = len(rejected)
     summary.update({f"rephrase_{k}": v for k, v in rephrasing.summary().items()})
 
-    chunks = load_chunks(ctx)
+    chunks = load_chunks(ctx.manifest)
     assignments = quiz.assign(chunks, cfg.quiz.count)
     quizzing = FitTally()
     with ctx.progress("quizzes", len(assignments)) as tick:
@@ -217,13 +218,13 @@ def _planned_split_questions(ctx: RunContext, splits: Sequence[str]) -> int:
     """Questions the configured splits will hold, from the synthesis plan and split sizes."""
     synth = ctx.config.synthesize
     try:
-        chunks = load_chunks(ctx)
+        chunks = load_chunks(ctx.manifest)
     except InputError:
         return 0
     total = 0
     for recipe in synth.recipes:
         if recipe == "pdf_synthetic":
-            size = len(pdf_synthetic.selected_chunks(chunks, synth.pdf_synthetic))
+            size = len(selected_chunks(chunks, synth.pdf_synthetic))
             size *= synth.pdf_synthetic.questions_per_chunk
         else:
             size = synth.knowledge_distillation.target_size
@@ -239,7 +240,7 @@ def _planned_split_questions(ctx: RunContext, splits: Sequence[str]) -> int:
 def _estimate_quiz(ctx: RunContext, teacher: Teacher) -> CallEstimate:
     cfg = ctx.config.evalsets.quiz
     try:
-        chunks = load_chunks(ctx)
+        chunks = load_chunks(ctx.manifest)
     except InputError:
         return CallEstimate("teacher", 0, 0, 0, exact=False, note="quiz: no chunks yet")
     calls = prompt = completion = cached = 0

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from doctune.evaluate.base import EvalItem, ItemResult, SuiteScore, Variant
-from doctune.evaluate.stats import (
+from doctune.foundation.evalrecords import EvalItem, ItemResult, SuiteScore, Variant
+from doctune.foundation.stats import (
     agreement,
     bootstrap_mean,
     chance_centred,
     paired_difference,
     wilson,
 )
-from doctune.train.experiments import ModelRef
+from doctune.models.experiments import ModelRef
 
 RATE_METRICS = {"task": "success_rate", "task_prompted": "success_rate", "mmlu": "accuracy"}
 # What one item contributes to the row's mean, by metric.

@@ -15,15 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from doctune.aio import gather_all
-from doctune.data.records import Chunk
-from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.rag import Retriever, with_context
+from doctune.foundation.aio import gather_all
+from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
+from doctune.foundation.records import Chunk
 from doctune.models.base import ChatRequest, ChatResponse, GenerationParams, Message
 from doctune.models.client import CallFailed, ModelClient, cost_of
+from doctune.models.experiments import ModelRef
 from doctune.models.fitting import EXCEEDS, Layout, Room, fit, left_cut
 from doctune.prompts import PromptTemplate
-from doctune.train.experiments import ModelRef
 
 T = TypeVar("T")
 

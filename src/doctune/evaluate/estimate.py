@@ -12,22 +12,23 @@ import hashlib
 import json
 from typing import Any
 
-from doctune.config import model_settings
 from doctune.context import RunContext
 from doctune.evaluate.answer import Asker
-from doctune.evaluate.base import EvalItem
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
 from doctune.evaluate.judge import REPLY_TOKENS, judge_request
-from doctune.evaluate.plan import Job, build_plan, selected_suites, students
+from doctune.evaluate.mmlu import mmlu_dir
+from doctune.evaluate.plan import Job, build_plan, make_asker, selected_suites, students
 from doctune.evaluate.qa import qa_messages
 from doctune.evaluate.quiz import quiz_messages
-from doctune.manifest import file_sha256
+from doctune.foundation.config import model_settings
+from doctune.foundation.evalrecords import EvalItem
+from doctune.foundation.manifest import file_sha256
+from doctune.foundation.results import CallEstimate
 from doctune.models.base import ChatRequest, GenerationParams
 from doctune.models.cache import request_key
+from doctune.models.experiments import TABLE_DIR, TABLE_NAME
 from doctune.models.identity import backend_identity as identity_of
-from doctune.pipeline import CallEstimate
-from doctune.tokens import estimate_tokens
-from doctune.train.experiments import TABLE_DIR, TABLE_NAME
+from doctune.models.tokens import estimate_tokens
 
 # A typical answer; the configured maximum would overstate most answers several times.
 ANSWER_TOKENS = 200
@@ -77,8 +78,6 @@ def _answer_request(asker: Asker, job: Job, item: EvalItem, defaults: Generation
 
 
 def estimate(ctx: RunContext) -> list[CallEstimate]:
-    from doctune.evaluate.stage import make_asker
-
     cfg = ctx.config.evaluate
     plan = build_plan(ctx)
     if not ctx.inputs("dataset", stage="split"):
@@ -182,8 +181,6 @@ def fingerprint(ctx: RunContext) -> str:
 
 
 def _mmlu_listing(ctx: RunContext) -> list[str] | None:
-    from doctune.evaluate.mmlu import mmlu_dir
-
     folder = mmlu_dir(ctx.config.evaluate.mmlu)
     if folder is None or not folder.is_dir():
         return None if folder is None else [str(folder)]

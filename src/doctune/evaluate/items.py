@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import QARecord, QuizRecord, RephrasedRecord
-from doctune.evaluate.base import EvalItem
+from doctune.foundation.evalrecords import EvalItem
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.records import QARecord, QuizRecord, RephrasedRecord
 
 QA_SUITES = ("train_qa", "test_qa", "rephrased_qa")
 QUIZ_SUITES = ("task", "task_prompted")

@@ -25,8 +25,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from doctune.evaluate.base import JudgeVerdict
 from doctune.evaluate.ratings import read_ratings
+from doctune.foundation.evalrecords import JudgeVerdict
 from doctune.models.base import ChatRequest, ChatResponse, GenerationParams, Message
 from doctune.models.client import CallFailed, ModelClient
 from doctune.models.structured import parse_reply, schema_for, strip_fence

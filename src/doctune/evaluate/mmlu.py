@@ -21,10 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from doctune.config.evaluate import MMLUSettings
-from doctune.errors import ConfigError, InputError
 from doctune.evaluate.answer import AnswerFailed, answer_failed, fit_to, not_sent, user_prompt
-from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.extraction.model import ChoiceReader
 from doctune.evaluate.loglik import (
     LoglikCache,
@@ -43,8 +40,11 @@ from doctune.evaluate.mmlu_prompt import (
     item_prompt,
     prompt_layout,
 )
+from doctune.foundation.config.evaluate import MMLUSettings
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
 from doctune.models.client import CallFailed, ModelClient, cost_of
-from doctune.train.experiments import ModelRef
+from doctune.models.experiments import ModelRef
 
 SPLITS = ("dev", "val", "test")
 Scoring = Literal["generate", "loglikelihood"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from doctune.evaluate.base import EvalItem
+from doctune.foundation.evalrecords import EvalItem
 from doctune.models.base import Message
 from doctune.models.fitting import Layout, left_cut
 

@@ -18,14 +18,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctune.config import SUITES
 from doctune.context import RunContext
-from doctune.data.jsonl import read_json, write_json
-from doctune.errors import ConfigError
-from doctune.evaluate.base import EvalItem, SuiteScore, Variant
+from doctune.evaluate import mmlu
+from doctune.evaluate.answer import Asker
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES, qa_datasets, suite_items
-from doctune.train.experiments import ExperimentTable, ModelRef, resolve_models
-from doctune.train.grid import students_for
+from doctune.evaluate.rag import Retriever, embedding_model_path
+from doctune.foundation.artifacts import load_chunks
+from doctune.foundation.config import SUITES
+from doctune.foundation.errors import ConfigError
+from doctune.foundation.evalrecords import EvalItem, SuiteScore, Variant
+from doctune.foundation.jsonl import read_json, write_json
+from doctune.models.experiments import ExperimentTable, ModelRef, resolve_models
+from doctune.models.grid import students_for
 
 STAGE = "evaluate"
 SCORES_NAME = "scores.jsonl"
@@ -150,7 +154,6 @@ def resolve(ctx: RunContext) -> list[ModelRef]:
 
 def _mmlu_items(ctx: RunContext, plan: Plan) -> list[EvalItem]:
     """MMLU's items, or none with a note saying why (no folder configured)."""
-    from doctune.evaluate import mmlu  # lazily: only a run with the suite reads CSV files
 
     settings = ctx.config.evaluate.mmlu
     reason = mmlu.skip_reason(settings)
@@ -180,3 +183,20 @@ def build_plan(ctx: RunContext) -> Plan:
             continue
         plan.suites.append(suite)
     return plan
+
+
+def make_asker(ctx: RunContext, plan: Plan) -> Asker:
+    cfg = ctx.config.evaluate
+    retriever = None
+    if "rag" in plan.variants:
+        chunks = load_chunks(ctx.manifest, needed_for="the rag variant retrieves from them")
+        model_path = embedding_model_path(cfg.rag.embedding_model) if cfg.rag.embeddings else None
+        retriever = Retriever(chunks, embeddings=cfg.rag.embeddings, model_path=model_path)
+        if retriever.hybrid:
+            retriever.warm(i.question for s in plan.items.values() for v in s.values() for i in v)
+    return Asker(
+        system_prompt=ctx.config.export.system_prompt,
+        max_tokens=cfg.answer_max_tokens,
+        retriever=retriever,
+        k=cfg.rag.k,
+    )

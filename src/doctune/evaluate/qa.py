@@ -13,13 +13,13 @@ import asyncio
 from collections.abc import Callable
 
 from doctune.evaluate.answer import Asker, PerItemSuite, item_result
-from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.judge import Judge
 from doctune.evaluate.metrics import reference_scores
+from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
 from doctune.models.base import Message
 from doctune.models.client import ModelClient
+from doctune.models.experiments import ModelRef
 from doctune.prompts import PromptTemplate, load_prompt
-from doctune.train.experiments import ModelRef
 
 PROMPT = "answer_qa"
 

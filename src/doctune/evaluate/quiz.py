@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from doctune.evaluate.answer import Asker, PerItemSuite, item_result
-from doctune.evaluate.base import EvalItem, ItemResult, Variant
 from doctune.evaluate.extraction.model import ChoiceReader
+from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
 from doctune.models.base import Message
 from doctune.models.client import ModelClient
+from doctune.models.experiments import ModelRef
 from doctune.prompts import PromptTemplate, load_prompt
-from doctune.train.experiments import ModelRef
 
 PROMPTS = {"task": "quiz_task", "task_prompted": "quiz_task_prompted"}
 

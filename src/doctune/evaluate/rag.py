@@ -1,6 +1,6 @@
 """Retrieval-augmented answering: the baseline a fine-tuning project must beat.
 
-BM25 over the ingested chunks (doctune.retrieval), optionally fused with sentence-embedding
+BM25 over the ingested chunks (doctune.foundation.retrieval), optionally fused with sentence-embedding
 similarity. The retrieved chunks are prepended to whatever the suite would ask (a QA question, a
 quiz prompt) with a versioned template, so plain and RAG differ only by the context.
 """
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from doctune.data.records import Chunk
-from doctune.errors import ConfigError
+from doctune.foundation.errors import ConfigError
+from doctune.foundation.records import Chunk
+from doctune.foundation.retrieval import ChunkIndex
 from doctune.prompts import PromptTemplate, load_prompt
-from doctune.retrieval import ChunkIndex
 
 PROMPT = "rag_context"
 # Reciprocal-rank fusion constant (Cormack et al.): large enough that one list's top rank does

@@ -22,30 +22,37 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from doctune.aio import gather_all
 from doctune.context import RunContext, Tick
-from doctune.data.artifacts import load_chunks
-from doctune.data.jsonl import write_jsonl
 from doctune.evaluate import judge as judge_module
 from doctune.evaluate.aggregate import RowKey, Scoring, suite_score, with_paired
 from doctune.evaluate.answer import Asker, PerItemSuite
-from doctune.evaluate.base import ItemResult, Suite, SuiteScore
-from doctune.evaluate.estimate import estimate, fingerprint
+from doctune.evaluate.base import Suite
 from doctune.evaluate.extraction.model import ChoiceReader
 from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
 from doctune.evaluate.judge import Judge
-from doctune.evaluate.plan import SCORES_NAME, STAGE, Job, Plan, build_plan, remember_scores
+from doctune.evaluate.mmlu import MMLUSuite
+from doctune.evaluate.plan import (
+    SCORES_NAME,
+    STAGE,
+    Job,
+    Plan,
+    build_plan,
+    make_asker,
+    remember_scores,
+)
 from doctune.evaluate.qa import QASuite
 from doctune.evaluate.qa import prompt as qa_prompt
 from doctune.evaluate.quiz import QuizSuite
 from doctune.evaluate.quiz import prompt as quiz_prompt
-from doctune.evaluate.rag import Retriever, embedding_model_path
 from doctune.evaluate.rag import prompt as rag_prompt
-from doctune.manifest import Artifact
+from doctune.foundation.aio import gather_all
+from doctune.foundation.evalrecords import ItemResult, SuiteScore
+from doctune.foundation.jsonl import write_jsonl
+from doctune.foundation.manifest import Artifact
+from doctune.foundation.results import StageResult
 from doctune.models.client import ModelClient
-from doctune.pipeline import StageResult
 
-__all__ = ["estimate", "fingerprint", "make_asker", "run", "slug"]
+__all__ = ["run", "slug"]
 
 
 def slug(label: str) -> str:
@@ -53,23 +60,6 @@ def slug(label: str) -> str:
     that differ only in punctuation must not share a folder)."""
     text = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:60] or "model"
     return f"{text}-{hashlib.sha256(label.encode()).hexdigest()[:6]}"
-
-
-def make_asker(ctx: RunContext, plan: Plan) -> Asker:
-    cfg = ctx.config.evaluate
-    retriever = None
-    if "rag" in plan.variants:
-        chunks = load_chunks(ctx, needed_for="the rag variant retrieves from them")
-        model_path = embedding_model_path(cfg.rag.embedding_model) if cfg.rag.embeddings else None
-        retriever = Retriever(chunks, embeddings=cfg.rag.embeddings, model_path=model_path)
-        if retriever.hybrid:
-            retriever.warm(i.question for s in plan.items.values() for v in s.values() for i in v)
-    return Asker(
-        system_prompt=ctx.config.export.system_prompt,
-        max_tokens=cfg.answer_max_tokens,
-        retriever=retriever,
-        k=cfg.rag.k,
-    )
 
 
 def make_judges(ctx: RunContext) -> list[Judge]:
@@ -92,8 +82,6 @@ def make_suites(
         elif name in QUIZ_SUITES:
             suites[name] = QuizSuite(name, asker, reader=reader, on_item=on_item)
         elif name == "mmlu":
-            from doctune.evaluate.mmlu import MMLUSuite
-
             suites[name] = MMLUSuite(ctx.config.evaluate.mmlu, reader=reader)
     return suites
 

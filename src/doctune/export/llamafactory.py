@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 
 from doctune import __version__
-from doctune.config import TrainConfig
 from doctune.context import RunContext
-from doctune.errors import ConfigError, InputError
-from doctune.manifest import Artifact
+from doctune.foundation.config import TrainConfig
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.foundation.manifest import Artifact
+from doctune.models.grid import Experiment, expand
 from doctune.models.spec import parse_spec
-from doctune.train.grid import Experiment, expand
 
 CONFIG_DIR = "llamafactory"  # under out/export/
 OUTPUT_DIR = "llamafactory"  # under out/: where a run writes its adapter and logs
@@ -192,13 +192,17 @@ def _saving(cfg: TrainConfig) -> dict[str, Any]:
     return {"save_strategy": "epoch"}
 
 
+def dataset_name(project: str, recipe: str, split: str) -> str:
+    """The name of a ShareGPT dataset in dataset_info.json: `<project>_<recipe>_<split>`; characters LLaMA-Factory's comma-separated `dataset:`
+    argument or a YAML file could misread become `_`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{project}_{recipe}_{split}")
+
+
 def write_llamafactory_configs(
     ctx: RunContext, dataset_dir: Path, info: dict[str, Any], *, stage: str = "export"
 ) -> list[Artifact]:
     """One YAML per local experiment of the train config (hosted students have none), naming the
     datasets of `info` (dataset_info.json, in `dataset_dir`); returns their manifest entries."""
-    from doctune.data.export import dataset_name  # the export stage imports this module
-
     train = ctx.config.train
     folder = ctx.stage_dir(stage) / CONFIG_DIR
     folder.mkdir(parents=True, exist_ok=True)

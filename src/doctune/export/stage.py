@@ -8,7 +8,7 @@ For every recipe x split dataset of the split stage, in the formats `export.form
   with the cookbook's rules (`openai_checks`); a file that fails stops the stage;
 - `alpaca/<recipe>_<split>.json`: a list of `{instruction, input, output, system?}`;
 - `llamafactory/<experiment id>.yaml`: one LLaMA-Factory training config per local experiment of
-  the train config, naming the ShareGPT datasets (see `doctune.train.llamafactory`).
+  the train config, naming the ShareGPT datasets (see `doctune.export.llamafactory`).
 The formats are `export.formats`, or those chosen with `doctune export --format` (ctx.options).
 Line N of every export is record N of its split file, so an example can be traced to its record.
 `stats.json` holds the size of every dataset (see `stats`), for the report.
@@ -17,20 +17,20 @@ Line N of every export is record N of its split file, so an example can be trace
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from doctune.config import ExportConfig
 from doctune.context import RunContext
-from doctune.data import stats as stats_mod
-from doctune.data.jsonl import read_jsonl, write_json, write_jsonl
-from doctune.data.openai_checks import validate_openai_jsonl
-from doctune.data.records import SPLITS, QARecord
-from doctune.errors import ConfigError, InputError
-from doctune.manifest import Artifact
-from doctune.pipeline import StageResult
-from doctune.tokens import TokenCounter, get_token_counter, is_estimate, tokenizer_for_spec
+from doctune.export import stats as stats_mod
+from doctune.export.llamafactory import dataset_name, write_llamafactory_configs
+from doctune.foundation.config import ExportConfig
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.foundation.jsonl import read_jsonl, write_json, write_jsonl
+from doctune.foundation.manifest import Artifact
+from doctune.foundation.openai_checks import validate_openai_jsonl
+from doctune.foundation.records import SPLITS, QARecord
+from doctune.foundation.results import StageResult
+from doctune.models.tokens import TokenCounter, get_token_counter, is_estimate, tokenizer_for_spec
 
 STAGE = "export"
 DATASET_INFO_NAME = "dataset_info.json"
@@ -81,12 +81,6 @@ CONVERTERS = {"sharegpt": to_sharegpt, "openai": to_openai, "alpaca": to_alpaca}
 
 
 # -- LLaMA-Factory dataset_info.json -----------------------------------------------------------
-def dataset_name(project: str, recipe: str, split: str) -> str:
-    """`<project>_<recipe>_<split>`; characters LLaMA-Factory's comma-separated `dataset:`
-    argument or a YAML file could misread become `_`."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{project}_{recipe}_{split}")
-
-
 def dataset_info_entry(file_name: str) -> dict[str, Any]:
     """One dataset_info.json entry for a ShareGPT file next to it (file_name is relative)."""
     return {
@@ -227,8 +221,6 @@ async def run(ctx: RunContext) -> StageResult:
             _artifact(ctx, "dataset_info", info_path, len(info), format="llamafactory")
         )
     if "llamafactory" in formats:
-        from doctune.train.llamafactory import write_llamafactory_configs
-
         artifacts += write_llamafactory_configs(ctx, export_dir / "sharegpt", info, stage=STAGE)
     estimate = is_estimate(counter)
     stats_path = export_dir / STATS_NAME

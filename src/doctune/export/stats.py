@@ -14,13 +14,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from doctune.data.records import QARecord
-from doctune.tokens import TokenCounter
+from doctune.foundation.openai_checks import TOKENS_PER_EXAMPLE, TOKENS_PER_MESSAGE
+from doctune.foundation.records import QARecord
+from doctune.models.tokens import TokenCounter
 
-# OpenAI cookbook convention (num_tokens_from_messages): each message costs its content plus 3
-# tokens of framing, and every example 3 more for the assistant reply's priming.
-TOKENS_PER_MESSAGE = 3
-TOKENS_PER_EXAMPLE = 3
 HISTOGRAM_BINS = 10
 PARTS = ("question", "answer", "example")
 

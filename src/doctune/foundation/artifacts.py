@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from doctune.context import RunContext
-from doctune.data.jsonl import read_jsonl
-from doctune.data.records import Chunk
-from doctune.errors import InputError
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.manifest import Manifest
+from doctune.foundation.records import Chunk
 
 
-def load_chunks(ctx: RunContext, *, needed_for: str = "this stage needs them") -> list[Chunk]:
+def load_chunks(manifest: Manifest, *, needed_for: str = "this stage needs them") -> list[Chunk]:
     """Every chunk the ingest stage wrote, in its order; a one-line error when there are none."""
-    artifacts = ctx.inputs("chunks", stage="ingest")
+    artifacts = manifest.find("chunks", stage="ingest")
     if not artifacts:
         raise InputError(
-            f"{ctx.manifest.path}: no chunks artifact; {needed_for} (run `doctune ingest` first)"
+            f"{manifest.path}: no chunks artifact; {needed_for} (run `doctune ingest` first)"
         )
-    return [c for a in artifacts for c in read_jsonl(ctx.path(a), Chunk)]
+    return [c for a in artifacts for c in read_jsonl(manifest.resolve(a), Chunk)]

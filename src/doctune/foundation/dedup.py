@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from datasketch import MinHash, MinHashLSH
 
-from doctune.data.records import QARecord, RejectedRecord
+from doctune.foundation.records import QARecord, RejectedRecord
 
 SHINGLE_WORDS = 3
 NUM_PERM = 128

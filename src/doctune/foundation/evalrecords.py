@@ -1,18 +1,15 @@
 """What evaluation is made of: items to ask, per-item results, and aggregated scores.
 
-A suite turns a model into per-item results (one method); the stage runs every suite for every
-model and variant, aggregates with uncertainty, and writes both levels so the report (and a
-person) can go from a number in the table down to the answers behind it.
+The evaluate stage writes both levels so the report (and a person) can go from a number in the
+table down to the answers behind it; the report reads them, so these records sit in the
+foundation, where stages meet (the `Suite` interface that produces them is `evaluate/base.py`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from doctune.models.client import ModelClient
-from doctune.train.experiments import ModelRef
 
 Variant = Literal["plain", "rag"]
 
@@ -178,13 +175,3 @@ class SuiteScore(EvalRecord):
         None, description="Templates the model was asked with: name@version#hash[+rag_context...]."
     )
     paired: Paired | None = None
-
-
-class Suite(Protocol):
-    """A suite turns a model into per-item results."""
-
-    name: str
-
-    async def evaluate(
-        self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
-    ) -> list[ItemResult]: ...

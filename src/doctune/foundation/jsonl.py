@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from doctune.errors import InputError
+from doctune.foundation.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
 

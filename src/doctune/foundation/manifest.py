@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from doctune.data.jsonl import read_json, write_json
-from doctune.errors import InputError
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_json, write_json
 
 MANIFEST_NAME = "manifest.json"
 
@@ -94,7 +94,7 @@ def code_version(*packages: str) -> str:
     A stage is redone when its own code changes, not when unrelated code does: model calls are
     cached anyway, but training is not free.
     """
-    root = Path(__file__).parent
+    root = Path(__file__).parent.parent  # the doctune package: names are relative to it
     digest = hashlib.sha256()
     for name in sorted(packages):
         target = root / name.replace(".", "/")

@@ -16,13 +16,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doctune.data.stats import TOKENS_PER_EXAMPLE, TOKENS_PER_MESSAGE
-from doctune.errors import InputError
-from doctune.tokens import TokenCounter
+from doctune.foundation.errors import InputError
+
+# OpenAI cookbook convention (num_tokens_from_messages): each message costs its content plus 3
+# tokens of framing, and every example 3 more for the assistant reply's priming. Export's
+# statistics count the same way, so the sizes it reports and the limit checked here agree.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_EXAMPLE = 3
+# A token counter (text -> tokens), as `doctune.models.tokens` builds one.
+TokenCounter = Callable[[str], int]
 
 ALLOWED_ROLES = frozenset({"system", "user", "assistant", "function", "tool"})
 ALLOWED_MESSAGE_KEYS = frozenset(

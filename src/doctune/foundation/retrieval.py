@@ -15,7 +15,7 @@ import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-from doctune.data.records import Chunk
+from doctune.foundation.records import Chunk
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from doctune.errors import RunLockedError
+from doctune.foundation.errors import RunLockedError
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt

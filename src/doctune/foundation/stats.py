@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from doctune.evaluate.base import Paired, SuiteScore
+from doctune.foundation.evalrecords import Paired, SuiteScore
 
 Z95 = 1.959963984540054
 # Resampled means are drawn in blocks so a 14,000-question MMLU run needs little memory.

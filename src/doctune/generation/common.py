@@ -19,17 +19,17 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from doctune.config import model_settings
 from doctune.context import RunContext, Tick
-from doctune.data.records import Chunk, Provenance, QARecord, RejectedRecord, stable_id
+from doctune.foundation.config import PdfSyntheticConfig, model_settings
+from doctune.foundation.records import Chunk, Provenance, QARecord, RejectedRecord, stable_id
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.cache import request_key
 from doctune.models.client import ModelClient
 from doctune.models.fitting import EXCEEDS, Fitted, Layout, Room, fit, left_cut
 from doctune.models.identity import backend_identity
 from doctune.models.structured import Structured, schema_for
+from doctune.models.tokens import estimate_tokens
 from doctune.prompts import PromptTemplate
-from doctune.tokens import estimate_tokens
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -265,3 +265,9 @@ def jaccard(a: str, b: str) -> float:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def selected_chunks(chunks: Sequence[Chunk], config: PdfSyntheticConfig) -> list[Chunk]:
+    """The chunks the pdf_synthetic recipe uses: the first `max_chunks` in chunk order (the
+    evalsets stage sizes its plan from the same choice)."""
+    return list(chunks[: config.max_chunks] if config.max_chunks else chunks)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 
-from doctune.data.records import Letter
+from doctune.foundation.records import Letter
 
 QUESTION_CHARS = 300
 ANSWER_CHARS = 1500

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from doctune.data.jsonl import atomic_write_text
-from doctune.data.records import Chunk
+from doctune.foundation.jsonl import atomic_write_text
+from doctune.foundation.records import Chunk
 from doctune.ingest.chunking import chunk_id
 
 

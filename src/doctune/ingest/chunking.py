@@ -17,9 +17,9 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from doctune.data.records import Chunk, stable_id, text_sha256
+from doctune.foundation.records import Chunk, stable_id, text_sha256
 from doctune.ingest.document import Extracted
-from doctune.tokens import TokenCounter
+from doctune.models.tokens import TokenCounter
 
 # After these a full stop does not end a sentence ("approx. 40 °C", "e.g. THF").
 _ABBREVIATIONS = {

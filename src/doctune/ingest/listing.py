@@ -9,8 +9,8 @@ import os
 import re
 from pathlib import Path
 
-from doctune.config import IngestConfig
-from doctune.errors import InputError
+from doctune.foundation.config import IngestConfig
+from doctune.foundation.errors import InputError
 
 
 def list_documents(documents_dir: Path, cfg: IngestConfig) -> list[tuple[str, Path]]:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from doctune.data.records import stable_id
+from doctune.foundation.records import stable_id
 from doctune.ingest.document import Extracted, ReadError, TextBuilder, clean_inline
 from doctune.ingest.text import decode_text
 

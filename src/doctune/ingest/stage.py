@@ -14,22 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doctune.config import IngestConfig
 from doctune.context import RunContext
-from doctune.data.jsonl import read_json, write_json, write_jsonl
-from doctune.data.records import Chunk
-from doctune.display import console_text
-from doctune.errors import ConfigError, InputError
+from doctune.foundation.config import IngestConfig
+from doctune.foundation.display import console_text
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.foundation.jsonl import read_json, write_json, write_jsonl
+from doctune.foundation.manifest import code_version, file_sha256, fingerprint
+from doctune.foundation.records import Chunk
+from doctune.foundation.results import StageResult
 from doctune.ingest.cache import CachedFile, DocumentCache
 from doctune.ingest.chunking import Chunker, to_chunks
 from doctune.ingest.document import ReadError
 from doctune.ingest.listing import list_documents, scan_documents
 from doctune.ingest.readers import read_document
-from doctune.manifest import code_version, file_sha256, fingerprint
-from doctune.pipeline import StageResult
 
 __all__ = ["documents_fingerprint", "list_documents", "pdf_password", "run", "scan_documents"]
-from doctune.tokens import TokenCounter, estimate_tokens, get_token_counter, tokenizer_for_spec
+from doctune.models.tokens import (
+    TokenCounter,
+    estimate_tokens,
+    get_token_counter,
+    tokenizer_for_spec,
+)
 
 STAGE = "ingest"
 CHUNKS_NAME = "chunks.jsonl"
@@ -296,5 +301,5 @@ def _cache_key(cfg: IngestConfig, tokenizer: str | None) -> str:
         overlap_tokens=cfg.overlap_tokens,
         min_chars=cfg.min_chars,
         tokenizer=tokenizer,
-        code=code_version("ingest", "data.records"),
+        code=code_version("ingest", "foundation.records"),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from doctune.config import ClientConfig, ModelSettings
+from doctune.foundation.config import ClientConfig, ModelSettings
 from doctune.models.base import (
     ChatBackend,
     ChatRequest,

@@ -74,7 +74,7 @@ class ChatBackend(abc.ABC):
 
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Answer one request. Raise `doctune.errors.ModelError` once retries are exhausted."""
+        """Answer one request. Raise `doctune.foundation.errors.ModelError` once retries are exhausted."""
 
     @property
     def identity(self) -> str:

@@ -15,8 +15,8 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from doctune.config import ModelSettings
-from doctune.errors import ModelError
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, GenerationParams, Message
 from doctune.models.cache import CallCache, Stored, request_key
 from doctune.models.fitting import Layout, Room, fit

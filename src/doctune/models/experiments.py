@@ -16,10 +16,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from doctune.data.jsonl import atomic_write_text, read_jsonl, write_jsonl
-from doctune.errors import ConfigError
+from doctune.foundation.errors import ConfigError
+from doctune.foundation.jsonl import atomic_write_text, read_jsonl, write_jsonl
+from doctune.models.grid import Experiment, Route, student_slug
 from doctune.models.spec import parse_spec
-from doctune.train.grid import Experiment, Route
 
 Status = Literal["pending", "running", "succeeded", "failed", "cancelled"]
 TABLE_DIR = "train"
@@ -186,8 +186,6 @@ def resolve_models(
 def _distinct_labels(refs: list[ModelRef]) -> list[ModelRef]:
     """Labels key results, answer folders and report rows, so two models must never share one:
     the same experiment name on two students gets the student's name in front."""
-    from doctune.train.grid import student_slug
-
     counts: dict[str, int] = {}
     for ref in refs:
         counts[ref.label] = counts.get(ref.label, 0) + 1

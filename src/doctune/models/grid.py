@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from doctune.config import Hyperparameters, TrainConfig
-from doctune.errors import ConfigError
+from doctune.foundation.config import Hyperparameters, TrainConfig
+from doctune.foundation.errors import ConfigError
 from doctune.models.spec import parse_spec
 
 Route = Literal["local", "hosted"]

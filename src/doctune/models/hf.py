@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from doctune.config import ModelSettings
-from doctune.errors import ModelError
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Usage
 from doctune.models.constrained import DEFAULT_CAPS, Caps, GrammarCache, allowed_tokens, plan
 from doctune.models.hf_load import config_context, load_model, load_tokenizer

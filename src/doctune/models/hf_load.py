@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from doctune.config import ModelSettings
-from doctune.errors import ModelError
-from doctune.hub import HubUnavailable, load_local_first
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.errors import ModelError
+from doctune.models.hub import HubUnavailable, load_local_first
 from doctune.models.spec import ModelSpec, looks_like_path
 
 

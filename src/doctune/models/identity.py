@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from doctune.config import ModelSettings
+from doctune.foundation.config import ModelSettings
 from doctune.models.spec import parse_spec
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")

@@ -19,13 +19,13 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
-from doctune.config import ModelSettings
-from doctune.errors import ModelError
+from doctune.foundation.config import ModelSettings
+from doctune.foundation.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Message, Usage
 from doctune.models.identity import backend_identity
 from doctune.models.spec import ModelSpec
 from doctune.models.structured import openai_strict_schema, schema_instructions
-from doctune.tokens import get_token_counter, is_estimate
+from doctune.models.tokens import get_token_counter, is_estimate
 
 # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"

@@ -6,7 +6,7 @@ import difflib
 import os
 from dataclasses import dataclass
 
-from doctune.errors import ConfigError
+from doctune.foundation.errors import ConfigError
 
 BACKENDS = ("openai", "hf")
 

@@ -10,8 +10,8 @@ import math
 from collections.abc import Callable
 from functools import cache
 
-from doctune.errors import ConfigError
-from doctune.hub import HubUnavailable, load_local_first
+from doctune.foundation.errors import ConfigError
+from doctune.models.hub import HubUnavailable, load_local_first
 from doctune.models.spec import parse_spec
 
 TokenCounter = Callable[[str], int]

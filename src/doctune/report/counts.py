@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from doctune.evaluate.base import EXCLUSION_LABELS, SuiteScore
+from doctune.foundation.evalrecords import EXCLUSION_LABELS, SuiteScore
 
 RATE_METRICS = frozenset({"success_rate", "accuracy"})
 OTHER_EXCLUSIONS = {"unscored": "not scored"}

@@ -1,5 +1,5 @@
 """Numbers as the report prints them, in one place so the table, the CSV and the plots agree
-(the before/after strings themselves come from `doctune.evaluate.stats`).
+(the before/after strings themselves come from `doctune.foundation.stats`).
 
 The talk's cells read "5.86 > 7.29 +14.3 %": judge means on the 0-10 scale, and the change in
 percent of that scale (1.43 points of 10 is +14.3 %), not a relative change. Rates are written as
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from doctune.evaluate.stats import format_points
+from doctune.foundation.stats import format_points
 
 JUDGE = "judge"
 

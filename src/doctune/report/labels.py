@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from doctune.errors import ConfigError
+from doctune.foundation.errors import ConfigError
 from doctune.models.spec import parse_spec
 
 # Folder names that say what a folder holds, not which model it is: the report names such a

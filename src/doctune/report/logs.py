@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doctune.manifest import Artifact
-from doctune.train.experiments import ExperimentRow
+from doctune.foundation.manifest import Artifact
+from doctune.models.experiments import ExperimentRow
 
 TRAIN_KEYS = ("loss", "train_loss")
 EVAL_KEYS = ("eval_loss", "valid_loss", "validation_loss")

@@ -7,10 +7,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctune.evaluate.base import ItemResult, SuiteScore
+from doctune.foundation.evalrecords import ItemResult, SuiteScore
+from doctune.models.experiments import ExperimentRow
 from doctune.report import formats as fmt
 from doctune.report.tables import QA_SUITES
-from doctune.train.experiments import ExperimentRow
 
 SPLITS = ("train", "validation", "test")
 # Which QA suite samples come from, best first: unseen questions show generalisation, the talk's

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from doctune.errors import ConfigError
+from doctune.foundation.errors import ConfigError
 from doctune.models.spec import parse_spec
-from doctune.testing.tiny_model import MARKER, TINY_RANDOM_KEY
+from doctune.models.tiny import MARKER, TINY_RANDOM_KEY
 
 BANNER = "SMOKE RUN: tiny random model, scores are noise"
 

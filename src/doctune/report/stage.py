@@ -14,19 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doctune.config import ROLES
 from doctune.context import USAGE_NAME, RunContext
-from doctune.data.jsonl import atomic_write_text, read_json, read_jsonl
-from doctune.evaluate.base import ItemResult, SuiteScore
-from doctune.manifest import Artifact, file_sha256
-from doctune.pipeline import StageResult
+from doctune.foundation.config import ROLES
+from doctune.foundation.evalrecords import ItemResult, SuiteScore
+from doctune.foundation.jsonl import atomic_write_text, read_json, read_jsonl
+from doctune.foundation.manifest import Artifact, file_sha256
+from doctune.foundation.results import StageResult
+from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.report import counts, sections
 from doctune.report.logs import LossCurve, find_curves, log_candidates
 from doctune.report.plots import Plot, loss_plot, score_plots
 from doctune.report.render import ReportData, render_html, render_markdown
 from doctune.report.smoke import smoke_reason
 from doctune.report.tables import build_results_table, results_csv
-from doctune.train.experiments import ExperimentRow, ExperimentTable
 
 STAGE = "report"
 PLOT_DIR = "plots"

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from doctune.evaluate import stats as talk
-from doctune.evaluate.base import SuiteScore
+from doctune.foundation import stats as talk
+from doctune.foundation.evalrecords import SuiteScore
 from doctune.report import counts
 from doctune.report import formats as fmt
 from doctune.report.labels import short_label

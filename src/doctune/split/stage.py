@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctune.config import SplitSizes
 from doctune.context import RunContext
-from doctune.curate.dedup import find_near_duplicates, reject
-from doctune.data.jsonl import read_jsonl, write_json, write_jsonl
-from doctune.data.records import SPLITS, QARecord, RejectedRecord
-from doctune.errors import InputError
-from doctune.pipeline import StageResult
+from doctune.foundation.config import SplitSizes
+from doctune.foundation.dedup import find_near_duplicates, reject
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_jsonl, write_json, write_jsonl
+from doctune.foundation.records import SPLITS, QARecord, RejectedRecord
+from doctune.foundation.results import StageResult
 
 STAGE = "split"
 _FILL_FIRST = ("test", "validation")  # the small splits are filled first, train takes the rest

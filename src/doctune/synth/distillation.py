@@ -20,14 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from doctune.aio import gather_all
-from doctune.config import DistillationConfig
-from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
-from doctune.models.base import Message
-from doctune.models.fitting import Layout
-from doctune.prompts import load_prompt
-from doctune.retrieval import ChunkIndex, Window, window_of
-from doctune.synth.common import (
+from doctune.foundation.aio import gather_all
+from doctune.foundation.config import DistillationConfig
+from doctune.foundation.records import Chunk, QARecord, RejectedRecord, stable_id
+from doctune.foundation.retrieval import ChunkIndex, Window, window_of
+from doctune.generation.common import (
     RecipeOutput,
     Teacher,
     chunk_text_layout,
@@ -36,7 +33,7 @@ from doctune.synth.common import (
     kept_chunks,
     normalise,
 )
-from doctune.synth.schemas import (
+from doctune.generation.schemas import (
     ANSWER_CHARS,
     QUESTION_CHARS,
     KDAnswer,
@@ -44,6 +41,9 @@ from doctune.synth.schemas import (
     TopicOverview,
     facet_questions_model,
 )
+from doctune.models.base import Message
+from doctune.models.fitting import Layout
+from doctune.prompts import load_prompt
 
 RECIPE = "knowledge_distillation"
 STAGE = "synthesize"

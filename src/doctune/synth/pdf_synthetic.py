@@ -5,23 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from doctune.aio import gather_all
-from doctune.config import PdfSyntheticConfig
-from doctune.data.records import Chunk, QARecord, RejectedRecord, stable_id
+from doctune.foundation.aio import gather_all
+from doctune.foundation.config import PdfSyntheticConfig
+from doctune.foundation.records import Chunk, QARecord, RejectedRecord, stable_id
+from doctune.generation.common import (
+    RecipeOutput,
+    Teacher,
+    chunk_text_layout,
+    invalid_output,
+    selected_chunks,
+)
+from doctune.generation.schemas import ANSWER_CHARS, QUESTION_CHARS, qa_pairs_model
 from doctune.models.base import Message
 from doctune.models.fitting import Layout
 from doctune.prompts import load_prompt
-from doctune.synth.common import RecipeOutput, Teacher, chunk_text_layout, invalid_output
-from doctune.synth.schemas import ANSWER_CHARS, QUESTION_CHARS, qa_pairs_model
 
 RECIPE = "pdf_synthetic"
 PROMPT = "pdf_synthetic"
 STAGE = "synthesize"
-
-
-def selected_chunks(chunks: Sequence[Chunk], config: PdfSyntheticConfig) -> list[Chunk]:
-    """The chunks the recipe uses: the first `max_chunks` in chunk order."""
-    return list(chunks[: config.max_chunks] if config.max_chunks else chunks)
 
 
 def reply_chars(n: int) -> int:

@@ -12,25 +12,26 @@ import dataclasses
 from collections.abc import Sequence
 from statistics import mean
 
-from doctune.config import SynthesizeConfig
 from doctune.context import RunContext
-from doctune.data.artifacts import load_chunks
-from doctune.data.jsonl import write_json, write_jsonl
-from doctune.data.records import Chunk
-from doctune.errors import InputError
-from doctune.manifest import Artifact
-from doctune.pipeline import CallEstimate, StageResult
-from doctune.synth import distillation, pdf_synthetic
-from doctune.synth.common import (
+from doctune.foundation.artifacts import load_chunks
+from doctune.foundation.config import SynthesizeConfig
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import write_json, write_jsonl
+from doctune.foundation.manifest import Artifact
+from doctune.foundation.records import Chunk
+from doctune.foundation.results import CallEstimate, StageResult
+from doctune.generation.common import (
     FitTally,
     RecipeOutput,
     Teacher,
     is_cached,
     make_teacher,
     request_tokens,
+    selected_chunks,
 )
-from doctune.synth.schemas import qa_pairs_model
-from doctune.tokens import estimate_tokens
+from doctune.generation.schemas import qa_pairs_model
+from doctune.models.tokens import estimate_tokens
+from doctune.synth import distillation, pdf_synthetic
 
 STAGE = "synthesize"
 # Typical reply sizes in tokens, for estimates only (the limits in schemas.py are far higher).
@@ -41,7 +42,7 @@ ANSWER_TOKENS = 180
 
 
 async def run(ctx: RunContext) -> StageResult:
-    chunks = load_chunks(ctx)
+    chunks = load_chunks(ctx.manifest)
     cfg = ctx.config.synthesize
     teacher = make_teacher(
         ctx, STAGE, ctx.config.section_hash("synthesize"), cfg.temperature, client=True
@@ -86,7 +87,7 @@ async def generate(
     """One recipe over the chunks; a notebook can call this without a stage around it."""
     if recipe == pdf_synthetic.RECIPE:
         if teacher.tick is not None:
-            teacher.tick.total(len(pdf_synthetic.selected_chunks(chunks, cfg.pdf_synthetic)))
+            teacher.tick.total(len(selected_chunks(chunks, cfg.pdf_synthetic)))
         return await pdf_synthetic.generate(chunks, cfg.pdf_synthetic, teacher)
     if recipe == distillation.RECIPE:
         return await distillation.generate(chunks, cfg.knowledge_distillation, teacher)
@@ -97,7 +98,7 @@ async def generate(
 def estimate(ctx: RunContext) -> list[CallEstimate]:
     cfg = ctx.config.synthesize
     try:
-        chunks = load_chunks(ctx)
+        chunks = load_chunks(ctx.manifest)
     except InputError:
         return [CallEstimate("teacher", 0, 0, 0, exact=False, note="no chunks yet: run ingest")]
     teacher = make_teacher(
@@ -118,7 +119,7 @@ def _estimate_pdf(
     """Exact in calls: one per chosen chunk, minus those already in the cache."""
     n = cfg.pdf_synthetic.questions_per_chunk
     calls = prompt = cached = 0
-    for chunk in pdf_synthetic.selected_chunks(chunks, cfg.pdf_synthetic):
+    for chunk in selected_chunks(chunks, cfg.pdf_synthetic):
         request = teacher.request(
             pdf_synthetic.messages_for(chunk, n), qa_pairs_model(n), pdf_synthetic.reply_chars(n)
         )

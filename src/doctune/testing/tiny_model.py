@@ -16,11 +16,10 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from doctune.models.hf_load import quiet_transformers
+from doctune.models.tiny import MARKER, TINY_RANDOM_KEY
+
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-MARKER = "doctune_tiny_model.json"
-# Written into config.json, so the model says what it is wherever it is copied or saved from
-# (save_pretrained keeps unknown config keys): the report calls a run using one a smoke run.
-TINY_RANDOM_KEY = "doctune_tiny_random"
 TEXT_SUFFIXES = {".txt", ".md", ".csv", ".jsonl", ".json", ".html", ".htm", ".yaml", ".yml"}
 # Qwen2.5's context; a smaller one (`--max-positions`) makes prompts that must be fitted.
 DEFAULT_MAX_POSITIONS = 32768
@@ -104,6 +103,7 @@ _UNITS = (
     "%",
     "ppm",
 )
+
 _UNICODE = "Résumé naïve café µg ± × → ≤ ≥ α β γ Δ Ω ½ ² ³ — “quoted” 日本語 中文 한국어 Ünïcödé 🙂"
 
 
@@ -259,8 +259,6 @@ def build_tiny_model(
     marker = dest / MARKER
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == params:
         return dest
-
-    from doctune.models.hf_load import quiet_transformers
 
     texts = builtin_text(seed) + list(_corpus_text(corpus_paths or ()))
     dest.mkdir(parents=True, exist_ok=True)

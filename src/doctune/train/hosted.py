@@ -31,9 +31,9 @@ from openai.types.fine_tuning import FineTuningJob
 from rich.markup import escape
 
 from doctune.context import RunContext, Tick
-from doctune.errors import ConfigError, ModelError
-from doctune.train.experiments import ExperimentRow, ExperimentTable
-from doctune.train.grid import Experiment
+from doctune.foundation.errors import ConfigError, ModelError
+from doctune.models.experiments import ExperimentRow, ExperimentTable
+from doctune.models.grid import Experiment
 from doctune.train.hosted_api import STATE_NAME, HostedApi, HostedState, upload
 from doctune.train.hosted_metrics import LossTracker, read_result_file, write_metrics_csv
 from doctune.train.hosted_request import HostedRequest, prepare_request

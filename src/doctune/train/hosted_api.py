@@ -12,14 +12,14 @@ from typing import Any
 import openai
 from openai.types.fine_tuning import FineTuningJob
 
-from doctune.config import model_settings
 from doctune.context import RunContext
-from doctune.data.jsonl import read_json, write_json
-from doctune.errors import InputError
-from doctune.manifest import file_sha256
+from doctune.foundation.config import model_settings
+from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import read_json, write_json
+from doctune.foundation.manifest import file_sha256
+from doctune.models.experiments import TABLE_DIR
+from doctune.models.grid import Experiment
 from doctune.models.openai import PLACEHOLDER_KEY, resolve_endpoint, scrub_secret, sdk_errors
-from doctune.train.experiments import TABLE_DIR
-from doctune.train.grid import Experiment
 
 STATE_NAME = "hosted_state.json"
 

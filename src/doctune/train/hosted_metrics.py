@@ -17,7 +17,7 @@ import openai
 from openai.types.fine_tuning import FineTuningJob
 
 from doctune.context import Tick
-from doctune.data.jsonl import atomic_write_text
+from doctune.foundation.jsonl import atomic_write_text
 
 METRICS_NAME = "metrics.csv"
 Row = dict[str, float | None]

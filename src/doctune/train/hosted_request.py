@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from doctune.context import RunContext
-from doctune.data.openai_checks import validate_openai_jsonl
-from doctune.errors import ConfigError, InputError
-from doctune.manifest import count_lines, file_sha256, fingerprint
-from doctune.tokens import get_token_counter
-from doctune.train.grid import Experiment
+from doctune.foundation.errors import ConfigError, InputError
+from doctune.foundation.manifest import count_lines, file_sha256, fingerprint
+from doctune.foundation.openai_checks import validate_openai_jsonl
+from doctune.models.grid import Experiment
+from doctune.models.tokens import get_token_counter
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from typing import IO, Any
 
 import yaml
 
-from doctune.config import DistributedConfig
-from doctune.data.jsonl import atomic_write_text, write_json
-from doctune.errors import ConfigError
+from doctune.foundation.config import DistributedConfig
+from doctune.foundation.errors import ConfigError
+from doctune.foundation.jsonl import atomic_write_text, write_json
 from doctune.train import workers
 from doctune.train.local import RESULT_NAME, TrainJob, TrainResult
 

@@ -30,8 +30,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from doctune.config import Hyperparameters, TrainConfig
-from doctune.errors import ConfigError, InputError
+from doctune.foundation.config import Hyperparameters, TrainConfig
+from doctune.foundation.errors import ConfigError, InputError, ModelError
+from doctune.models.hf_load import load_error
+from doctune.models.hub import HubUnavailable, load_local_first
+from doctune.train import logs, saving
 
 CHECKPOINTS = "checkpoints"
 RESULT_NAME = "result.json"
@@ -156,10 +159,6 @@ def load_student(job: TrainJob, cuda: bool) -> tuple[Any, Any]:
 
 def _load(name: str, load: Any) -> Any:
     """Local folder or hub cache first; one line naming the model when it cannot be loaded."""
-    from doctune.errors import ModelError
-    from doctune.hub import HubUnavailable, load_local_first
-    from doctune.models.hf_load import load_error
-
     try:
         return load_local_first(name, load)
     except HubUnavailable as exc:
@@ -339,7 +338,6 @@ def run_meter() -> Any:
 def train(job: TrainJob) -> TrainResult:
     """Train one experiment (resuming when a checkpoint exists), save and verify its adapter or
     model, merge when asked, write its training log. Runs on every process of a launch."""
-    from doctune.train import logs, saving
 
     folder = Path(job.output_dir)
     meter = run_meter()
@@ -370,8 +368,6 @@ def train(job: TrainJob) -> TrainResult:
 def _result(
     job: TrainJob, trainer: Any, meter: Any, output: str, merged: str | None, resume: Path | None
 ) -> TrainResult:
-    from doctune.train import logs
-
     history = trainer.state.log_history
     train_points, eval_points = logs.train_losses(history), logs.eval_losses(history)
     tokens_per_epoch = sum(len(ids) for ids in trainer.train_dataset["input_ids"])

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from doctune.data.jsonl import write_json
+from doctune.foundation.jsonl import write_json
 
 LOG_NAME = "training_log.json"
 CURVE_NAME = "loss_curve.png"

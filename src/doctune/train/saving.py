@@ -20,7 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from doctune.errors import DoctuneError
+from doctune.foundation.errors import DoctuneError
+from doctune.models.hub import load_local_first
 
 ADAPTER_FILE = "adapter_model.safetensors"
 
@@ -141,8 +142,6 @@ def merge_adapter(base: str, adapter_dir: str | Path, dest: str | Path) -> None:
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from doctune.hub import load_local_first
 
     model = load_local_first(
         base, functools.partial(AutoModelForCausalLM.from_pretrained, dtype="auto")

@@ -20,16 +20,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from doctune.config import DistributedConfig, TrainConfig
 from doctune.context import RunContext
-from doctune.errors import ConfigError, DoctuneError, InputError
-from doctune.manifest import Artifact
-from doctune.manifest import fingerprint as hash_parts
+from doctune.foundation.config import DistributedConfig, TrainConfig
+from doctune.foundation.errors import ConfigError, DoctuneError, InputError
+from doctune.foundation.manifest import Artifact
+from doctune.foundation.manifest import fingerprint as hash_parts
+from doctune.foundation.results import StageResult
+from doctune.models import grid
+from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.spec import parse_spec
-from doctune.pipeline import StageResult
-from doctune.train import grid
-from doctune.train.experiments import ExperimentRow, ExperimentTable
-from doctune.train.local import TrainJob, TrainResult
+from doctune.train import launch
+from doctune.train.local import TrainJob, TrainResult, check_method
 from doctune.train.logs import CURVE_NAME, LOG_NAME
 
 STAGE = "train"
@@ -44,6 +45,7 @@ DISTRIBUTED_OPTIONS = (
     "main_process_ip",
     "main_process_port",
 )
+
 #: The parts of `train` that change what a local run produces (the grid picks the runs).
 _HASHED_FIELDS = {
     "method", "lora", "max_length", "packing", "seed", "lr_scheduler", "warmup_ratio",
@@ -175,8 +177,6 @@ def run_local(
     files: tuple[Artifact, Artifact | None],
 ) -> ExperimentRow:
     """Train one local experiment unless it already succeeded with the same config."""
-    from doctune.train import launch
-
     cfg = ctx.config.train
     config = config_hash(exp, cfg, dist, files)
     existing = table.get(exp.id)
@@ -262,9 +262,6 @@ def _preflight(
             )
     if local:
         import torch
-
-        from doctune.train import launch
-        from doctune.train.local import check_method
 
         check_method(ctx.config.train.method, torch.cuda.is_available())
         launch.check_distributed(dist, torch.cuda.is_available())

@@ -12,9 +12,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from doctune.data.jsonl import apply_umask, atomic_write_text
-from doctune.errors import DoctuneError
-from doctune.train.local import RESULT_NAME, TrainJob, TrainResult
+from doctune.foundation.errors import DoctuneError
+from doctune.foundation.jsonl import apply_umask, atomic_write_text
+from doctune.train.local import RESULT_NAME, TrainJob, TrainResult, train
 from doctune.train.workers import watch_parent
 
 
@@ -33,8 +33,6 @@ def error_line(exc: BaseException) -> str:
 
 def run(job_path: str | Path) -> int:
     job = TrainJob.model_validate_json(Path(job_path).read_text(encoding="utf-8"))
-    from doctune.train.local import train
-
     try:
         result = train(job)
         code = 0

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from doctune.config.base import Section
-from doctune.config.data import (
+from doctune.foundation.config.base import Section
+from doctune.foundation.config.data import (
     DEFAULT_FACETS,
     CurateConfig,
     DistillationConfig,
@@ -34,9 +34,15 @@ from doctune.config.data import (
     SplitSizes,
     SynthesizeConfig,
 )
-from doctune.config.evaluate import SUITES, EvaluateConfig, MMLUSettings, RagSettings, ReportConfig
-from doctune.config.models import ClientConfig, ModelsConfig, ModelSettings
-from doctune.config.train import (
+from doctune.foundation.config.evaluate import (
+    SUITES,
+    EvaluateConfig,
+    MMLUSettings,
+    RagSettings,
+    ReportConfig,
+)
+from doctune.foundation.config.models import ClientConfig, ModelsConfig, ModelSettings
+from doctune.foundation.config.train import (
     DistributedConfig,
     GridSpec,
     HostedConfig,
@@ -45,7 +51,7 @@ from doctune.config.train import (
     RecipeName,
     TrainConfig,
 )
-from doctune.errors import ConfigError
+from doctune.foundation.errors import ConfigError
 
 CONFIG_NAME = "doctune.yaml"
 ROLES = ("teacher", "judge", "student")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from doctune.config.base import Section
+from doctune.foundation.config.base import Section
 
 
 class IngestConfig(Section):

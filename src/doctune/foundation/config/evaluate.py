@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from doctune.config.base import Section
-from doctune.config.train import RecipeName
+from doctune.foundation.config.base import Section
+from doctune.foundation.config.train import RecipeName
 
 
 class RagSettings(Section):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from doctune.config.base import Section
+from doctune.foundation.config.base import Section
 
 RecipeName = Literal["pdf_synthetic", "knowledge_distillation"]
 

@@ -1,0 +1,1 @@
+"""The evalsets stage: rephrased questions and checked multiple-choice quizzes."""

@@ -1,0 +1,1 @@
+"""The export stage: ShareGPT + dataset_info.json, OpenAI chat JSONL, Alpaca, LLaMA-Factory YAMLs."""

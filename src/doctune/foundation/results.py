@@ -1,0 +1,27 @@
+"""What a stage hands back to the pipeline: its artifacts and summary, or, for --dry-run, what it
+expects to spend. Stages build these and the pipeline reads them, so they sit below both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from doctune.foundation.manifest import Artifact
+
+
+@dataclass
+class StageResult:
+    artifacts: list[Artifact]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallEstimate:
+    """What a stage expects to spend, for --dry-run. `exact` is False for an extrapolation."""
+
+    role: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    exact: bool = True
+    note: str = ""
