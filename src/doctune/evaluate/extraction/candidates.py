@@ -18,18 +18,19 @@ from doctune.evaluate.extraction.text import option_line
 def _token(letters: str) -> re.Pattern[str]:
     up, low = re.escape(letters), re.escape(letters.lower())
     # Not glued to a word, a hyphen ("B-cells", "C-C bond"), a degree sign or a number ("60 C"),
-    # not an abbreviation ("A.I.", "N/A") and not the C of a formula ("Pd/C"); "B/C" names two
-    # options.
+    # not an abbreviation ("A.I.", "N/A") and not the C of a formula ("Pd/C", "C + I + G");
+    # "B/C" names two options.
     return re.compile(
-        rf"(?<![\w\-'’°])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?P<L>[{up}{low}])"
-        r"(?![\w\-'’])(?!\.\w)"
+        rf"(?<![\w\-'’°])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?<![+×*] )(?<![+×*])"
+        rf"(?P<L>[{up}{low}])(?![\w\-'’])(?!\.\w)(?!\s?[+×*]\s?[\w(])"
     )
 
 
 _MAX_CANDIDATES = 200
 _AFTER_LABEL = re.compile(r"[:=]\s*[(\[]?\s*$")
 _QUESTION_YES = re.compile(r"^\s*[)\]}]?\s*\?\s*yes", re.IGNORECASE)
-_SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:[.!]|$)")
+# The sentence ends there, perhaps after a gloss ("Largest: Jupiter (D).").
+_SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?(?:[.!]|$)")
 _AFTER_COMMA = re.compile(r"[,;]\s*$")
 _CLAUSE = re.compile(r",|\bbut\b")
 ENDS_WITH_IS = re.compile(r"\b(?:is|are)\s*$")
@@ -55,6 +56,37 @@ def _is_article(text: str, end: int) -> bool:
     return word[0].isascii() and word[0].islower() and bare not in cues.LETTER_FOLLOWERS
 
 
+def _is_word(text: str, end: int) -> bool:
+    """Is the lower-case letter ending at `end` a word or symbol of a phrase ("c in SI")?"""
+    follow = _NEXT_WORD.match(text, end)
+    if follow is None:
+        return False
+    word = follow.group(1).strip(".,;:!?")
+    return word[:1].isascii() and word[:1].islower() and word not in _LOWER_FOLLOWERS
+
+
+# Words after which a lower-case letter is still an option ("answer: c because ...").
+_LOWER_FOLLOWERS = frozenset(
+    {
+        "is",
+        "was",
+        "would",
+        "seems",
+        "looks",
+        "fits",
+        "matches",
+        "because",
+        "since",
+        "and",
+        "or",
+        "nor",
+        "as",
+        "then",
+        "so",
+    }
+)
+
+
 def candidates(text: str, letters: str) -> list[Candidate]:
     """Every option letter of the reply, classified (rule 3 of `rules`)."""
     found: list[Candidate] = []
@@ -67,8 +99,8 @@ def candidates(text: str, letters: str) -> list[Candidate]:
             continue
         letter = m.group("L")
         strong_label = cues.PRE_STRONG.search(pre[-80:]) is not None
-        if letter.islower() and not strong_label:
-            continue
+        if letter.islower() and (not strong_label or _is_word(text, end)):
+            continue  # "correct: c in SI units": the symbol of a quantity, not option C
         if letter in "Aa" and _is_article(text, end):
             after_label = letter == "A" and _AFTER_LABEL.search(pre) is not None
             if not after_label:
@@ -88,7 +120,9 @@ def _ordinals(text: str, letters: str) -> list[Candidate]:
     return out
 
 
-def classify(text: str, c: Candidate, pre: str) -> Candidate:
+def classify(
+    text: str, c: Candidate, pre: str, ending: re.Pattern[str] = cues.PRE_ENDING
+) -> Candidate:
     post = text[c.end : c.end + 120].split("\n", 1)[0]
     window = pre[-80:]
     if (
@@ -113,17 +147,17 @@ def classify(text: str, c: Candidate, pre: str) -> Candidate:
         return replace(c, role="commit", strength=2)
     if cues.POST_VERDICT_YES.match(post):
         return replace(c, role="commit", strength=2)
-    if _names_it(text, c, window, post):
+    if _names_it(text, c, window, post, ending):
         return replace(c, role="commit", strength=2)
     if cues.POST_WEAK.match(post) or cues.PRE_WEAK.search(window):
         return replace(c, role="commit", strength=1)
     return c
 
 
-def _names_it(text: str, c: Candidate, window: str, post: str) -> bool:
+def _names_it(text: str, c: Candidate, window: str, post: str, ending: re.Pattern[str]) -> bool:
     """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
     with it, "between B and D, D" ends the reply with it."""
-    if (cues.PRE_ENDING.search(window) or not window.strip()) and _SENTENCE_CLOSE.match(post):
+    if (ending.search(window) or not window.strip()) and _SENTENCE_CLOSE.match(post):
         return True  # also a sentence that is the letter alone ("C or D? C.")
     return bool(_AFTER_COMMA.search(window) and not text[c.end :].strip(" .!)"))
 

@@ -15,7 +15,8 @@ _I = re.IGNORECASE
 # What may stand between a cue and its letter: punctuation, "option", an opening bracket.
 _TAIL = (
     r"[\s,:\-–—→=>]*(?:either\s+)?(?:(?:the|la|el|die|antwort|respuesta|réponse|вариант)\s+)?"
-    r"(?:(?:option|choice|letter|answer|(?:a\s+)?alternativa|選択肢|选项)\s*)?[(\[{]?\s*$"
+    r"(?:(?:option|choice|letter|answer|(?:a\s+)?alternativa|réponse|respuesta|opci[oó]n|選択肢|选项)\s*)?"
+    r"[(\[{]?\s*$"
 )
 _NEG_TAIL = r"\s*(?:(?:option|choice|answer)\s*)?[(\[{]?\s*$"
 _ADVERB = r"(?:\s+(?:\w+ly|therefore|thus|then|still|indeed|also))?"
@@ -25,7 +26,7 @@ _VERB = r"(?:is|are|was|would\s+be|should\s+be|must\s+be|will\s+be|has\s+to\s+be
 PRE_NEGATION = re.compile(
     r"(?:\bnot|\bisn'?t|\bnever|\bno|\bnor|\bneither|\bnone\s+of|\brul(?:e|ed|ing)\s+out"
     r"|\beliminat\w*|\bexclud\w*|\bexcept|\brather\s+than(?:\s+(?:from|by|in|at|on|with))?"
-    r"|\binstead\s+of|\bover|\bagainst|\bnicht|\bkeine?|\bpas|(?-i:\bni)|\bне|\bнет"
+    r"|\binstead\s+of|\bover|\bagainst|\bnicht|\bkeine?|\bpas|(?-i:\bni)|\bне|\bнет|\bno\s+(?:es|son|era)"
     # "A common wrong answer is B": an answer named as a mistake.
     r"|\b(?:wrong|incorrect|false|mistaken|tempting|trap|distractor|common(?:\s+wrong)?)\s+"
     r"(?:answer|choice|option|pick)s?\s*(?:is|are|would\s+be|:)?"
@@ -54,7 +55,7 @@ WITHDRAWAL = re.compile(
 )
 # A correction introduces the letter that replaces an earlier one ("C. Wait, actually D").
 PRE_REVISION = re.compile(
-    r"(?:\bwait|\bactually|\bno\s*[,.!—–-]|\bcorrection\s*:?|\bscratch\s+that|\bi\s+mean"
+    r"(?:\bwait|\bactually|\bno\s*[,.!—–-]|\bcorrection\s*:?|\bscratch\s+that|\bi\s+meant?"
     r"|\bon\s+(?:second\s+thought|reflection)|\binstead|\bjust\s+kidding|\btypo\b[^.\n]{0,40}"
     r"|不对|いや)" + _TAIL,
     _I,
@@ -68,7 +69,8 @@ PRE_STRONG = re.compile(
     r"\s+(?:final\s+)?(?:answer|choice|option|response|pick|guess|selection|one)s?"
     r"(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?"
     + _ADVERB
-    + r"|\b(?:answer|correct|right|solution|choice|option|pick|guess|selection|verdict|response"
+    # "selected_option: C", a key of a JSON answer: the underscore is a word character.
+    + r"|(?:\b|(?<=_))(?:answer|correct|right|solution|choice|option|pick|guess|selection|verdict|response"
     r"|result|final|ответ|antwort|antwoord|respuesta|réponse|risposta|resposta|alternativa"
     r"|정답|답|答)\s*(?:[:=→—]|\s[-–](?=\s))"
     r"|\b(?:(?:die|la|el|a|le|il|het)\s+)?(?:richtige\s+|juiste\s+|correcta\s+|bonne\s+|correcte\s+"
@@ -89,7 +91,15 @@ PRE_STRONG = re.compile(
     r"|\bleav(?:es|ing)|\bleft\s+with|\blautet|\bremaining\s+(?:candidate|option|choice|one)\b[^.\n]{0,60}?\bis"
     r"|\bif\s+i\s+(?:must|had\s+to|have\s+to)\s+(?:answer|choose|pick|guess)"
     r"|(?:答案|答え|正解|最终答案|本题答案)\s*(?:是|为|は|應為|应为|就是|应该是)?"
-    r"|(?:我选择|选择|故选|应该选|应选|选|我认为是|应该是|就是|[,，]\s*是|^\s*是))" + _TAIL,
+    r"|(?:我选择|选择|故选|应该选|应选|选|我认为是|应该是|就是|[,，]\s*是|^\s*是)"
+    # An arrow or a pointing hand leads to the answer ("Force → newton → D", "👉 C").
+    r"|(?:→|⇒|=>|👉|➡)"
+    # German "Also D." opens its sentence with "so", not the English "also".
+    r"|^\s*(?-i:Also)"
+    r"|\b(?:je\s+choisis|j'?opte\s+pour|elijo|escojo|me\s+quedo\s+con|ich\s+wähle|ich\s+nehme"
+    r"|scelgo)"
+    r"|\b(?:opci[oó]n|respuesta|réponse|option|risposta|antwort)\s+(?:correcta|correcte"
+    r"|corretta|correta|richtige)\s+(?:es|est|è|é|ist))" + _TAIL,
     _I,
 )
 PRE_WEAK = re.compile(
@@ -113,7 +123,7 @@ POST_REJECTION = re.compile(
     r"|a\s+(?:trap|distractor|common\s+(?:mistake|error)|mistake))"
     r"|(?:(?:definitely|clearly|obviously|certainly)\s+)?(?:wrong|incorrect|false)\b(?!\s*:)"
     r"|isn'?t|aren'?t|doesn'?t|does\s+not|fails|ignores|overestimat\w*|underestimat\w*"
-    r"|overshoots|undershoots"
+    r"|overshoots|undershoots|(?:is_?)?correct\s*:\s*(?:false|no)\b"
     r"|contradicts|comes\s+later"
     r"|cannot|can'?t\s+be|(?:can|could|may)\s+be\s+(?:ruled\s+out|eliminated|excluded|dismissed)"
     r"|too\s+\w+|[-–—]\s*(?:incorrect|wrong|false|no\b|too\b|not\b)|\?\s*no\b"
@@ -123,12 +133,15 @@ POST_REJECTION = re.compile(
     _I,
 )
 POST_STRONG = re.compile(
-    _HEAD + r"(?:(?:is|seems|looks?|appears|sounds|must\s+be|should\s+be|seems\s+to\s+be"
-    r"|stands\s+out\s+as)\s+(?:definitely\s+|clearly\s+|therefore\s+|obviously\s+|also\s+)?"
+    _HEAD + r"(?:(?:is|are|seems|looks?|appears|sounds|must\s+be|should\s+be|seems\s+to\s+be"
+    r"|stands\s+out\s+as)\s+(?:definitely\s+|clearly\s+|therefore\s+|obviously\s+|also\s+"
+    r"|both\s+)?"
     r"(?:the\s+)?(?:most\s+|only\s+|more\s+)?(?:correct|right|best|true|accurate|valid|answer"
     r"|plausible|likely|appropriate|consistent|reasonable|one\b|my\b|better|preferable"
     r"|closer)"
-    r"|it\s+is\b|for\s+sure|(?:definitely|certainly)(?=\s*(?:[.!]|$))|accounts\s+for|fits|matches|describes|says|corresponds"
+    r"|it\s+is\b|for\s+sure|(?:definitely|certainly|obviously|clearly)(?=\s*(?:[.!]|$))"
+    r"|accounts\s+for|fits|matches|describes|says|corresponds"
+    r"|(?:is_?)?correct\s*:\s*(?:true|yes)\b"
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"
     r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다)",
@@ -147,7 +160,7 @@ POST_QUESTION = re.compile(r"^\s*[)\]}]?\s*\?")
 # A label that states the answer, whatever follows it ("The correct choice is the one about").
 ANSWER_LABEL = re.compile(
     r"\b(?:correct|right|final|best)\s+(?:answer|choice|option)\s*(?:is|:)\s*(?:the\s+)?"
-    r"(?!not\b|n't|none\b|neither\b)\w|(?:正确选项|正确答案|答案|答え|正解)\s*(?:为|是|は)?\s*[:：]?\s*(?!不)\w",
+    r"(?!not\b|n't|none\b|neither\b)\w|\brichtig\s+ist(?:\s+also)?\s*:?\s*\w|(?:正确选项|正确答案|答案|答え|正解)\s*(?:为|是|は)?\s*[:：]?\s*(?!不)\w",
     _I,
 )
 # A sentence that opens by rejecting everything it names ("None of A, B or D is right").
@@ -158,7 +171,9 @@ REFUSAL = re.compile(
     r"\b(?:can(?:no|')t|cannot|unable\s+to|won'?t)\s+(?:give|pick|choose|select|determine"
     r"|decide|commit)|\bleave\s+(?:this|it)\s+(?:one\s+)?to\s+you|\bno\s+single\s+(?:correct\s+)?answer"
     r"|\b(?:rather\s+not|should\s*(?:n'?t|\s+not)|would\s*(?:n'?t|\s+not)|won'?t|don'?t\s+want\s+to"
-    r"|don'?t\s+think\s+i\s+should|prefer\s+not\s+to)\s+(?:\w+\s+)?guess",
+    r"|don'?t\s+think\s+i\s+should|prefer\s+not\s+to)\s+(?:\w+\s+)?guess"
+    r"|\bdon'?t\s+think\s+i\s+can\s+(?:select|choose|pick|give)|\bnicht\s+entscheiden"
+    r"|답할\s*수\s*없",
     _I,
 )
 
@@ -166,8 +181,8 @@ REFUSAL = re.compile(
 # A condition before the letter ("If the ratio were 1:1, the answer would be B"), unless it is
 # the forced choice of a grader's instruction ("If I had to choose, I'd pick C").
 HYPOTHETICAL_BEFORE = re.compile(
-    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it|wenn|falls|если)\b"
-    r"|如果|假如|もし|なら",
+    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it|whether|wenn|falls|если)\b"
+    r"|\bwould\s+(?:point|suggest|indicate|favou?r)\b|如果|假如|もし|なら|라면",
     _I,
 )
 FORCED_CHOICE = re.compile(r"\bif\s+(?:i\s+(?:must|had\s+to|have\s+to|were\s+forced)|forced)\b", _I)
@@ -212,6 +227,12 @@ REVISION = re.compile(
     r"|不对|所以|因此|故|但|いや|訂正|しかし|でも",
     _I,
 )
+# After a commitment in a reply that was cut off: it was thinking again when it stopped.
+RECONSIDER = re.compile(
+    r"\b(?:wait|actually|but|however|hmm|reconsider\w*|on\s+second\s+thought|let\s+me\s+re\w*"
+    r"|double[-\s]check\w*)\b",
+    _I,
+)
 # Words that make a sentence a verdict against what it names.
 NEGATIVE_WORDS = re.compile(
     r"\b(?:not|no|wrong|incorrect|false|never|too|isn'?t|doesn'?t|fails?|cannot|can't)\b"
@@ -238,5 +259,5 @@ LETTER_FOLLOWERS = frozenset(
      "matches", "gives", "best", "because", "since", "as", "and", "or", "but", "then", "so",
      "which", "only", "alone", "it", "nor", "are", "accounts", "stands", "must", "should",
      "if", "here", "now", "too", "again", "instead", "though", "rather", "unless",
-     "at", "in", "of", "with", "by", "from", "on"}
+     "at", "in", "of", "with", "by", "from", "on", "y", "o", "und", "oder", "et", "ou", "e"}
 )  # fmt: skip

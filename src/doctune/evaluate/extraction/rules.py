@@ -69,8 +69,9 @@ def _whole(letters: str) -> re.Pattern[str]:
 
 
 # -- deciding ----------------------------------------------------------------------------------------
-def _decide(text: str, found: list[Candidate]) -> Extracted | None:
-    """Rule 3: the strongest, last commitment, unless it conflicts or names two letters."""
+def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | None:
+    """Rule 3: the strongest, last commitment, unless it conflicts or names two letters, or
+    the reply was `cut` while it reconsidered ("A is the likeliest, but the question as")."""
     commits = [c for c in found if c.role == "commit"]
     if not commits:
         return None
@@ -93,6 +94,8 @@ def _decide(text: str, found: list[Candidate]) -> Extracted | None:
     withdrawn = cues.WITHDRAWAL.search(text, win.end)
     if withdrawn is not None and not any(win.end <= c.start < withdrawn.start for c in found):
         return Extracted(None, "ambiguous", False, "answer withdrawn")
+    if cut and cues.RECONSIDER.search(text, win.end):
+        return Extracted(None, "cut_off", True, "cut off while reconsidering")
     return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
 
 
@@ -147,7 +150,12 @@ def read_choice(
     own = own_answer(normalise(reply), letters, options)
     if own.unfinished_thinking:
         return Extracted(None, "cut_off", True, "think trace never closed")
-    read = _read(own.text, letters, options)
+    cut = finish_reason == "length" and not own.continued
+    read = _read(own.text, letters, options, cut)
+    if cut and own.trace and not own.text:
+        # The trace closed and the cut came before any answer: a "so the answer is A" in the
+        # middle of it is a step of the reasoning, not the reply's answer.
+        return Extracted(None, "cut_off", True, "cut off after its trace")
     if own.trace and (not own.text or read.kind == "cut_off"):
         # The answer after a closed trace named nothing (or was cut): the trace concluded.
         from_trace = _read(own.trace, letters, options)
@@ -158,7 +166,7 @@ def read_choice(
         # A loop of different answers: its first is the likeliest, not a settled one.
         read = replace(read, confident=False, rule=f"{read.rule}, first of a loop")
     stated = read.kind == "letter" and read.rule.split(",")[0] in _STATED
-    if finish_reason == "length" and not own.continued and not stated:
+    if cut and not stated:
         return Extracted(None, "cut_off", True, "finish_reason length")
     return read
 
@@ -166,7 +174,7 @@ def read_choice(
 _STATED = frozenset({"bare letter", "commitment", "option text first"})
 
 
-def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
+def _read(text: str, letters: str, options: dict[str, str] | None, cut: bool = False) -> Extracted:
     if not text:
         return Extracted(None, "none", True, "empty")
     whole = _whole(letters).fullmatch(text)
@@ -176,7 +184,7 @@ def _read(text: str, letters: str, options: dict[str, str] | None) -> Extracted:
     if options:  # "Answer: A palladium complex": the article of option C's text, not option A
         texts_at = {c.start for c in option_mentions(text, letters, options)}
         found = [c for c in found if not (c.letter == "A" and c.start in texts_at)]
-    decided = _decide(text, found)
+    decided = _decide(text, found, cut)
     if decided is not None:
         return decided
     by_text = _decide_options(text, letters, options, found) if options else None
@@ -243,9 +251,13 @@ def _decide_options(
     return Extracted(None, "ambiguous", False, "several option texts")
 
 
+_LABEL_ENDING = re.compile(r":\s*[(\[]?\s*$")
+
+
 def _classify_text(text: str, c: Candidate) -> Candidate:
     pre = text[sentence_start(text, c.start) : c.start]
-    read = classify(text, c, pre)
+    # "Mercury is 13.6 g/cm3." states a fact about an option's text; only a label names it.
+    read = classify(text, c, pre, _LABEL_ENDING)
     # An option's text as what something "is" ("the first step is the Friedel-Crafts
     # acylation") states it, where a letter would need more ("... is C.").
     if read.role == "mention" and ENDS_WITH_IS.search(pre):
