@@ -2,7 +2,9 @@
 
 `choice_replies_dev.jsonl` is what the rules were developed on; `choice_replies_holdout.jsonl`
 was written apart and read only after the rules were final; `choice_replies_holdout2.jsonl` was
-written by someone who never saw the rules, measured (291/318) and only then used to fix them.
+written by someone who never saw the rules, measured (291/318) and only then used to fix them;
+`choice_replies_holdout3.jsonl` likewise (336/367 before its fixes, 31 wrong, 7 of them letters
+given to replies that chose none).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -22,6 +24,7 @@ CORPORA = [
     "choice_replies_dev.jsonl",
     "choice_replies_holdout.jsonl",
     "choice_replies_holdout2.jsonl",
+    "choice_replies_holdout3.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

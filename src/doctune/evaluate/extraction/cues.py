@@ -173,7 +173,8 @@ REFUSAL = re.compile(
     r"|\b(?:rather\s+not|should\s*(?:n'?t|\s+not)|would\s*(?:n'?t|\s+not)|won'?t|don'?t\s+want\s+to"
     r"|don'?t\s+think\s+i\s+should|prefer\s+not\s+to)\s+(?:\w+\s+)?guess"
     r"|\bdon'?t\s+think\s+i\s+can\s+(?:select|choose|pick|give)|\bnicht\s+entscheiden"
-    r"|답할\s*수\s*없",
+    r"|답할\s*수\s*없|无法确定|无法回答|不能确定|わかりません|分かりません|答えできません"
+    r"|答えを出すことはできません|回答できません|控えさせていただきます",
     _I,
 )
 

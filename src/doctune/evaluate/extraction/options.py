@@ -85,3 +85,48 @@ def _outermost(spans: list[tuple[int, int, str, bool]]) -> list[tuple[int, int, 
             out.append(s)
         reach = max(reach, s[1])
     return out
+
+
+_NUMBER = re.compile(r"[-+−]?\d+(?:[.,]\d+)?")
+_UNIT = re.compile(r"\s*(?:[°%‰′″]|[^\W\d_][^\W\d_/·]{0,5}(?:/[^\W\d_]{1,5})?)?")
+
+
+def bare_value(text: str, options: dict[str, str]) -> str | None:
+    """The letter of the one option whose value is the whole reply without its unit ("109.5"
+    for "109.5°", "40" for "40 %"); None when the reply is not a bare number or several
+    options start with it."""
+    value = text.strip(" .!")
+    if _NUMBER.fullmatch(value) is None:
+        return None
+    hits = []
+    for letter, option in options.items():
+        folded = " ".join(_fold(option).split())
+        if folded.startswith(value) and _UNIT.fullmatch(folded, len(value)) is not None:
+            hits.append(letter.upper())
+    return hits[0] if len(hits) == 1 else None
+
+
+def other_script(text: str, options: dict[str, str]) -> bool:
+    """Does the reply write in a script (hanzi, kana, Cyrillic...) that no option uses? Then
+    it may name an option in translation ("堪培拉" for "Canberra"), which only a model can map."""
+    return _scripts(text[:2000]) - _scripts(" ".join(options.values())) - {"LATIN"} != set()
+
+
+def _scripts(text: str) -> set[str]:
+    return {unicodedata.name(ch, "?").split(" ")[0] for ch in set(text) if ch.isalpha()}
+
+
+_EMPHASISED = re.compile(r"\*\*([^*\n]{1,80})\*\*|(?<!\w)__([^_\n]{1,80})__(?!\w)")
+
+
+def emphasised(reply: str, options: dict[str, str]) -> frozenset[str]:
+    """The letters whose whole option text the raw reply sets in bold ("| **Ribosome** |"),
+    read before `normalise` drops the markup."""
+    bold = {
+        _ARTICLE.sub("", " ".join(_fold(a or b).split())) for a, b in _EMPHASISED.findall(reply)
+    }
+    return frozenset(
+        letter.upper()
+        for letter, option in options.items()
+        if _ARTICLE.sub("", " ".join(_fold(option).split())) in bold
+    )

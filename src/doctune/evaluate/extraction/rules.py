@@ -58,7 +58,12 @@ from doctune.evaluate.extraction.candidates import (
     sentence_start,
     with_lines,
 )
-from doctune.evaluate.extraction.options import option_mentions
+from doctune.evaluate.extraction.options import (
+    bare_value,
+    emphasised,
+    option_mentions,
+    other_script,
+)
 from doctune.evaluate.extraction.result import Candidate, Extracted
 from doctune.evaluate.extraction.text import normalise, option_line, own_answer
 
@@ -151,7 +156,8 @@ def read_choice(
     if own.unfinished_thinking:
         return Extracted(None, "cut_off", True, "think trace never closed")
     cut = finish_reason == "length" and not own.continued
-    read = _read(own.text, letters, options, cut)
+    marked = emphasised(reply, options) if options else frozenset()
+    read = _read(own.text, letters, options, cut, marked)
     if cut and own.trace and not own.text:
         # The trace closed and the cut came before any answer: a "so the answer is A" in the
         # middle of it is a step of the reasoning, not the reply's answer.
@@ -174,12 +180,21 @@ def read_choice(
 _STATED = frozenset({"bare letter", "commitment", "option text first"})
 
 
-def _read(text: str, letters: str, options: dict[str, str] | None, cut: bool = False) -> Extracted:
+def _read(
+    text: str,
+    letters: str,
+    options: dict[str, str] | None,
+    cut: bool = False,
+    marked: frozenset[str] = frozenset(),
+) -> Extracted:
     if not text:
         return Extracted(None, "none", True, "empty")
     whole = _whole(letters).fullmatch(text)
     if whole is not None:
         return Extracted(whole.group(1).upper(), "letter", True, "bare letter")
+    value = bare_value(text, options) if options else None
+    if value is not None:
+        return Extracted(value, "letter", True, "bare option value")
     found = with_lines(text, letters, candidates(text, letters))
     if options:  # "Answer: A palladium complex": the article of option C's text, not option A
         texts_at = {c.start for c in option_mentions(text, letters, options)}
@@ -187,7 +202,7 @@ def _read(text: str, letters: str, options: dict[str, str] | None, cut: bool = F
     decided = _decide(text, found, cut)
     if decided is not None:
         return decided
-    by_text = _decide_options(text, letters, options, found) if options else None
+    by_text = _decide_options(text, letters, options, found, marked) if options else None
     first = by_text is not None and by_text.rule == "option text first"
     if _stopped_mid_sentence(text, letters) and not first:
         return Extracted(None, "cut_off", True, "stopped mid-sentence")
@@ -200,7 +215,7 @@ def _read(text: str, letters: str, options: dict[str, str] | None, cut: bool = F
         return Extracted(None, "none", not unsure, "no option right")
     if by_text is not None:
         return by_text
-    single = _single_mention(text, found)
+    single = _single_mention(text, found) or _eliminated(text, letters, options, found)
     if single is not None:
         return single
     in_play = {c.letter for c in found if c.role in ("commit", "mention")}
@@ -210,11 +225,38 @@ def _read(text: str, letters: str, options: dict[str, str] | None, cut: bool = F
     # "The correct option is: acetic acid" in words the rules cannot map (another language,
     # a paraphrase): an answer was stated, so the model reads it.
     stated_in_words = cues.ANSWER_LABEL.search(text) is not None
+    translated = not found and bool(options) and other_script(text, options or {})
+    stated_in_words = stated_in_words or translated
     return Extracted(None, "none", not (neutral or stated_in_words), "no commitment")
 
 
+def _eliminated(
+    text: str, letters: str, options: dict[str, str] | None, found: list[Candidate]
+) -> Extracted | None:
+    """ "... de aproximadamente 2 horas. No es B, no es C, y no es D": every option but one
+    rejected and the value of the one left stated. Rejections alone choose nothing ("Not A,
+    not C, not D"): the grader wants the answer said, not inferred."""
+    if not options or not found or any(c.role != "reject" for c in found):
+        return None
+    left = set(letters) - {c.letter for c in found}
+    if len(letters) < 3 or len(left) != 1:
+        return None
+    letter = left.pop()
+    values = set(_VALUE.findall(options.get(letter, "")))
+    if not values or not values & set(_VALUE.findall(text)):
+        return None
+    return Extracted(letter, "letter", False, "the one not rejected, its value stated")
+
+
+_VALUE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?![\w.,]*\d)")
+
+
 def _decide_options(
-    text: str, letters: str, options: dict[str, str], by_letter: list[Candidate]
+    text: str,
+    letters: str,
+    options: dict[str, str],
+    by_letter: list[Candidate],
+    marked: frozenset[str] = frozenset(),
 ) -> Extracted | None:
     """Rule 5: option texts named instead of letters, read with the same cues; an option
     already rejected by its letter ("D is incorrect. 'Neither enantiomer' ...") stays so, and
@@ -227,6 +269,12 @@ def _decide_options(
     kept = [c for c in found if c.role in ("commit", "mention") and c.letter not in rejected]
     if not kept:
         return None
+    named = {c.letter for c in kept}
+    head = kept[0]
+    alone = not text[head.end :].split("\n", 1)[0].strip(" .!")  # its whole first line
+    if head.start == 0 and alone and len(named) > 1:
+        # "Jane Austen" on a line of its own, then an article that names the other authors.
+        return Extracted(head.letter, "letter", False, "option text first")
     committed = _decide(text, kept)
     if committed is not None:
         # Sure only as a letter would be: stated outright, the option's whole text, and no
@@ -234,21 +282,37 @@ def _decide_options(
         sure = committed.confident and not open_letters and all(c.whole for c in kept)
         sure = sure and {c.letter for c in kept} == {committed.letter}
         return replace(committed, confident=sure, rule=f"option text, {committed.rule}")
-    named = {c.letter for c in kept}
     last = kept[-1]
     if len(open_letters) > 1:
         return Extracted(None, "ambiguous", False, "letters in play, option text named")
-    if kept[0].start == 0 and len(named) == 1:
+    if head.start == 0 and len(named) == 1:
         # Opens with the option's text, as a base model continues "Answer:"; stated before
         # whatever it rambles on about (rule 1 keeps it through a cut).
-        return Extracted(last.letter, "letter", False, "option text first")
+        return Extracted(head.letter, "letter", False, "option text first")
     if len(named) == 1:
         whole = text.strip(" .!").casefold() == options.get(last.letter, "").casefold()
         return Extracted(last.letter, "letter", whole, "option text")
     rivals = [c for c in kept if c.letter != last.letter]
     if cues.REVISION.search(text[rivals[-1].end : last.start]):
         return Extracted(last.letter, "letter", False, "option text, revised")
+    opening = _opening_answer(text, kept, by_letter)
+    if opening is not None:
+        return Extracted(opening, "letter", False, "option text opens")
+    if len(marked & named) == 1 and len(marked) == 1:
+        # The one option set in bold among options named plainly: the reply highlights it.
+        return Extracted(next(iter(marked)), "letter", False, "option text emphasised")
     return Extracted(None, "ambiguous", False, "several option texts")
+
+
+def _opening_answer(text: str, kept: list[Candidate], by_letter: list[Candidate]) -> str | None:
+    """ "Protein synthesis takes place at the ribosome. ... The mitochondrion produces ATP":
+    a first sentence that names one option answers; the others come up in the explanation."""
+    stop = SENTENCE_END.search(text)
+    end = stop.start() if stop else len(text)
+    first = {c.letter for c in kept if c.end <= end}
+    if len(first) != 1 or any(c.start < end for c in by_letter):
+        return None
+    return first.pop()
 
 
 _LABEL_ENDING = re.compile(r":\s*[(\[]?\s*$")

@@ -110,6 +110,9 @@ _NEXT_ITEM = re.compile(
 )
 
 
+_QA_FORM = re.compile(r"\A(?-i:Q)\s*:[^\n]*\?[ \t]*\n+(?-i:A)\s*:[ \t]*")
+
+
 @dataclass(frozen=True)
 class OwnAnswer:
     text: str
@@ -129,6 +132,9 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
         return OwnAnswer("", unfinished_thinking=True)
     whole = text
     text = text.split("</s>", 1)[0]
+    # "Q: <the question>?  A: ICH Q7.": a reply in question-and-answer form; its "A:" is the
+    # answer's label, not option A, and its "Q:" no next item.
+    text = _QA_FORM.sub("answer: ", text, count=1)
     echoed = False
     for match in _NEXT_ITEM.finditer(text):
         # A reply may open by restating this very question (its options are the item's);
