@@ -253,3 +253,102 @@ def test_option_texts_second_round(
     options = {"A": "sodium", "B": "sodium chloride", "C": "water", "D": "ethanol"}
     read = read_choice(reply, "ABCD", options, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+UNITS = {"A": "90 °C", "B": "100 °C", "C": "118 °C", "D": "373 °C"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # Cut off while it was still reasoning: a conclusion reached on the way is no answer.
+        ("<think>Acetic acid boils at 118 °C, so C. Let me also check", "length", None, True),
+        (
+            "<think>It boils at 118 °C. So the answer is C. Double-check:</think>",
+            "length",
+            None,
+            True,
+        ),
+        (
+            "Acetic acid boils at 118 °C. C is my best guess, but the pressure is not given, so",
+            "length",
+            None,
+            True,
+        ),
+        # A correction after the trace, across the </think> boundary.
+        ("<think>118 °C, so C.</think>\n\nB. Sorry, I meant C.", "stop", "C", True),
+        # Pointers and other languages that state the answer.
+        ("Boiling point of acetic acid → 118 °C → C", "stop", "C", True),
+        ("👉 **C**", "stop", "C", True),
+        ("Essigsäure siedet bei 118 °C. Also C.", "stop", "C", True),
+        ("Je choisis la réponse C.", "stop", "C", True),
+        ("No es A, no es B. La opción correcta es la C.", "stop", "C", True),
+        # A bare value without its unit names the one option that has it.
+        ("118", "stop", "C", True),
+        ("100.", "stop", "B", True),
+        # Q/A form: "A:" labels the answer, it is not option A.
+        ("**Q:** At what temperature does acetic acid boil?\n\n**A:** 118 °C.", "stop", "C", True),
+        # JSON records, one marked correct.
+        (
+            '[{"option": "A", "correct": false}, {"option": "C", "correct": true}]',
+            "stop",
+            "C",
+            True,
+        ),
+        # Letters of a formula are no options; a reply that cannot decide gives none.
+        ("Q = C + D·T at 118 °C, i.e. option C.", "stop", "C", False),
+        ("Ich kann mich zwischen B und C nicht entscheiden.", "stop", None, False),
+        ("C and B are both correct, depending on the pressure.", "stop", None, True),
+        # Rejections alone choose nothing; with the last option's value stated, they do.
+        ("Not A, not B, not D.", "stop", None, True),
+        ("Sie liegt bei 118 Grad. Nicht A, nicht B, nicht D.", "stop", "C", False),
+        # Named in a script no option uses: only a model can map it.
+        ("醋酸的沸点是一百一十八度。", "stop", None, False),
+    ],
+)
+def test_third_round_phrasings(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "ABCD", UNITS, finish)
+    assert (read.letter, read.confident) == (expected, confident)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected", "rule"),
+    [
+        # The first sentence names one option; the rest explains the others.
+        (
+            "Acetic acid boils at 118 °C. Water boils at 100 °C, and 373 °C is a unit mix-up.",
+            "C",
+            "option text opens",
+        ),
+        # The one option set in bold among plain ones.
+        (
+            "| value | note |\n|---|---|\n| 100 °C | water |\n| **118 °C** | acetic acid |\n\nSee the row in bold.",
+            "C",
+            "option text emphasised",
+        ),
+    ],
+)
+def test_option_texts_third_round(reply: str, expected: str, rule: str) -> None:
+    read = read_choice(reply, "ABCD", UNITS, "stop")
+    assert (read.letter, read.confident, read.rule) == (expected, False, rule)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Not A, not B, not D. " + "1" * 200_000,
+        "**" * 100_000 + "118 °C",
+        "Q: " + "x" * 200_000 + "?\n\nA: " + "y" * 1000,
+        "C + " * 50_000 + "D",
+    ],
+)
+def test_third_round_rules_stay_linear(reply: str) -> None:
+    assert read_choice(reply, "ABCD", UNITS, "stop").kind in (
+        "letter",
+        "none",
+        "ambiguous",
+        "cut_off",
+    )

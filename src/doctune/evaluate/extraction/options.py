@@ -88,7 +88,7 @@ def _outermost(spans: list[tuple[int, int, str, bool]]) -> list[tuple[int, int, 
 
 
 _NUMBER = re.compile(r"[-+−]?\d+(?:[.,]\d+)?")
-_UNIT = re.compile(r"\s*(?:[°%‰′″]|[^\W\d_][^\W\d_/·]{0,5}(?:/[^\W\d_]{1,5})?)?")
+_UNIT = re.compile(r"\s*[°%‰′″]?\s?[^\W\d_]{0,6}(?:/[^\W\d_]{1,5})?")
 
 
 def bare_value(text: str, options: dict[str, str]) -> str | None:

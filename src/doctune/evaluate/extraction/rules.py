@@ -248,7 +248,8 @@ def _eliminated(
     return Extracted(letter, "letter", False, "the one not rejected, its value stated")
 
 
-_VALUE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?![\w.,]*\d)")
+# Whole numbers only ("2" in "2 horas", not in "12" or "2.5"); each lookaround is one character.
+_VALUE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?!\w)(?![.,]\d)")
 
 
 def _decide_options(
