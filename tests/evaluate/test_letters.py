@@ -296,7 +296,9 @@ UNITS = {"A": "90 °C", "B": "100 °C", "C": "118 °C", "D": "373 °C"}
             True,
         ),
         # Letters of a formula are no options; a reply that cannot decide gives none.
-        ("Q = C + D·T at 118 °C, i.e. option C.", "stop", "C", False),
+        ("Q = C + D·T at 118 °C, i.e. option C.", "stop", "C", True),
+        ("Sie siedet bei 118 °C. Antwort C ist richtig.", "stop", "C", True),
+        ("【答案】C", "stop", "C", True),
         ("Ich kann mich zwischen B und C nicht entscheiden.", "stop", None, False),
         ("C and B are both correct, depending on the pressure.", "stop", None, True),
         # Rejections alone choose nothing; with the last option's value stated, they do.

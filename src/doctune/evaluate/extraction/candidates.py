@@ -157,7 +157,8 @@ def classify(
 def _names_it(text: str, c: Candidate, window: str, post: str, ending: re.Pattern[str]) -> bool:
     """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
     with it, "between B and D, D" ends the reply with it."""
-    if (ending.search(window) or not window.strip()) and _SENTENCE_CLOSE.match(post):
+    named = ending.search(window) or cues.OPTION_NAMED.search(window) or not window.strip()
+    if named and _SENTENCE_CLOSE.match(post):
         return True  # also a sentence that is the letter alone ("C or D? C.")
     return bool(_AFTER_COMMA.search(window) and not text[c.end :].strip(" .!)"))
 

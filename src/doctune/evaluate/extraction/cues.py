@@ -92,6 +92,8 @@ PRE_STRONG = re.compile(
     r"|\bif\s+i\s+(?:must|had\s+to|have\s+to)\s+(?:answer|choose|pick|guess)"
     r"|(?:答案|答え|正解|最终答案|本题答案)\s*(?:是|为|は|應為|应为|就是|应该是)?"
     r"|(?:我选择|选择|故选|应该选|应选|选|我认为是|应该是|就是|[,，]\s*是|^\s*是)"
+    r"|\bmakes\s+(?:it|the\s+answer)|\bi(?:'d|\s+would)\s+answer|\bil\s+s'agit(?:\s+donc)?\s+de"
+    r"|したがって|よって|従って|つまり|所以|因此|正确选项\s*(?:是|为)?"
     # An arrow or a pointing hand leads to the answer ("Force → newton → D", "👉 C").
     r"|(?:→|⇒|=>|👉|➡)"
     # German "Also D." opens its sentence with "so", not the English "also".
@@ -108,6 +110,12 @@ PRE_WEAK = re.compile(
     r"|\bcorrespond(?:s|ing)?\s+to|\bmatch(?:es|ing)?|\bpoint(?:s|ing)?\s+to"
     r"|\bdescribed\s+(?:in|by)|\bconsistent\s+with|\bin\s+line\s+with|\bagrees?\s+with"
     r"|\bfits|\bsupports?|对应选项|对应)" + _TAIL,
+    _I,
+)
+# "Option B." as a sentence of its own, or in apposition ("..., option D."): it names the letter.
+OPTION_NAMED = re.compile(
+    r"(?:^|,)\s*(?:the\s+)?(?:option|choice|answer|opci[oó]n|réponse|respuesta|antwort|вариант"
+    r"|選択肢|选项)\s*[(\[]?\s*$",
     _I,
 )
 # "... is C." and "...: C." at the end of a sentence: the sentence exists to name the letter.
@@ -144,6 +152,7 @@ POST_STRONG = re.compile(
     r"|(?:is_?)?correct\s*:\s*(?:true|yes)\b"
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"
+    r"|(?:ist|est|es|è)\s+(?:richtig|correct[ae]?|juste|corrett[ao])\b"
     r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다)",
     _I,
 )

@@ -26,7 +26,10 @@ _LONE_LOOKALIKE = re.compile(r"(?<!\w)[АВСЕΑΒΕас](?!\w)")
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
 # Python's \w matches kana and hanzi, so a letter glued to them ("答えはCです") is no token.
 _GLUED = re.compile(rf"(?<=[{_CJK}])(?=[A-Za-z])|(?<=[A-Za-z])(?=[{_CJK}])")
-_CJK_PUNCT = str.maketrans({"。": ". ", "、": ", ", "「": '"', "」": '"', "『": '"', "』": '"'})
+# "【答案】A" is the label "答案: A".
+_CJK_PUNCT = str.maketrans(
+    {"。": ". ", "、": ", ", "「": '"', "」": '"', "『": '"', "』": '"', "【": " ", "】": ": "}
+)
 _MARKS = (
     (re.compile(r"[✅✔✓☑]\ufe0f?"), " correct: "),
     (re.compile(r"[❌✗✘✖]\ufe0f?"), " incorrect: "),
