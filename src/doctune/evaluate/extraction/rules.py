@@ -7,9 +7,11 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    reasoning model's tentative "so C?" is not its answer); with `finish_reason == "length"`,
    a cut inside the reply's own answer keeps only an answer already stated outright ("Answer:
    C" before an explanation that ran out), while a cut in what followed the answer (a base
-   model writing its next question) costs nothing; a closed trace followed by nothing usable
-   gives the trace's conclusion;
-2. the whole reply is one letter ("C", "**(c)**", "答案：C" reduced);
+   model writing its next question) costs nothing, and a commitment the reply was already
+   reconsidering when cut ("A is the likeliest, but") is none; a closed trace followed by
+   nothing usable gives the trace's conclusion, unless the cut came right after the trace;
+2. the whole reply is one letter ("C", "**(c)**", "答案：C" reduced), or one option's value
+   without its unit ("109.5" for "109.5°");
 3. commitments: every option letter in the reply is classified by the words around it
    (`cues`), as one of
    - rejected ("D is incorrect", "not B", "A项错误"),
@@ -30,14 +32,18 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    one that declines to choose ("I'd rather not guess") or finds no option right gives none;
 5. the options' texts, when given: the one option the reply names without a letter ("the
    ribosome"), read with the same cues (a rejected option text does not count, and letters
-   left open, "either B or C", outweigh an option text named without a verdict);
+   left open, "either B or C", outweigh an option text named without a verdict); among
+   several, one alone on the first line, the only one the first sentence names, or the only
+   one set in bold;
 6. a short reply whose only letter is mentioned without any verdict ("B because the ratio is
-   1:1.05") chooses it;
+   1:1.05") chooses it, and so does one that rejects every option but one and states that
+   one's value ("2 horas. No es B, no es C, no es D"); rejections alone choose nothing;
 7. otherwise no letter: "ambiguous" when several letters are in play, else "none".
 
 `confident` says whether the rules settled the reply: a strong commitment (to a letter, or to
 an option's whole text with nothing else in play), a bare letter, or a reply with no letter in
-play and no answer stated in words the rules cannot map ("正确选项为：乙酸"). Weak commitments, option texts, conflicts and neutral
+play and no answer stated in words the rules cannot map ("正确选项为：乙酸", or a reply in a
+script no option uses, "堪培拉" for "Canberra"). Weak commitments, option texts, conflicts and neutral
 mentions are not settled; with `evaluate.extraction: rules+model` those go to the judge model.
 """
 

@@ -6,8 +6,9 @@ Two steps, both before any rule looks for a letter:
   words (emphasis, headers, quotes around a letter, LaTeX boxes); check marks and ticked boxes
   become words, JSON/YAML answer fields and "Answer" headings become "answer: X" labels.
 - `own_answer` keeps the part of the reply that answers this question: after a closed `<think>`
-  trace (or Ollama's "Thinking..." block), before a base model's next question, without a
-  restated list of the options, and only the first answer of a base model's loop.
+  trace (or Ollama's "Thinking..." block), after the "Q:" line of a reply in Q/A form, before
+  a base model's next question, without a restated list of the options, and only the first
+  answer of a base model's loop.
 """
 
 from __future__ import annotations
