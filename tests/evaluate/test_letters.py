@@ -301,6 +301,11 @@ UNITS = {"A": "90 °C", "B": "100 °C", "C": "118 °C", "D": "373 °C"}
         ("【答案】C", "stop", "C", True),
         ("Ich kann mich zwischen B und C nicht entscheiden.", "stop", None, False),
         ("C and B are both correct, depending on the pressure.", "stop", None, True),
+        # An open "whether" leaves its letters open; "regardless of whether" does not.
+        ("It depends on whether B or C is meant.", "stop", None, True),
+        ("Regardless of whether the flask is dry, the answer is C.", "stop", "C", True),
+        # A statement revised to a hedge settles neither.
+        ("The answer is C, but wait, maybe D.", "stop", None, False),
         # Rejections alone choose nothing; with the last option's value stated, they do.
         ("Not A, not B, not D.", "stop", None, True),
         ("Sie liegt bei 118 Grad. Nicht A, nicht B, nicht D.", "stop", "C", False),

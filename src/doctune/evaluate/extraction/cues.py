@@ -191,7 +191,9 @@ REFUSAL = re.compile(
 # A condition before the letter ("If the ratio were 1:1, the answer would be B"), unless it is
 # the forced choice of a grader's instruction ("If I had to choose, I'd pick C").
 HYPOTHETICAL_BEFORE = re.compile(
-    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it|whether|wenn|falls|если)\b"
+    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it|wenn|falls|если)\b"
+    # "depends on whether B or C": open up to the letter; "regardless of whether ..., C" is not.
+    r"|(?<!of\s)(?<!matter\s)\bwhether\b(?=[^,;.]*$)"
     r"|\bwould\s+(?:point|suggest|indicate|favou?r)\b|如果|假如|もし|なら|라면",
     _I,
 )

@@ -100,6 +100,10 @@ def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted |
     rivals = [c for c in best if c.letter != win.letter and not c.leading]
     if rivals and not win.revises and not cues.REVISION.search(text[rivals[-1].end : win.start]):
         return Extracted(None, "ambiguous", False, "conflicting answers")
+    # "The answer is C, but wait, maybe D": revised to a hedge, so neither is settled.
+    later = [c for c in commits if c.start > win.end and c.letter != win.letter]
+    if later and cues.REVISION.search(text[win.end : later[0].start]):
+        return Extracted(None, "ambiguous", False, "revised to a hedge")
     if any(c.letter == win.letter and c.role == "reject" and c.start > win.start for c in found):
         return Extracted(None, "ambiguous", False, "answer withdrawn")
     withdrawn = cues.WITHDRAWAL.search(text, win.end)
