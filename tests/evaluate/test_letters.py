@@ -279,6 +279,8 @@ UNITS = {"A": "90 °C", "B": "100 °C", "C": "118 °C", "D": "373 °C"}
         ("<think>118 °C, so C.</think>\n\nB. Sorry, I meant C.", "stop", "C", True),
         # Pointers and other languages that state the answer.
         ("Boiling point of acetic acid → 118 °C → C", "stop", "C", True),
+        # An arrow inside a sentence is a scheme, not a pointer to the answer.
+        ("A → B is the first step; the answer is C.", "stop", "C", True),
         ("👉 **C**", "stop", "C", True),
         ("Essigsäure siedet bei 118 °C. Also C.", "stop", "C", True),
         ("Je choisis la réponse C.", "stop", "C", True),

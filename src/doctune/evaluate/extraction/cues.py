@@ -94,8 +94,6 @@ PRE_STRONG = re.compile(
     r"|(?:我选择|选择|故选|应该选|应选|选|我认为是|应该是|就是|[,，]\s*是|^\s*是)"
     r"|\bmakes\s+(?:it|the\s+answer)|\bi(?:'d|\s+would)\s+answer|\bil\s+s'agit(?:\s+donc)?\s+de"
     r"|したがって|よって|従って|つまり|所以|因此|正确选项\s*(?:是|为)?"
-    # An arrow or a pointing hand leads to the answer ("Force → newton → D", "👉 C").
-    r"|(?:→|⇒|=>|👉|➡)"
     # German "Also D." opens its sentence with "so", not the English "also".
     r"|^\s*(?-i:Also)"
     r"|\b(?:je\s+choisis|j'?opte\s+pour|elijo|escojo|me\s+quedo\s+con|ich\s+wähle|ich\s+nehme"
@@ -112,10 +110,12 @@ PRE_WEAK = re.compile(
     r"|\bfits|\bsupports?|对应选项|对应)" + _TAIL,
     _I,
 )
-# "Option B." as a sentence of its own, or in apposition ("..., option D."): it names the letter.
+# "Option B." as a sentence of its own, in apposition ("..., option D."), or at the end of an
+# arrow or a pointing hand ("Force → newton → D.", "👉 C"): the sentence names the letter. (An
+# arrow inside a sentence is a reaction scheme: "A → B is the first step".)
 OPTION_NAMED = re.compile(
-    r"(?:^|,)\s*(?:the\s+)?(?:option|choice|answer|opci[oó]n|réponse|respuesta|antwort|вариант"
-    r"|選択肢|选项)\s*[(\[]?\s*$",
+    r"(?:(?:^|,)\s*(?:the\s+)?(?:option|choice|answer|opci[oó]n|réponse|respuesta|antwort"
+    r"|вариант|選択肢|选项)|(?:→|⇒|=>|👉|➡)\s*(?:(?:option|choice|answer)\s*)?)\s*[(\[]?\s*$",
     _I,
 )
 # "... is C." and "...: C." at the end of a sentence: the sentence exists to name the letter.
