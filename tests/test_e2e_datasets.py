@@ -1,4 +1,4 @@
-"""Issue 2's 'done means', end to end on the bundled example: documents -> exports.
+"""End to end on the bundled example: documents -> chunks -> datasets -> splits -> exports.
 
 The teacher is a real HTTP server on loopback (FakeOpenAIServer, a fake of the paid service) or the
 tiny local model; everything else is the real pipeline, driven through the `doctune` CLI.

@@ -1,4 +1,4 @@
-"""Issue 7 point 4 end to end: `doctune run` on the example's smoke config with tiny models whose
+"""End to end: `doctune run` on the example's smoke config with tiny models whose
 context is short finishes every stage; prompts too long are fitted, and the counts say so.
 
 The teacher and judge have 2,048 positions: every distillation topics prompt (2,100 to 4,000

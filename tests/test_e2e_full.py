@@ -1,4 +1,4 @@
-"""Issues 3 and 4 end to end: `doctune run` on the example, documents to report.
+"""`doctune run` on the example end to end: documents, datasets, fine-tuning, evaluation, report.
 
 Teacher and judge are an OpenAI-compatible endpoint (FakeOpenAIServer on loopback, a fake of the
 paid service); the student is the tiny local model, fine-tuned for real on the CPU.
@@ -50,12 +50,14 @@ def test_run_ends_with_the_full_table_and_a_second_run_calls_nothing(
     for column in COLUMNS:
         assert column in html
     assert "(base)" in html and "e2 (pdf_synthetic)" in html  # before and after rows
-    assert "+RAG" in html or "rag" in html.lower()
+    # The legend always names +RAG; only a row of the rag variant carries the tag.
+    assert '<span class="tag">+RAG</span>' in html
     scores = [
         json.loads(line) for line in (out / "evaluate" / "scores.jsonl").read_text().splitlines()
     ]
     finetuned = [s for s in scores if s["kind"] == "finetuned"]
     assert finetuned and all(s["paired"] is not None for s in finetuned)
+    assert {s["variant"] for s in scores} == {"plain", "rag"}
     assert {s["suite"] for s in scores} >= {
         "train_qa",
         "test_qa",

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from doctune.context import RunContext
 from doctune.evaluate.rag import Retriever, embedding_model_path, with_context
 from doctune.foundation.config import ROLES, ClientConfig, ModelSettings
 from doctune.foundation.errors import ConfigError, InputError, ModelError
@@ -147,7 +145,3 @@ async def repl(session: ChatSession, lines: Iterable[str], write: Callable[[str]
             )
         write("")
     return failures
-
-
-def project_context(project: Path) -> Any:
-    return RunContext(project, show_progress=False)

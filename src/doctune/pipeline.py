@@ -111,7 +111,7 @@ STAGES: tuple[Stage, ...] = (
         entry="doctune.export.stage:run",
         extra_fingerprint="doctune.export.stage:fingerprint",
     ),
-    # Issue 3: fine-tuning (local TRL + PEFT, hosted jobs); each experiment is skipped on its own
+    # Fine-tuning (local TRL + PEFT, hosted jobs); each experiment is skipped on its own
     # when its row in the experiments table is done with the same config.
     Stage(
         "train",
@@ -124,7 +124,7 @@ STAGES: tuple[Stage, ...] = (
         extra_fingerprint="doctune.train.stage:fingerprint",
         refingerprint=True,
     ),
-    # Issue 4: every model x suite x variant, judged and aggregated with uncertainty.
+    # Every model x suite x variant, judged and aggregated with uncertainty.
     Stage(
         "evaluate",
         reads=("dataset", "rephrased", "quiz", "chunks"),

@@ -15,7 +15,7 @@ from doctune.evaluate.answer import Asker
 from doctune.evaluate.items import quiz_item
 from doctune.evaluate.loglik import encode_pair
 from doctune.evaluate.mmlu import MMLUSuite, load_items
-from doctune.evaluate.qa import prompt as qa_prompt
+from doctune.evaluate.qa import answer_template
 from doctune.evaluate.quiz import QuizSuite
 from doctune.evaluate.rag import Retriever
 from doctune.foundation.config import ModelSettings
@@ -49,12 +49,12 @@ def test_rag_passages_go_lowest_ranked_first(tiny_model_dir: Path) -> None:
     asker = Asker(system_prompt=SYSTEM, max_tokens=16, retriever=retriever, k=3)
     ranked = retriever.search(QUESTION, 3)
     assert len(ranked) == 3
-    full = asker.messages(qa_prompt(), "rag", QUESTION, question=QUESTION)
+    full = asker.messages(answer_template(), "rag", QUESTION, question=QUESTION)
     probe = client_for(tiny_model_dir)
     # Room for the reply and all but the last-ranked passage.
     context = tokens(probe, full) + 16 - len(ranked[-1].text) // 8
     client = client_for(tiny_model_dir, context)
-    asked = asker.fit(client, qa_prompt(), "rag", QUESTION, question=QUESTION)
+    asked = asker.fit(client, answer_template(), "rag", QUESTION, question=QUESTION)
     assert asked.excluded is None
     assert asked.fitting == ["dropped 1 of 3 passages"]
     user = asked.messages[-1].content
@@ -65,9 +65,11 @@ def test_rag_passages_go_lowest_ranked_first(tiny_model_dir: Path) -> None:
 
 def test_a_prompt_that_fits_is_sent_unchanged(tiny_model_dir: Path) -> None:
     asker = Asker(system_prompt=SYSTEM, max_tokens=16, retriever=Retriever(chunks()), k=3)
-    asked = asker.fit(client_for(tiny_model_dir), qa_prompt(), "rag", QUESTION, question=QUESTION)
+    asked = asker.fit(
+        client_for(tiny_model_dir), answer_template(), "rag", QUESTION, question=QUESTION
+    )
     assert asked.fitting == [] and asked.max_tokens == 16
-    assert asked.messages == asker.messages(qa_prompt(), "rag", QUESTION, question=QUESTION)
+    assert asked.messages == asker.messages(answer_template(), "rag", QUESTION, question=QUESTION)
 
 
 def test_the_start_goes_before_the_question(tiny_model_dir: Path) -> None:

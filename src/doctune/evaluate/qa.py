@@ -24,12 +24,12 @@ from doctune.prompts import PromptTemplate, load_prompt
 PROMPT = "answer_qa"
 
 
-def prompt() -> PromptTemplate:
+def answer_template() -> PromptTemplate:
     return load_prompt(PROMPT)
 
 
 def qa_messages(asker: Asker, item: EvalItem, variant: Variant) -> list[Message]:
-    return asker.messages(prompt(), variant, item.question, question=item.question)
+    return asker.messages(answer_template(), variant, item.question, question=item.question)
 
 
 class QASuite(PerItemSuite):
@@ -59,7 +59,9 @@ class QASuite(PerItemSuite):
     async def _one(
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
-        asked = self.asker.fit(client, prompt(), variant, item.question, question=item.question)
+        asked = self.asker.fit(
+            client, answer_template(), variant, item.question, question=item.question
+        )
         response = await self.asker.ask(client, asked)
         reference = item.reference or ""
         verdicts = await asyncio.gather(

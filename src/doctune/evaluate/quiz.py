@@ -25,7 +25,7 @@ from doctune.prompts import PromptTemplate, load_prompt
 PROMPTS = {"task": "quiz_task", "task_prompted": "quiz_task_prompted"}
 
 
-def prompt(suite: str) -> PromptTemplate:
+def task_template(suite: str) -> PromptTemplate:
     return load_prompt(PROMPTS[suite])
 
 
@@ -44,7 +44,7 @@ def quiz_variables(item: EvalItem) -> dict[str, Any]:
 
 def quiz_messages(asker: Asker, suite: str, item: EvalItem, variant: Variant) -> list[Message]:
     # Retrieval is by the question alone: the options hold three wrong answers by design.
-    return asker.messages(prompt(suite), variant, item.question, **quiz_variables(item))
+    return asker.messages(task_template(suite), variant, item.question, **quiz_variables(item))
 
 
 class QuizSuite(PerItemSuite):
@@ -78,7 +78,9 @@ class QuizSuite(PerItemSuite):
         self, model: ModelRef, client: ModelClient, item: EvalItem, variant: Variant
     ) -> ItemResult:
         variables = quiz_variables(item)
-        asked = self.asker.fit(client, prompt(self.name), variant, item.question, **variables)
+        asked = self.asker.fit(
+            client, task_template(self.name), variant, item.question, **variables
+        )
         response = await self.asker.ask(client, asked)
         options = item.options or {}
         reading = await self.reader.read(item, response.text, response.finish_reason)

@@ -24,7 +24,7 @@ PROMPT = "rag_context"
 RRF_K = 60
 
 
-def prompt() -> PromptTemplate:
+def context_template() -> PromptTemplate:
     return load_prompt(PROMPT)
 
 
@@ -122,7 +122,7 @@ def with_context(user_prompt: str, chunks: Sequence[Chunk]) -> str:
     """The suite's own prompt with the retrieved chunks before it (the rag_context template)."""
     if not chunks:
         return user_prompt
-    rendered = prompt().render(
+    rendered = context_template().render(
         chunks=[{"source": c.path, "section": c.section, "text": c.text} for c in chunks],
         prompt=user_prompt,
     )

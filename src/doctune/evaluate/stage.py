@@ -40,11 +40,9 @@ from doctune.evaluate.plan import (
     make_asker,
     remember_scores,
 )
-from doctune.evaluate.qa import QASuite
-from doctune.evaluate.qa import prompt as qa_prompt
-from doctune.evaluate.quiz import QuizSuite
-from doctune.evaluate.quiz import prompt as quiz_prompt
-from doctune.evaluate.rag import prompt as rag_prompt
+from doctune.evaluate.qa import QASuite, answer_template
+from doctune.evaluate.quiz import QuizSuite, task_template
+from doctune.evaluate.rag import context_template
 from doctune.foundation.aio import gather_all
 from doctune.foundation.evalrecords import ItemResult, SuiteScore
 from doctune.foundation.jsonl import write_jsonl
@@ -165,12 +163,12 @@ def answer_prompt(suite: str, variant: str) -> str | None:
     """The templates (name@version#hash) a row's questions were asked with; None for MMLU,
     whose prompt is lm-evaluation-harness's, written in code."""
     if suite in QA_SUITES:
-        template = qa_prompt()
+        template = answer_template()
     elif suite in QUIZ_SUITES:
-        template = quiz_prompt(suite)
+        template = task_template(suite)
     else:
         return None
-    parts = [template, *([rag_prompt()] if variant == "rag" else [])]
+    parts = [template, *([context_template()] if variant == "rag" else [])]
     return "+".join(f"{t.label}#{t.hash}" for t in parts)
 
 

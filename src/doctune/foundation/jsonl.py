@@ -77,16 +77,6 @@ def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
     return len(lines)
 
 
-def append_jsonl(path: str | Path, record: BaseModel | dict) -> None:
-    """Append one record and fsync: a killed run loses at most the record being written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def iter_jsonl(
     path: str | Path, model: type[M], *, tolerate_torn_tail: bool = False
 ) -> Iterator[M]:

@@ -170,12 +170,25 @@ def format_percent_change(before: float, after: float) -> str:
     return f"{before * 100:.1f} > {after * 100:.1f} {format_points(after - before, 1.0)}"
 
 
-def talk_form(before: SuiteScore, after: SuiteScore) -> str:
-    """One cell of the talk's table from two rows of scores.jsonl (base, then fine-tuned)."""
-    if before.mean is None or after.mean is None:
+def talk_form(
+    before: SuiteScore | None,
+    after: SuiteScore,
+    means: tuple[float | None, float | None] | None = None,
+) -> str:
+    """One cell of the talk's table: "5.86 > 7.29 +14.3 %", "58/87 > 50/87", "56.0 > 51.8 -4.2 %".
+
+    `means` (before, after) replaces the rows' own means, as paired means over the items both
+    rows answered do; success counts missing from a row are then the rounded share of its n."""
+    b_mean, a_mean = means or (before.mean if before else None, after.mean)
+    if b_mean is None or a_mean is None:
         return "n/a"
-    if before.metric == "judge":
-        return format_judge_change(before.mean, after.mean)
-    if before.metric == "success_rate" and None not in (before.successes, after.successes):
-        return format_rate_change(before.successes or 0, before.n, after.successes or 0, after.n)
-    return format_percent_change(before.mean, after.mean)
+    if after.metric == "judge":
+        return format_judge_change(b_mean, a_mean)
+    if after.metric == "success_rate" and before is not None:
+        return format_rate_change(
+            before.successes if before.successes is not None else round(b_mean * before.n),
+            before.n,
+            after.successes if after.successes is not None else round(a_mean * after.n),
+            after.n,
+        )
+    return format_percent_change(b_mean, a_mean)

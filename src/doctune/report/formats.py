@@ -21,10 +21,6 @@ def scale_to_percent(metric: str) -> float:
     return 10.0 if metric == JUDGE else 100.0
 
 
-def is_rate(metric: str) -> bool:
-    return metric != JUDGE
-
-
 def value(metric: str, mean: float | None) -> str:
     """A mean as the talk prints it: 2 decimals on 0-10, one decimal in percent for rates."""
     if mean is None or math.isnan(mean):

@@ -267,22 +267,12 @@ def _talk_form(
     diff: float | None,
 ) -> str:
     """The talk's "5.86 > 7.29 +14.3 %", "Success Rate: 58/87 > 50/87 -9.2 %", "56.0 > 51.8 -4.2 %"."""
-    metric = after.metric
-    if b_mean is None or a_mean is None:
-        return "n/a"
-    if metric == "success_rate":
-        if before is None:  # only the paired means are known: rates, not made-up counts
-            return f"Success Rate: {talk.format_percent_change(b_mean, a_mean)}"
-        counts = talk.format_rate_change(
-            before.successes if before.successes is not None else round(b_mean * before.n),
-            before.n,
-            after.successes if after.successes is not None else round(a_mean * after.n),
-            after.n,
-        )
-        return f"Success Rate: {counts} {fmt.change(metric, diff)}"
-    if metric == fmt.JUDGE:
-        return talk.format_judge_change(b_mean, a_mean)
-    return talk.format_percent_change(b_mean, a_mean)
+    main = talk.talk_form(before, after, (b_mean, a_mean))
+    if after.metric != "success_rate" or main == "n/a":
+        return main
+    if before is None:  # only the paired means are known: rates, not made-up counts
+        return f"Success Rate: {main}"
+    return f"Success Rate: {main} {fmt.change(after.metric, diff)}"
 
 
 def _extras(after: SuiteScore, before: SuiteScore | None) -> str:
