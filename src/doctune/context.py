@@ -8,12 +8,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from doctune.foundation.config import ProjectConfig, load_config, model_settings, resolve_role
+from doctune.foundation.config.options import StageOptions
 from doctune.foundation.display import printable
 from doctune.foundation.jsonl import read_json, write_json
 from doctune.foundation.manifest import Artifact, Manifest
@@ -21,6 +22,7 @@ from doctune.models import GenerationParams, ModelClient, UsageLedger, load_back
 from doctune.models.cache import CallCache
 
 USAGE_NAME = "usage.json"
+OptionsT = TypeVar("OptionsT", bound=StageOptions)
 
 
 @dataclass
@@ -50,7 +52,7 @@ class RunContext:
         dry_run: bool = False,
         console: Console | None = None,
         show_progress: bool = True,
-        options: dict[str, Any] | None = None,
+        options: StageOptions | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
         self.config = config if config is not None else load_config(self.project_dir)
@@ -58,11 +60,9 @@ class RunContext:
         self.documents_dir = self.project_dir / self.config.documents
         self.overrides = {k: v for k, v in (overrides or {}).items() if v}
         self.dry_run = dry_run
-        # Stage-specific command-line options (e.g. train's --experiment, evaluate's --models);
-        # a stage reads its own and the config stays the single source of everything else.
-        self.options: dict[str, Any] = {
-            k: v for k, v in (options or {}).items() if v not in (None, (), [])
-        }
+        # One stage's command-line options (train's --experiment, evaluate's --models); the
+        # config stays the single source of everything else.
+        self.options = options
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress and not os.environ.get("DOCTUNE_NO_PROGRESS")
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +70,10 @@ class RunContext:
         self.ledger = UsageLedger()
         self._cache: CallCache | None = None
         self._clients: dict[str, ModelClient] = {}
+
+    def stage_options(self, kind: type[OptionsT]) -> OptionsT:
+        """The options given for the stage that reads `kind`; its defaults when none were."""
+        return self.options if isinstance(self.options, kind) else kind()
 
     def reload_manifest(self) -> None:
         """Read the manifest again (another run may have written it since this one started)."""

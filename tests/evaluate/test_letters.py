@@ -281,6 +281,9 @@ UNITS = {"A": "90 °C", "B": "100 °C", "C": "118 °C", "D": "373 °C"}
         ("Boiling point of acetic acid → 118 °C → C", "stop", "C", True),
         # An arrow inside a sentence is a scheme, not a pointer to the answer.
         ("A → B is the first step; the answer is C.", "stop", "C", True),
+        # A lower-case letter before a phrase is a symbol, unless an answer label names it.
+        ("Speed: correct: c in SI units. Answer: B", "stop", "B", True),
+        ("The answer is c in my view.", "stop", "C", True),
         ("👉 **C**", "stop", "C", True),
         ("Essigsäure siedet bei 118 °C. Also C.", "stop", "C", True),
         ("Je choisis la réponse C.", "stop", "C", True),

@@ -11,11 +11,12 @@ from typing import Any
 import click
 
 from doctune.commands.common import handle_errors, project_options, run_stages
+from doctune.foundation.config.options import ExportOptions
 from doctune.export.stage import FORMATS
 
 
 @click.command("export")
-@project_options
+@project_options("export")
 @click.option(
     "--format",
     "formats",
@@ -28,4 +29,4 @@ from doctune.export.stage import FORMATS
 def export(project: Path, formats: tuple[str, ...], **opts: Any) -> None:
     """Write ShareGPT + dataset_info.json, OpenAI chat JSONL and Alpaca files, and LLaMA-Factory
     configs with --format llamafactory."""
-    run_stages(project, only="export", options={"formats": list(formats)}, **opts)
+    run_stages(project, only="export", options=ExportOptions(formats=list(formats)), **opts)

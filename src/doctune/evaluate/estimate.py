@@ -21,6 +21,7 @@ from doctune.evaluate.plan import Job, build_plan, make_asker, selected_suites, 
 from doctune.evaluate.qa import qa_messages
 from doctune.evaluate.quiz import quiz_messages
 from doctune.foundation.config import model_settings
+from doctune.foundation.config.options import EvaluateOptions
 from doctune.foundation.evalrecords import EvalItem
 from doctune.foundation.manifest import file_sha256
 from doctune.foundation.results import CallEstimate
@@ -172,7 +173,8 @@ def fingerprint(ctx: RunContext) -> str:
     specs = [*students(ctx), *(b for b in cfg.baselines if ":" in b)]
     parts = {
         "experiments": file_sha256(table) if table.is_file() else None,
-        "options": {k: ctx.options.get(k) for k in ("models", "suites")},
+        # An option not given hashes as before typed options: None, not an empty list.
+        "options": {k: v or None for k, v in ctx.stage_options(EvaluateOptions)},
         "system_prompt": ctx.config.export.system_prompt,
         "models": [backend_identity(ctx, s) for s in specs],
         "mmlu": _mmlu_listing(ctx),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from doctune.context import RunContext
 from doctune.evaluate import mmlu
@@ -25,6 +24,7 @@ from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES, qa_datasets, suite_it
 from doctune.evaluate.rag import Retriever, embedding_model_path
 from doctune.foundation.artifacts import load_chunks
 from doctune.foundation.config import SUITES
+from doctune.foundation.config.options import EvaluateOptions
 from doctune.foundation.errors import ConfigError
 from doctune.foundation.evalrecords import EvalItem, SuiteScore, Variant
 from doctune.foundation.jsonl import read_json, write_json
@@ -79,16 +79,8 @@ def _asks(model: ModelRef, suite: str, dataset: str | None) -> bool:
     return True
 
 
-def _names(value: Any) -> list[str]:
-    """A CLI option as a list: "a,b" or ["a", "b"]."""
-    if value is None:
-        return []
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    return [p.strip() for p in parts if p and p.strip()]
-
-
 def selected_suites(ctx: RunContext) -> list[str]:
-    suites = _names(ctx.options.get("suites")) or list(ctx.config.evaluate.suites)
+    suites = ctx.stage_options(EvaluateOptions).suites or list(ctx.config.evaluate.suites)
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
         raise ConfigError(f"unknown suite(s) {', '.join(unknown)} (suites: {', '.join(SUITES)})")
@@ -131,7 +123,7 @@ def resolve(ctx: RunContext) -> list[ModelRef]:
     """The models to evaluate, in order: selected ones (bases added), then the baselines."""
     cfg = ctx.config.evaluate
     table = ExperimentTable(ctx.out_dir)
-    names = _names(ctx.options.get("models")) or list(cfg.models)
+    names = ctx.stage_options(EvaluateOptions).models or list(cfg.models)
     learners = students(ctx)
     datasets = list(dict.fromkeys([*ctx.config.train.datasets, *qa_datasets(ctx)]))
     scores = previous_scores(ctx, cfg.select_by)

@@ -9,7 +9,7 @@ For every recipe x split dataset of the split stage, in the formats `export.form
 - `alpaca/<recipe>_<split>.json`: a list of `{instruction, input, output, system?}`;
 - `llamafactory/<experiment id>.yaml`: one LLaMA-Factory training config per local experiment of
   the train config, naming the ShareGPT datasets (see `doctune.export.llamafactory`).
-The formats are `export.formats`, or those chosen with `doctune export --format` (ctx.options).
+The formats are `export.formats` and those chosen with `doctune export --format` (ExportOptions).
 Line N of every export is record N of its split file, so an example can be traced to its record.
 `stats.json` holds the size of every dataset (see `stats`), for the report.
 """
@@ -24,6 +24,7 @@ from doctune.context import RunContext
 from doctune.export import stats as stats_mod
 from doctune.export.llamafactory import dataset_name, write_llamafactory_configs
 from doctune.foundation.config import ExportConfig
+from doctune.foundation.config.options import ExportOptions
 from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.jsonl import read_jsonl, write_json, write_jsonl
 from doctune.foundation.manifest import Artifact
@@ -96,7 +97,7 @@ def export_formats(ctx: RunContext) -> list[str]:
     """The formats to write: export.formats plus any `--format` asked for (added, not instead:
     dropping the OpenAI files from the manifest would leave `train` without its data);
     llamafactory brings sharegpt along (its configs train on those files)."""
-    chosen = set(ctx.config.export.formats) | set(ctx.options.get("formats") or ())
+    chosen = set(ctx.config.export.formats) | set(ctx.stage_options(ExportOptions).formats)
     if "llamafactory" in chosen:
         chosen.add("sharegpt")
     return [f for f in FORMATS if f in chosen]

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from doctune.context import RunContext
 from doctune.foundation.config import DistributedConfig, TrainConfig
+from doctune.foundation.config.options import TrainOptions
 from doctune.foundation.errors import ConfigError, DoctuneError, InputError
 from doctune.foundation.manifest import Artifact
 from doctune.foundation.manifest import fingerprint as hash_parts
@@ -34,18 +35,6 @@ from doctune.train.local import TrainJob, TrainResult, check_method
 from doctune.train.logs import CURVE_NAME, LOG_NAME
 
 STAGE = "train"
-#: ctx.options that override `train.distributed` (the `doctune train` flags).
-DISTRIBUTED_OPTIONS = (
-    "launcher",
-    "num_processes",
-    "deepspeed",
-    "fsdp",
-    "num_machines",
-    "machine_rank",
-    "main_process_ip",
-    "main_process_port",
-)
-
 #: The parts of `train` that change what a local run produces (the grid picks the runs).
 _HASHED_FIELDS = {
     "method", "lora", "max_length", "packing", "seed", "lr_scheduler", "warmup_ratio",
@@ -68,9 +57,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def distributed_settings(cfg: DistributedConfig, options: dict[str, Any]) -> DistributedConfig:
+def distributed_settings(cfg: DistributedConfig, flags: dict[str, Any]) -> DistributedConfig:
     """`train.distributed` with the command-line flags applied (and validated again)."""
-    overrides = {k: options[k] for k in DISTRIBUTED_OPTIONS if options.get(k) not in (None, False)}
+    overrides = {k: v for k, v in flags.items() if v is not None}
     try:
         return DistributedConfig.model_validate({**cfg.model_dump(), **overrides})
     except ValidationError as exc:
@@ -123,11 +112,12 @@ def fingerprint(ctx: RunContext) -> str:
     the config not done yet (after `--experiment`, a deleted adapter), the selection asked for,
     and a request to cancel or retry (always acted on). Not the experiments table itself: the
     stage writes it, and hashing its own output would make every second run re-enter."""
-    if ctx.options.get("cancel") or ctx.options.get("retry"):
+    options = ctx.stage_options(TrainOptions)
+    if options.cancel or options.retry:
         return f"act-{_now()}"
     table = ExperimentTable(ctx.out_dir)
     todo = [e.id for e in experiments_of(ctx) if not _succeeded(table.get(e.id), ctx.out_dir)]
-    return hash_parts(todo=todo, selected=ctx.options.get("experiment"))
+    return hash_parts(todo=todo, selected=options.experiment)
 
 
 def _succeeded(row: ExperimentRow | None, out_dir: Path) -> bool:
@@ -236,13 +226,8 @@ async def run_hosted(
         raise ConfigError(
             f"student '{exp.student}': hosted fine-tuning is not available in this installation"
         ) from None
-    row = hosted(
-        ctx,
-        exp,
-        table,
-        cancel=bool(ctx.options.get("cancel")),
-        retry=bool(ctx.options.get("retry")),
-    )
+    options = ctx.stage_options(TrainOptions)
+    row = hosted(ctx, exp, table, cancel=options.cancel, retry=options.retry)
     if inspect.isawaitable(row):
         row = await row
     return row
@@ -271,10 +256,11 @@ def _preflight(
 async def run(ctx: RunContext) -> StageResult:
     cfg = ctx.config.train
     everything = experiments_of(ctx)
-    chosen = grid.select(everything, ctx.options.get("experiment"))
-    if ctx.options.get("cancel"):  # cancelling hosted jobs must not start any local training
+    options = ctx.stage_options(TrainOptions)
+    chosen = grid.select(everything, options.experiment)
+    if options.cancel:  # cancelling hosted jobs must not start any local training
         chosen = [e for e in chosen if e.route == "hosted"]
-    dist = distributed_settings(cfg.distributed, ctx.options)
+    dist = distributed_settings(cfg.distributed, options.distributed)
     local = [e for e in chosen if e.route == "local"]
     files = _preflight(ctx, local, dist)
     table = ExperimentTable(ctx.out_dir)

@@ -27,6 +27,7 @@ def _token(letters: str) -> re.Pattern[str]:
 
 
 _MAX_CANDIDATES = 200
+_ANSWER_WORD = re.compile(r"\b(?:answer|option|choice)s?\s*(?:is|:)?\s*[(\[]?\s*$", re.I)
 _AFTER_LABEL = re.compile(r"[:=]\s*[(\[]?\s*$")
 _QUESTION_YES = re.compile(r"^\s*[)\]}]?\s*\?\s*yes", re.IGNORECASE)
 # The sentence ends there, perhaps after a gloss ("Largest: Jupiter (D).").
@@ -99,8 +100,10 @@ def candidates(text: str, letters: str) -> list[Candidate]:
             continue
         letter = m.group("L")
         strong_label = cues.PRE_STRONG.search(pre[-80:]) is not None
-        if letter.islower() and (not strong_label or _is_word(text, end)):
-            continue  # "correct: c in SI units": the symbol of a quantity, not option C
+        # "correct: c in SI units" is the symbol of a quantity; "answer: c in most books" is C.
+        symbol = _is_word(text, end) and _ANSWER_WORD.search(pre[-30:]) is None
+        if letter.islower() and (not strong_label or symbol):
+            continue
         if letter in "Aa" and _is_article(text, end):
             after_label = letter == "A" and _AFTER_LABEL.search(pre) is not None
             if not after_label:
