@@ -102,6 +102,7 @@ STAGES: tuple[Stage, ...] = (
             "dataset_info",
             "openai_jsonl",
             "alpaca",
+            "export_file",
             "stats",
             "llamafactory_config",
         ),

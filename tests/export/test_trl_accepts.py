@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from doctune.export.stage import to_openai
+from doctune.export.openai_chat import to_openai
 from doctune.foundation.jsonl import write_jsonl
 from doctune.foundation.records import Provenance, QARecord
 

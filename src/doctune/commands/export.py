@@ -12,7 +12,7 @@ import click
 
 from doctune.commands.common import handle_errors, project_options, run_stages
 from doctune.foundation.config.options import ExportOptions
-from doctune.export.stage import FORMATS
+from doctune.export.registry import known_formats
 
 
 @click.command("export")
@@ -20,7 +20,7 @@ from doctune.export.stage import FORMATS
 @click.option(
     "--format",
     "formats",
-    type=click.Choice(FORMATS),
+    type=click.Choice(known_formats()),
     multiple=True,
     help="A format to write besides export.formats of the config (repeatable). llamafactory: "
     "one training YAML per local experiment (brings sharegpt along).",

@@ -19,9 +19,12 @@ import yaml
 
 from doctune import __version__
 from doctune.context import RunContext
+from doctune.export.format import Exported, ExportFormat
+from doctune.export.sharegpt import DATASET_INFO_NAME, dataset_info, dataset_name
 from doctune.foundation.config import TrainConfig
 from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.manifest import Artifact
+from doctune.foundation.records import QARecord
 from doctune.models.grid import Experiment, expand
 from doctune.models.spec import parse_spec
 
@@ -192,12 +195,6 @@ def _saving(cfg: TrainConfig) -> dict[str, Any]:
     return {"save_strategy": "epoch"}
 
 
-def dataset_name(project: str, recipe: str, split: str) -> str:
-    """The name of a ShareGPT dataset in dataset_info.json: `<project>_<recipe>_<split>`; characters LLaMA-Factory's comma-separated `dataset:`
-    argument or a YAML file could misread become `_`."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{project}_{recipe}_{split}")
-
-
 def write_llamafactory_configs(
     ctx: RunContext, dataset_dir: Path, info: dict[str, Any], *, stage: str = "export"
 ) -> list[Artifact]:
@@ -215,7 +212,7 @@ def write_llamafactory_configs(
         train_name = dataset_name(ctx.config.name, exp.dataset, "train")
         if train_name not in info:
             raise InputError(
-                f"{dataset_dir / 'dataset_info.json'}: no train split of {exp.dataset} for "
+                f"{dataset_dir / DATASET_INFO_NAME}: no train split of {exp.dataset} for "
                 f"experiment {exp.name} (train.datasets names it; was it synthesized and split?)"
             )
         eval_name = dataset_name(ctx.config.name, exp.dataset, "validation")
@@ -247,3 +244,19 @@ def write_llamafactory_configs(
     if not artifacts:
         ctx.log("export: no local students in train.students, so no LLaMA-Factory configs")
     return artifacts
+
+
+class LlamaFactoryConfigs(ExportFormat):
+    """Training YAMLs, not a dataset format: nothing per dataset, one YAML per experiment."""
+
+    name = "llamafactory"
+    needs = ("sharegpt",)
+    sections = ("train",)
+    per_dataset = False
+
+    def convert(self, record: QARecord, system_prompt: str) -> dict[str, Any]:
+        raise TypeError("LLaMA-Factory configs have no per-dataset file")
+
+    def finish(self, ctx: RunContext, written: list[Exported]) -> list[Artifact]:
+        info = dataset_info(ctx.config.name, written)
+        return write_llamafactory_configs(ctx, ctx.stage_dir("export") / "sharegpt", info)

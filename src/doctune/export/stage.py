@@ -1,14 +1,9 @@
 """Export: the split datasets as files that training tools accept as they are.
 
-For every recipe x split dataset of the split stage, in the formats `export.formats` names:
-- `sharegpt/<recipe>_<split>.jsonl`: `{"conversations": [{"from": "system"|"human"|"gpt",
-  "value": ...}]}`, with one `sharegpt/dataset_info.json` naming every non-empty file for
-  LLaMA-Factory (`dataset: <project>_<recipe>_<split>`, `dataset_dir: .../sharegpt`);
-- `openai/<recipe>_<split>.jsonl`: OpenAI chat fine-tuning lines (`{"messages": [...]}`), checked
-  with the cookbook's rules (`openai_checks`); a file that fails stops the stage;
-- `alpaca/<recipe>_<split>.json`: a list of `{instruction, input, output, system?}`;
-- `llamafactory/<experiment id>.yaml`: one LLaMA-Factory training config per local experiment of
-  the train config, naming the ShareGPT datasets (see `doctune.export.llamafactory`).
+For every recipe x split dataset of the split stage, in the formats `export.formats` names (the
+format registry, `doctune.export.registry`: one module per format, `sharegpt`, `openai_chat`,
+`alpaca`, `llamafactory`), a file `<format>/<recipe>_<split><suffix>`, checked by its format; then
+each format's project-wide files (ShareGPT's dataset_info.json, LLaMA-Factory's training YAMLs).
 The formats are `export.formats` and those chosen with `doctune export --format` (ExportOptions).
 Line N of every export is record N of its split file, so an example can be traced to its record.
 `stats.json` holds the size of every dataset (see `stats`), for the report.
@@ -22,94 +17,38 @@ from typing import Any
 
 from doctune.context import RunContext
 from doctune.export import stats as stats_mod
-from doctune.export.llamafactory import dataset_name, write_llamafactory_configs
+from doctune.export.format import Exported, ExportFormat
+from doctune.export.registry import resolve_formats
+from doctune.export.sharegpt import dataset_name
 from doctune.foundation.config import ExportConfig
 from doctune.foundation.config.options import ExportOptions
 from doctune.foundation.errors import ConfigError, InputError
-from doctune.foundation.jsonl import read_jsonl, write_json, write_jsonl
+from doctune.foundation.jsonl import read_jsonl, write_json
 from doctune.foundation.manifest import Artifact
-from doctune.foundation.openai_checks import validate_openai_jsonl
 from doctune.foundation.records import SPLITS, QARecord
 from doctune.foundation.results import StageResult
 from doctune.models.tokens import TokenCounter, get_token_counter, is_estimate, tokenizer_for_spec
 
 STAGE = "export"
-DATASET_INFO_NAME = "dataset_info.json"
 STATS_NAME = "stats.json"
-# Artifact kind and file suffix per export format.
-KINDS = {"sharegpt": "sharegpt", "openai": "openai_jsonl", "alpaca": "alpaca"}
-SUFFIXES = {"sharegpt": ".jsonl", "openai": ".jsonl", "alpaca": ".json"}
-# Every format, in the order they are written; llamafactory configs name the sharegpt files.
-FORMATS = ("sharegpt", "openai", "alpaca", "llamafactory")
-# LLaMA-Factory's sharegpt tags (data/README.md, parser.DatasetAttr): these are its defaults,
-# written out anyway so the entry does not depend on defaults that a release may change.
-SHAREGPT_TAGS = {
-    "role_tag": "from",
-    "content_tag": "value",
-    "user_tag": "human",
-    "assistant_tag": "gpt",
-    "system_tag": "system",
-}
+__all__ = ["dataset_name", "export_dataset", "export_formats", "fingerprint", "run"]
 
 
-# -- one record in each format -----------------------------------------------------------------
-def to_sharegpt(record: QARecord, system_prompt: str = "") -> dict[str, Any]:
-    """LLaMA-Factory reads a leading `system` turn as the system prompt of that example."""
-    turns = [{"from": "system", "value": system_prompt}] if system_prompt else []
-    turns += [{"from": "human", "value": record.question}, {"from": "gpt", "value": record.answer}]
-    return {"conversations": turns}
-
-
-def to_openai(record: QARecord, system_prompt: str = "") -> dict[str, Any]:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    messages += [
-        {"role": "user", "content": record.question},
-        {"role": "assistant", "content": record.answer},
-    ]
-    return {"messages": messages}
-
-
-def to_alpaca(record: QARecord, system_prompt: str = "") -> dict[str, Any]:
-    # `input` stays empty: LLaMA-Factory joins instruction and input with a newline, so a QA pair
-    # puts the whole question in `instruction`.
-    row = {"instruction": record.question, "input": "", "output": record.answer}
-    if system_prompt:
-        row["system"] = system_prompt
-    return row
-
-
-CONVERTERS = {"sharegpt": to_sharegpt, "openai": to_openai, "alpaca": to_alpaca}
-
-
-# -- LLaMA-Factory dataset_info.json -----------------------------------------------------------
-def dataset_info_entry(file_name: str) -> dict[str, Any]:
-    """One dataset_info.json entry for a ShareGPT file next to it (file_name is relative)."""
-    return {
-        "file_name": file_name,
-        "formatting": "sharegpt",
-        "columns": {"messages": "conversations"},
-        "tags": dict(SHAREGPT_TAGS),
-    }
-
-
-# -- writing -----------------------------------------------------------------------------------
-def export_formats(ctx: RunContext) -> list[str]:
+def export_formats(ctx: RunContext) -> list[ExportFormat]:
     """The formats to write: export.formats plus any `--format` asked for (added, not instead:
-    dropping the OpenAI files from the manifest would leave `train` without its data);
-    llamafactory brings sharegpt along (its configs train on those files)."""
-    chosen = set(ctx.config.export.formats) | set(ctx.stage_options(ExportOptions).formats)
-    if "llamafactory" in chosen:
-        chosen.add("sharegpt")
-    return [f for f in FORMATS if f in chosen]
+    dropping the OpenAI files from the manifest would leave `train` without its data), plus
+    those they need; an unknown name is a ConfigError naming the known ones."""
+    chosen = [*ctx.config.export.formats, *ctx.stage_options(ExportOptions).formats]
+    return resolve_formats(chosen)
 
 
 def fingerprint(ctx: RunContext) -> str:
     """What decides the outputs beyond the export section: the formats chosen, the student
-    (its tokenizer counts the tokens) and, for LLaMA-Factory configs, the train section."""
+    (its tokenizer counts the tokens) and the config sections a format depends on."""
     formats = export_formats(ctx)
-    parts: dict[str, Any] = {"formats": formats, "student": ctx.spec("student")}
-    if "llamafactory" in formats:
-        parts["train"] = ctx.config.section_hash("train")
+    parts: dict[str, Any] = {"formats": [f.name for f in formats], "student": ctx.spec("student")}
+    for section in sorted({s for f in formats for s in f.sections}):
+        parts[section] = ctx.config.section_hash(section)
     return json.dumps(parts, sort_keys=True)
 
 
@@ -119,21 +58,16 @@ def export_dataset(
     recipe: str,
     split: str,
     config: ExportConfig,
-    formats: list[str] | None = None,
-) -> dict[str, Path]:
-    """Write one dataset in every per-dataset format (default: the configured ones); returns
-    format -> path."""
-    written: dict[str, Path] = {}
-    for fmt in formats or config.formats:
-        if fmt not in CONVERTERS:  # llamafactory: configs per experiment, not per dataset
+    formats: list[ExportFormat] | None = None,
+) -> list[Exported]:
+    """Write one dataset in every per-dataset format (default: the configured ones)."""
+    written = []
+    for fmt in resolve_formats(config.formats) if formats is None else formats:
+        if not fmt.per_dataset:
             continue
-        rows = [CONVERTERS[fmt](r, config.system_prompt) for r in records]
-        path = export_dir / fmt / f"{recipe}_{split}{SUFFIXES[fmt]}"
-        if fmt == "alpaca":
-            write_json(path, rows)
-        else:
-            write_jsonl(path, rows)
-        written[fmt] = path
+        path = export_dir / fmt.name / f"{recipe}_{split}{fmt.suffix}"
+        fmt.write(path, [fmt.convert(r, config.system_prompt) for r in records])
+        written.append(Exported(fmt.name, recipe, split, path, len(records)))
     return written
 
 
@@ -174,57 +108,44 @@ def _artifact(
 
 
 def _export_one(
-    ctx: RunContext,
-    source: Artifact,
-    counter: TokenCounter,
-    info: dict[str, Any],
-    formats: list[str],
-) -> tuple[list[Artifact], dict[str, Any]]:
-    """Export one split dataset: its artifacts and stats; adds its dataset_info entry to `info`."""
+    ctx: RunContext, source: Artifact, counter: TokenCounter, formats: list[ExportFormat]
+) -> tuple[list[Exported], dict[str, Any]]:
+    """Export one split dataset in every per-dataset format, each file checked: its files and
+    stats."""
     cfg = ctx.config.export
     recipe, split = source.recipe or "", source.split or ""
     records = read_jsonl(ctx.path(source), QARecord)
-    artifacts = []
-    export_dir = ctx.stage_dir(STAGE)
-    for fmt, path in export_dataset(records, export_dir, recipe, split, cfg, formats).items():
-        if fmt == "openai":  # the hosted route uploads this file as it is: check it now
-            validate_openai_jsonl(path, cfg.max_tokens_per_example, counter).raise_for_errors()
-        artifacts.append(
-            _artifact(ctx, KINDS[fmt], path, len(records), recipe=recipe, split=split, format=fmt)
-        )
-        # LLaMA-Factory cannot load an empty file: an empty split gets no entry.
-        if fmt == "sharegpt" and records:
-            info[dataset_name(ctx.config.name, recipe, split)] = dataset_info_entry(path.name)
-    return artifacts, stats_mod.dataset_stats(records, counter, cfg.system_prompt)
+    written = export_dataset(records, ctx.stage_dir(STAGE), recipe, split, cfg, formats)
+    by_name = {f.name: f for f in formats}
+    for exported in written:
+        by_name[exported.format].check(exported.path, cfg, counter)
+    return written, stats_mod.dataset_stats(records, counter, cfg.system_prompt)
+
+
+def _entry(ctx: RunContext, formats: list[ExportFormat], e: Exported) -> Artifact:
+    kind = next(f.kind for f in formats if f.name == e.format)
+    return _artifact(ctx, kind, e.path, e.records, recipe=e.recipe, split=e.split, format=e.format)
 
 
 async def run(ctx: RunContext) -> StageResult:
-    """The export stage: formats, dataset_info.json, cookbook checks and stats.json."""
+    """The export stage: formats, their checks and project-wide files, and stats.json."""
     cfg = ctx.config.export
     formats = export_formats(ctx)
     inputs = _split_inputs(ctx)
-    export_dir = ctx.stage_dir(STAGE)
     counter, tokenizer = token_counter(ctx)
-    artifacts: list[Artifact] = []
-    info: dict[str, Any] = {}
+    written: list[Exported] = []
     per_dataset: dict[tuple[str, str], dict[str, Any]] = {}
     with ctx.progress("export", total=len(inputs)) as tick:
         for source in inputs:
-            written, stats = _export_one(ctx, source, counter, info, formats)
-            artifacts += written
+            files, stats = _export_one(ctx, source, counter, formats)
+            written += files
             per_dataset[(source.recipe or "", source.split or "")] = stats
             tick.advance()
-
-    if "sharegpt" in formats:
-        info_path = export_dir / "sharegpt" / DATASET_INFO_NAME
-        write_json(info_path, info)
-        artifacts.append(
-            _artifact(ctx, "dataset_info", info_path, len(info), format="llamafactory")
-        )
-    if "llamafactory" in formats:
-        artifacts += write_llamafactory_configs(ctx, export_dir / "sharegpt", info, stage=STAGE)
+    artifacts = [_entry(ctx, formats, e) for e in written]
+    for fmt in formats:
+        artifacts += fmt.finish(ctx, written)
     estimate = is_estimate(counter)
-    stats_path = export_dir / STATS_NAME
+    stats_path = ctx.stage_dir(STAGE) / STATS_NAME
     write_json(
         stats_path,
         stats_mod.build_stats(
@@ -237,6 +158,6 @@ async def run(ctx: RunContext) -> StageResult:
         "examples": sum(s["samples"] for s in per_dataset.values()),
         "tokens": sum(s["total_tokens"] for s in per_dataset.values()),
         "token_counts": "estimate" if estimate else "tokenizer",
-        "formats": ",".join(formats),
+        "formats": ",".join(f.name for f in formats),
     }
     return StageResult(artifacts=artifacts, summary=summary)

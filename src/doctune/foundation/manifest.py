@@ -30,6 +30,7 @@ KINDS = frozenset(
         "dataset_info",
         "openai_jsonl",
         "alpaca",
+        "export_file",  # an export format no other stage reads by kind
         "stats",
         "llamafactory_config",
         "experiments",

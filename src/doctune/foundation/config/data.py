@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from doctune.foundation.config.base import Section
+from doctune.foundation.recipes import BUILTIN_RECIPES, RecipeName
 
 
 class IngestConfig(Section):
@@ -81,8 +82,9 @@ class DistillationConfig(Section):
 
 
 class SynthesizeConfig(Section):
-    recipes: list[Literal["pdf_synthetic", "knowledge_distillation"]] = Field(
-        default_factory=lambda: ["pdf_synthetic", "knowledge_distillation"]
+    recipes: list[RecipeName] = Field(
+        default_factory=lambda: list(BUILTIN_RECIPES),
+        description="Datasets to synthesize, by recipe (see doctune.generation.recipes).",
     )
     temperature: float | None = Field(None, ge=0, le=2, description="Default: client.temperature.")
     pdf_synthetic: PdfSyntheticConfig = Field(default_factory=PdfSyntheticConfig)
@@ -139,7 +141,7 @@ class SplitSizes(Section):
 
 class SplitConfig(Section):
     seed: int = 42
-    sizes: dict[Literal["pdf_synthetic", "knowledge_distillation"], SplitSizes] = Field(
+    sizes: dict[RecipeName, SplitSizes] = Field(
         default_factory=dict, description="Per recipe; recipes not named use `default`."
     )
     default: SplitSizes = Field(default_factory=SplitSizes)
@@ -180,10 +182,12 @@ class EvalSetsConfig(Section):
 
 
 class ExportConfig(Section):
-    formats: list[Literal["sharegpt", "openai", "alpaca", "llamafactory"]] = Field(
+    # Names of the export stage's format registry (doctune.export.registry), checked there and
+    # by the pre-flight check: the foundation knows no stage.
+    formats: list[str] = Field(
         default_factory=lambda: ["sharegpt", "openai", "alpaca"],
-        description="llamafactory: one LLaMA-Factory training YAML per local experiment (needs "
-        "sharegpt, added when missing).",
+        description="Export formats (sharegpt, openai, alpaca, llamafactory); llamafactory: one "
+        "LLaMA-Factory training YAML per local experiment (needs sharegpt, added when missing).",
     )
     system_prompt: str = Field(
         "You are an expert assistant for pharmaceutical manufacturing.",
