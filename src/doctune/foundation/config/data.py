@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from doctune.foundation.config.base import Section
-from doctune.foundation.recipes import BUILTIN_RECIPES, RecipeName
 
 
 class IngestConfig(Section):
@@ -82,9 +81,8 @@ class DistillationConfig(Section):
 
 
 class SynthesizeConfig(Section):
-    recipes: list[RecipeName] = Field(
-        default_factory=lambda: list(BUILTIN_RECIPES),
-        description="Datasets to synthesize, by recipe (see doctune.generation.recipes).",
+    recipes: list[Literal["pdf_synthetic", "knowledge_distillation"]] = Field(
+        default_factory=lambda: ["pdf_synthetic", "knowledge_distillation"]
     )
     temperature: float | None = Field(None, ge=0, le=2, description="Default: client.temperature.")
     pdf_synthetic: PdfSyntheticConfig = Field(default_factory=PdfSyntheticConfig)
@@ -141,7 +139,7 @@ class SplitSizes(Section):
 
 class SplitConfig(Section):
     seed: int = 42
-    sizes: dict[RecipeName, SplitSizes] = Field(
+    sizes: dict[Literal["pdf_synthetic", "knowledge_distillation"], SplitSizes] = Field(
         default_factory=dict, description="Per recipe; recipes not named use `default`."
     )
     default: SplitSizes = Field(default_factory=SplitSizes)
