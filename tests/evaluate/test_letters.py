@@ -284,6 +284,9 @@ UNITS = {"A": "90 °C", "B": "100 °C", "C": "118 °C", "D": "373 °C"}
         # A lower-case letter before a phrase is a symbol, unless an answer label names it.
         ("Speed: correct: c in SI units. Answer: B", "stop", "B", True),
         ("The answer is c in my view.", "stop", "C", True),
+        # A hedge about memory is no condition on the question.
+        ("If I recall correctly, the answer is B.", "stop", "B", True),
+        ("If the pressure were 2 atm, the answer would be C.", "stop", None, True),
         ("👉 **C**", "stop", "C", True),
         ("Essigsäure siedet bei 118 °C. Also C.", "stop", "C", True),
         ("Je choisis la réponse C.", "stop", "C", True),

@@ -197,7 +197,12 @@ HYPOTHETICAL_BEFORE = re.compile(
     r"|\bwould\s+(?:point|suggest|indicate|favou?r)\b|如果|假如|もし|なら|라면",
     _I,
 )
-FORCED_CHOICE = re.compile(r"\bif\s+(?:i\s+(?:must|had\s+to|have\s+to|were\s+forced)|forced)\b", _I)
+# A hedge about memory is no condition on the question either ("If I recall correctly, B").
+FORCED_CHOICE = re.compile(
+    r"\bif\s+(?:i\s+(?:must|had\s+to|have\s+to|were\s+forced)|forced"
+    r"|i\s+(?:recall|remember)\s+(?:correctly|rightly)|i'?m\s+not\s+mistaken|memory\s+serves)\b",
+    _I,
+)
 # The same after the letter ("I would choose A if forced to"): the quiz forces a choice, so a
 # grader takes the letter the reply says it would pick; its doubt is about the question.
 FORCED_AFTER = re.compile(
