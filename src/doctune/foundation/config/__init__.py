@@ -101,22 +101,48 @@ __all__ = [
 class ProjectConfig(Section):
     """Everything doctune needs to know about one project; the root of `doctune.yaml`."""
 
-    name: str = "project"
+    name: str = Field(
+        "project", description="Project name: in the report and exported dataset names."
+    )
     documents: str = Field(
         "documents", description="Folder of domain documents, relative to the project."
     )
     out: str = Field("out", description="Work folder for every artifact, relative to the project.")
-    models: ModelsConfig = Field(default_factory=ModelsConfig)
-    client: ClientConfig = Field(default_factory=ClientConfig)
-    ingest: IngestConfig = Field(default_factory=IngestConfig)
-    synthesize: SynthesizeConfig = Field(default_factory=SynthesizeConfig)
-    curate: CurateConfig = Field(default_factory=CurateConfig)
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    evalsets: EvalSetsConfig = Field(default_factory=EvalSetsConfig)
-    export: ExportConfig = Field(default_factory=ExportConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
-    report: ReportConfig = Field(default_factory=ReportConfig)
+    models: ModelsConfig = Field(
+        default_factory=ModelsConfig,
+        description="The teacher, judge and student roles, and per-model settings.",
+    )
+    client: ClientConfig = Field(
+        default_factory=ClientConfig,
+        description="How every model is called: cache, concurrency, sampling.",
+    )
+    ingest: IngestConfig = Field(
+        default_factory=IngestConfig, description="Reading documents into chunks."
+    )
+    synthesize: SynthesizeConfig = Field(
+        default_factory=SynthesizeConfig, description="Writing the training datasets."
+    )
+    curate: CurateConfig = Field(
+        default_factory=CurateConfig, description="Deduplication, grounding and length checks."
+    )
+    split: SplitConfig = Field(
+        default_factory=SplitConfig, description="Train/validation/test splits per dataset."
+    )
+    evalsets: EvalSetsConfig = Field(
+        default_factory=EvalSetsConfig, description="Rephrased questions and quizzes."
+    )
+    export: ExportConfig = Field(
+        default_factory=ExportConfig, description="Training file formats written from the splits."
+    )
+    train: TrainConfig = Field(
+        default_factory=TrainConfig, description="Fine-tuning: students, method, grid, launch."
+    )
+    evaluate: EvaluateConfig = Field(
+        default_factory=EvaluateConfig, description="Models, suites and variants scored."
+    )
+    report: ReportConfig = Field(
+        default_factory=ReportConfig, description="The HTML/Markdown/CSV report."
+    )
 
     def section_hash(self, *names: str) -> str:
         """Hash of the named sections (secrets excluded), for up-to-date checks and provenance."""

@@ -31,8 +31,11 @@ class IngestConfig(Section):
             "**/*.csv",
             "**/*.jsonl",
         ],
+        description="Glob patterns, relative to the documents folder, of the files to read.",
     )
-    exclude: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(
+        default_factory=list, description="Glob patterns of files to skip, even if included."
+    )
     pdf_passwords: dict[str, SecretStr] = Field(
         default_factory=dict, description="File name (or glob) -> password for encrypted PDFs."
     )
@@ -46,7 +49,9 @@ class IngestConfig(Section):
 
 
 class PdfSyntheticConfig(Section):
-    questions_per_chunk: int = Field(3, gt=0, le=20)
+    questions_per_chunk: int = Field(
+        3, gt=0, le=20, description="QA pairs the teacher writes from each chunk."
+    )
     max_chunks: int | None = Field(None, gt=0, description="Use at most this many chunks.")
 
 
@@ -60,9 +65,14 @@ DEFAULT_FACETS = [
 
 
 class DistillationConfig(Section):
-    facets: list[str] = Field(default_factory=lambda: list(DEFAULT_FACETS))
+    facets: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FACETS),
+        description="Aspects asked about each topic (the topic x facet tree).",
+    )
     target_size: int = Field(300, gt=0, description="Approximate number of QA records to write.")
-    max_topics: int = Field(40, gt=0)
+    max_topics: int = Field(
+        40, gt=0, description="Topics kept across the corpus, the most mentioned first."
+    )
     context_chunks: int = Field(3, gt=0, description="Chunks given to the teacher per question.")
     context_window: int = Field(
         4,
@@ -71,7 +81,9 @@ class DistillationConfig(Section):
         "document, so records of different windows share no source and the split can keep "
         "test knowledge out of training.",
     )
-    max_questions_per_facet: int = Field(8, gt=0)
+    max_questions_per_facet: int = Field(
+        8, gt=0, description="Questions asked at most per topic and facet."
+    )
 
     @model_validator(mode="after")
     def _context_fits_window(self) -> DistillationConfig:
@@ -85,12 +97,17 @@ class SynthesizeConfig(Section):
         default_factory=lambda: ["pdf_synthetic", "knowledge_distillation"]
     )
     temperature: float | None = Field(None, ge=0, le=2, description="Default: client.temperature.")
-    pdf_synthetic: PdfSyntheticConfig = Field(default_factory=PdfSyntheticConfig)
-    knowledge_distillation: DistillationConfig = Field(default_factory=DistillationConfig)
+    pdf_synthetic: PdfSyntheticConfig = Field(
+        default_factory=PdfSyntheticConfig, description="QA grounded in one chunk each."
+    )
+    knowledge_distillation: DistillationConfig = Field(
+        default_factory=DistillationConfig,
+        description="Topic x facet questions answered from a window of the corpus.",
+    )
 
 
 class JudgeFilterConfig(Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Have the judge score each record and drop weak ones.")
     threshold: float = Field(6.0, ge=0, le=10, description="Minimum judge score (0-10) to keep.")
 
 
@@ -104,19 +121,21 @@ class CurateConfig(Section):
     grounding: bool = Field(
         True, description="Every number-with-unit in an answer must occur in its sources."
     )
-    judge_filter: JudgeFilterConfig = Field(default_factory=JudgeFilterConfig)
-    min_question_chars: int = Field(10, ge=0)
-    max_question_chars: int = Field(1000, gt=0)
-    min_answer_chars: int = Field(20, ge=0)
-    max_answer_chars: int = Field(6000, gt=0)
+    judge_filter: JudgeFilterConfig = Field(
+        default_factory=JudgeFilterConfig, description="An optional LLM-judge quality filter."
+    )
+    min_question_chars: int = Field(10, ge=0, description="Shorter questions are rejected.")
+    max_question_chars: int = Field(1000, gt=0, description="Longer questions are rejected.")
+    min_answer_chars: int = Field(20, ge=0, description="Shorter answers are rejected.")
+    max_answer_chars: int = Field(6000, gt=0, description="Longer answers are rejected.")
 
 
 class SplitSizes(Section):
     """Either ratios summing to 1 (0.8/0.1/0.1) or whole counts (the talk: 101/30/25)."""
 
-    train: float = 0.8
-    validation: float = 0.1
-    test: float = 0.1
+    train: float = Field(0.8, description="Share (or count) of records for training.")
+    validation: float = Field(0.1, description="Share (or count) for validation (the loss).")
+    test: float = Field(0.1, description="Share (or count) held out for the test suites.")
 
     @property
     def values(self) -> tuple[float, float, float]:
@@ -138,11 +157,13 @@ class SplitSizes(Section):
 
 
 class SplitConfig(Section):
-    seed: int = 42
+    seed: int = Field(42, description="Seed of the shuffle that assigns source chunks to splits.")
     sizes: dict[Literal["pdf_synthetic", "knowledge_distillation"], SplitSizes] = Field(
         default_factory=dict, description="Per recipe; recipes not named use `default`."
     )
-    default: SplitSizes = Field(default_factory=SplitSizes)
+    default: SplitSizes = Field(
+        default_factory=SplitSizes, description="Sizes of a recipe not named in `sizes`."
+    )
     leak_threshold: float = Field(
         0.8,
         gt=0,
@@ -157,7 +178,8 @@ class SplitConfig(Section):
 class RephraseConfig(Section):
     k: int = Field(1, gt=0, le=10, description="Rephrased variants per question.")
     splits: list[Literal["train", "validation", "test"]] = Field(
-        default_factory=lambda: ["test", "train"]
+        default_factory=lambda: ["test", "train"],
+        description="Splits whose questions are rephrased.",
     )
     max_similarity: float = Field(
         0.9,
@@ -175,8 +197,12 @@ class QuizConfig(Section):
 
 
 class EvalSetsConfig(Section):
-    rephrase: RephraseConfig = Field(default_factory=RephraseConfig)
-    quiz: QuizConfig = Field(default_factory=QuizConfig)
+    rephrase: RephraseConfig = Field(
+        default_factory=RephraseConfig, description="Rephrased questions (generalisation)."
+    )
+    quiz: QuizConfig = Field(
+        default_factory=QuizConfig, description="Checked multiple-choice quizzes (the task)."
+    )
 
 
 class ExportConfig(Section):

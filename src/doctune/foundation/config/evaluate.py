@@ -23,8 +23,10 @@ class MMLUSettings(Section):
     subjects: list[str] = Field(
         default_factory=list, description="Subjects to run ([] = all found)."
     )
-    few_shot: int = Field(5, ge=0)
-    max_questions_per_subject: int | None = Field(None, gt=0)
+    few_shot: int = Field(5, ge=0, description="Examples from the dev split before each question.")
+    max_questions_per_subject: int | None = Field(
+        None, gt=0, description="Questions per subject (a seeded sample); unset: all."
+    )
     scoring: Literal["auto", "generate", "loglikelihood"] = Field(
         "auto", description="auto: log-likelihood for hf: models, generation for the others."
     )
@@ -55,9 +57,12 @@ class EvaluateConfig(Section):
         100, gt=0, description="Items per suite and dataset (a seeded sample)."
     )
     rephrased_from: list[Literal["train", "validation", "test"]] = Field(
-        default_factory=lambda: ["train"]
+        default_factory=lambda: ["train"],
+        description="Splits whose rephrased questions make the rephrased_qa suite.",
     )
-    answer_max_tokens: int = Field(512, gt=0)
+    answer_max_tokens: int = Field(
+        512, gt=0, description="Tokens a model may answer with (longer replies are cut off)."
+    )
     extraction: Literal["rules", "rules+model"] = Field(
         "rules+model",
         description="How multiple-choice replies are read: by rules only, or with the judge "
@@ -70,19 +75,23 @@ class EvaluateConfig(Section):
         "too, to report how often the two agree (0 = off).",
     )
     second_judge: str | None = Field(None, description="A second judge for agreement statistics.")
-    bootstrap_samples: int = Field(2000, gt=99)
-    seed: int = 0
+    bootstrap_samples: int = Field(2000, gt=99, description="Resamples for the 95 % intervals.")
+    seed: int = Field(0, description="Seed of the item sample and the bootstrap.")
     select_by: str = Field(
         "validation_loss",
         description="How 'best' is chosen: validation_loss, or a suite name once scored "
         "(choosing by a suite the table also reports, e.g. test_qa, biases that cell upward).",
     )
-    rag: RagSettings = Field(default_factory=RagSettings)
-    mmlu: MMLUSettings = Field(default_factory=MMLUSettings)
+    rag: RagSettings = Field(
+        default_factory=RagSettings, description="Retrieval for the rag variant."
+    )
+    mmlu: MMLUSettings = Field(
+        default_factory=MMLUSettings, description="The MMLU suite (forgetting)."
+    )
 
 
 class ReportConfig(Section):
-    title: str | None = None
+    title: str | None = Field(None, description="Report title (default: from the project name).")
     smoke: bool = Field(
         False,
         description="A smoke run (the machinery end to end, scores are noise): the report says "

@@ -56,7 +56,10 @@ class ModelsConfig(Section):
         description="Used for an openai: teacher/judge when no API key and no base URL is set "
         "(e.g. a small hf: instruct model).",
     )
-    settings: dict[str, ModelSettings] = Field(default_factory=dict)
+    settings: dict[str, ModelSettings] = Field(
+        default_factory=dict,
+        description="Per model spec: endpoint, key, context, prices, decoding.",
+    )
 
 
 class ClientConfig(Section):
