@@ -22,11 +22,11 @@ from pathlib import Path
 from doctune.foundation.config import ModelSettings, PdfSyntheticConfig
 from doctune.foundation.records import Chunk, stable_id, text_sha256
 from doctune.generation.common import Teacher
+from doctune.generation.recipes import pdf_synthetic
 from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
-from doctune.synth import pdf_synthetic
 
 SENTENCES = [
     "Isobutylbenzene is brominated at 30-40 °C with a molar ratio of isobutylbenzene to bromine of 1:1.05.",

@@ -13,12 +13,20 @@ from typing import Any
 import click
 
 from doctune import __version__
-from doctune.commands import chat, evaluate, export, report, train
+from doctune.commands import chat, config, evaluate, export, report, train
 from doctune.commands.common import handle_errors, project_options, run_stages
+from doctune.pipeline import STAGE_NAMES
 from doctune.scaffold import scaffold
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class InOrder(click.Group):
+    """Lists its commands in the order they were added (the pipeline's), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=InOrder, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="doctune")
 def main() -> None:
     """doctune: domain documents -> synthetic training data -> fine-tuned, measured models."""
@@ -34,7 +42,7 @@ def init(project: Path) -> None:
 
 
 @main.command()
-@project_options
+@project_options(*STAGE_NAMES)
 @click.option("--until", type=str, help="Stop after this stage.")
 @click.option("--from", "start", type=str, help="Start at this stage.")
 @handle_errors
@@ -44,7 +52,7 @@ def run(project: Path, until: str | None, start: str | None, **opts: Any) -> Non
 
 
 def _stage_command(name: str, help_text: str) -> None:
-    @project_options
+    @project_options(name)
     @handle_errors
     def command(project: Path, **opts: Any) -> None:
         run_stages(project, only=name, **opts)
@@ -58,6 +66,17 @@ _stage_command("synthesize", "Write the training datasets (pdf_synthetic, knowle
 _stage_command("curate", "Deduplicate, grounding-check and optionally judge-filter the datasets.")
 _stage_command("split", "Split datasets into train/validation/test, grouped by source chunk.")
 _stage_command("evalsets", "Write rephrased questions and multiple-choice quizzes.")
+
+
+# Commands that live with their stage's code (one module each under doctune/commands/), added
+# one line each, in pipeline order, so `doctune --help` reads as the pipeline.
+main.add_command(export.export)
+main.add_command(train.train_command)
+main.add_command(train.experiments_command)
+main.add_command(evaluate.evaluate)
+main.add_command(report.report)
+main.add_command(chat.chat)
+main.add_command(config.config_command)
 
 
 @main.command("make-tiny-model")
@@ -84,15 +103,6 @@ def make_tiny_model(dest: Path, corpus: tuple[Path, ...], max_positions: int) ->
     build_tiny_model(dest, corpus_paths=list(corpus), max_positions=max_positions)
     click.echo(f"tiny model written to {dest}; use it as hf:{dest}")
 
-
-# Commands that live with their stage's code (one module each under doctune/commands/), added
-# one line each so `doctune --help` lists what exists.
-main.add_command(chat.chat)
-main.add_command(evaluate.evaluate)
-main.add_command(export.export)
-main.add_command(report.report)
-main.add_command(train.train_command)
-main.add_command(train.experiments_command)
 
 if __name__ == "__main__":
     main()

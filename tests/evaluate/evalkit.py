@@ -23,6 +23,7 @@ import yaml
 
 from doctune.context import RunContext
 from doctune.evaluate.extraction import read_choice
+from doctune.foundation.config.options import EvaluateOptions
 from doctune.foundation.jsonl import write_jsonl
 from doctune.foundation.records import (
     Chunk,
@@ -214,7 +215,7 @@ def make_project(root: Path, extra: dict[str, Any] | None = None, *, tuned: bool
 
 def run_evaluate(project: Path, options: dict[str, Any] | None = None) -> StageResult:
     """The evaluate stage through the pipeline (so the manifest records it), forced."""
-    ctx = RunContext(project, show_progress=False, options=options)
+    ctx = RunContext(project, show_progress=False, options=EvaluateOptions(**(options or {})))
 
     async def go() -> StageResult | None:
         try:

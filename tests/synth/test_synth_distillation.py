@@ -7,8 +7,13 @@ from pathlib import Path
 
 from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.records import QARecord, RejectedRecord
+from doctune.generation.recipes.distillation import (
+    document_outline,
+    merge_topics,
+    plan_counts,
+    topic_key,
+)
 from doctune.generation.schemas import Topic
-from doctune.synth.distillation import document_outline, merge_topics, plan_counts, topic_key
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import context, make_chunks, make_project, reply, run, user_text
@@ -185,7 +190,7 @@ def test_cap_limits_size_and_topic_failures_are_rejected(
 
 def test_context_falls_back_to_the_topic_documents() -> None:
     from doctune.foundation.retrieval import ChunkIndex
-    from doctune.synth.distillation import _context
+    from doctune.generation.recipes.distillation import _context
 
     chunks = make_chunks()
     index = ChunkIndex(chunks)
@@ -196,7 +201,7 @@ def test_context_falls_back_to_the_topic_documents() -> None:
 def test_context_stays_inside_one_window_of_the_corpus() -> None:
     """Records that draw context from one window only can be split by source without loss."""
     from doctune.foundation.retrieval import ChunkIndex, window_of
-    from doctune.synth.distillation import _context
+    from doctune.generation.recipes.distillation import _context
 
     chunks = make_chunks()
     index = ChunkIndex(chunks)
@@ -213,7 +218,7 @@ def test_context_stays_inside_one_window_of_the_corpus() -> None:
 
 def test_the_records_of_one_table_share_one_topic_call() -> None:
     from doctune.foundation.records import Chunk, text_sha256
-    from doctune.synth.distillation import documents
+    from doctune.generation.recipes.distillation import documents
 
     rows = [
         Chunk(

@@ -11,12 +11,12 @@ from doctune.foundation.config import ModelSettings
 from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.records import QARecord, RejectedRecord
 from doctune.generation.common import Teacher, context_layout, kept_chunks
+from doctune.generation.recipes import pdf_synthetic
 from doctune.generation.schemas import qa_pairs_model
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.fitting import Room, fit
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
-from doctune.synth import pdf_synthetic
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import TEACHER, context, make_chunks, make_project, run, user_text

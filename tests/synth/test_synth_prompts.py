@@ -7,9 +7,9 @@ from pydantic import ValidationError
 
 from doctune.evalsets import quiz
 from doctune.evalsets import stage as evalsets
+from doctune.generation.recipes import distillation, pdf_synthetic
 from doctune.generation.schemas import SELF_REFERENCES, QAPair, QuizDraft, qa_pairs_model
 from doctune.prompts import load_prompt
-from doctune.synth import distillation, pdf_synthetic
 
 from .helpers import make_chunks
 

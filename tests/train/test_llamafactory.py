@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from doctune.cli import main
 from doctune.context import RunContext
 from doctune.export.llamafactory import llamafactory_args, llamafactory_template
+from doctune.foundation.config.options import ExportOptions
 from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.jsonl import write_jsonl
 from doctune.foundation.records import Provenance, QARecord
@@ -56,7 +57,7 @@ def make_project(
     project.mkdir(parents=True, exist_ok=True)
     config = {"name": "ibuprofen", "models": {"student": student}, "train": train}
     (project / "doctune.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    options = {"formats": formats or ["llamafactory"]}
+    options = ExportOptions(formats=formats or ["llamafactory"])
     ctx = RunContext(project, show_progress=False, options=options)
     artifacts = []
     for split, n in (splits or {"train": 4, "validation": 2, "test": 1}).items():

@@ -21,6 +21,7 @@ from doctune import pipeline
 from doctune.cli import main
 from doctune.context import RunContext
 from doctune.foundation.config import DistributedConfig, Hyperparameters, TrainConfig
+from doctune.foundation.config.options import TrainOptions
 from doctune.foundation.errors import ConfigError, InputError
 from doctune.models import grid
 from doctune.models.experiments import ExperimentTable
@@ -97,7 +98,10 @@ def make_project(root: Path, student: str, train: dict[str, Any]) -> Path:
     return root
 
 
-def _ctx(project: Path, **options: Any) -> RunContext:
+def _ctx(project: Path, **flags: Any) -> RunContext:
+    """A context with the `doctune train` flags given (distributed ones go to their field)."""
+    distributed = {k: flags.pop(k) for k in list(flags) if k in DistributedConfig.model_fields}
+    options = TrainOptions(**flags, distributed=distributed)
     return RunContext(project, show_progress=False, options=options)
 
 

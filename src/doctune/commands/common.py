@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,30 @@ from rich.table import Table
 
 from doctune import pipeline
 from doctune.context import RunContext
-from doctune.foundation.config import load_config, model_settings
+from doctune.foundation.config import ROLES, load_config, model_settings
+from doctune.foundation.config.options import StageOptions
 from doctune.foundation.display import console_text
 from doctune.foundation.errors import EXIT_INTERRUPTED, DoctuneError
 from doctune.foundation.runlock import run_lock
 
 err_console = Console(stderr=True)
+
+#: The roles whose spec each stage reads: the models it calls (its Stage entry's roles) and the
+#: ones it only looks at: ingest counts tokens with the teacher's tokenizer, export with the
+#: student's, evaluate answers with the students, and report marks a run of tiny models.
+STAGE_ROLES: dict[str, tuple[str, ...]] = {
+    "ingest": ("teacher",),
+    "synthesize": ("teacher",),
+    "curate": ("judge",),
+    "split": (),
+    "evalsets": ("teacher",),
+    "export": ("student",),
+    "train": ("student",),
+    "evaluate": ("judge", "student"),
+    "report": ROLES,
+}
+
+_ROLE_HELP = "{} model spec (overrides DOCTUNE_{} and the config)."
 
 
 def _fail(message: str, code: int) -> None:
@@ -48,8 +66,22 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every stage command shares."""
+def roles_of(stages: Iterable[str]) -> tuple[str, ...]:
+    """The roles the stages use, in the config's order."""
+    used = {role for stage in stages for role in STAGE_ROLES[stage]}
+    return tuple(role for role in ROLES if role in used)
+
+
+def project_options(*stages: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every command running `stages` shares, with a flag for each role they use."""
+    role_flags = [
+        click.option(f"--{role}", help=_ROLE_HELP.format(role.capitalize(), role.upper()))
+        for role in roles_of(stages)
+    ]
+    return lambda fn: _decorate(fn, role_flags)
+
+
+def _decorate(fn: Callable[..., Any], role_flags: list[Any]) -> Callable[..., Any]:
     decorators = [
         click.argument("project", type=click.Path(file_okay=False, path_type=Path), default="."),
         click.option(
@@ -58,13 +90,7 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(file_okay=False, path_type=Path),
             help="Output folder (default: <project>/out).",
         ),
-        click.option(
-            "--teacher", help="Teacher model spec (overrides DOCTUNE_TEACHER and the config)."
-        ),
-        click.option("--judge", help="Judge model spec (overrides DOCTUNE_JUDGE and the config)."),
-        click.option(
-            "--student", help="Student model spec (overrides DOCTUNE_STUDENT and the config)."
-        ),
+        *role_flags,
         click.option(
             "--dry-run", is_flag=True, help="Print model calls, tokens and cost; spend nothing."
         ),
@@ -91,19 +117,17 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def make_context(
     project: Path,
     out_dir: Path | None,
-    teacher: str | None,
-    judge: str | None,
-    student: str | None,
+    overrides: dict[str, str | None],
     dry_run: bool,
     no_progress: bool,
-    options: dict[str, Any] | None = None,
+    options: StageOptions | None = None,
     config_path: Path | None = None,
 ) -> RunContext:
     return RunContext(
         project,
         load_config(project, path=config_path) if config_path else None,
         out_dir=out_dir,
-        overrides={"teacher": teacher, "judge": judge, "student": student},
+        overrides=overrides,
         dry_run=dry_run,
         show_progress=not no_progress,
         options=options,
@@ -121,9 +145,7 @@ def run_stages(
     ctx = make_context(
         project,
         opts["out_dir"],
-        opts["teacher"],
-        opts["judge"],
-        opts["student"],
+        {role: opts.get(role) for role in ROLES},  # a command without a role's flag: None
         opts["dry_run"],
         opts["no_progress"],
         opts.get("options"),

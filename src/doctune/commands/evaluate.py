@@ -10,14 +10,11 @@ import click
 
 from doctune.commands.common import handle_errors, project_options, run_stages
 from doctune.foundation.config import SUITES
-
-
-def _split(value: str | None) -> list[str]:
-    return [p.strip() for p in (value or "").split(",") if p.strip()]
+from doctune.foundation.config.options import EvaluateOptions
 
 
 @click.command("evaluate")
-@project_options
+@project_options("evaluate")
 @click.option(
     "--models",
     help="Comma-separated: 'base', 'best', experiment names or ids, model specs "
@@ -30,5 +27,5 @@ def _split(value: str | None) -> list[str]:
 @handle_errors
 def evaluate(project: Path, models: str | None, suites: str | None, **opts: Any) -> None:
     """Answer and score every model on every suite; writes out/evaluate/scores.jsonl."""
-    options = {"models": _split(models), "suites": _split(suites)}
+    options = EvaluateOptions(models=models, suites=suites)  # comma-separated lists
     run_stages(project, only="evaluate", options=options, **opts)

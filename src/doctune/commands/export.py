@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from doctune.commands.common import handle_errors, project_options, run_stages
-from doctune.foundation.config.options import ExportOptions
 from doctune.export.registry import known_formats
+from doctune.foundation.config.options import ExportOptions
 
 
 @click.command("export")

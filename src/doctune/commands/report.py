@@ -12,7 +12,7 @@ from doctune.commands.common import handle_errors, project_options, run_stages
 
 
 @click.command("report")
-@project_options
+@project_options("report")
 @handle_errors
 def report(project: Path, **opts: Any) -> None:
     """Write out/report/: index.html (opens from disk), report.md, results.csv and plots."""

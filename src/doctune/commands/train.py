@@ -11,35 +11,21 @@ from rich.console import Console
 from rich.table import Table
 
 from doctune.commands.common import handle_errors, project_options, run_stages
-from doctune.foundation.config import load_config
+from doctune.commands.flags import given, model_flags
+from doctune.foundation.config import DistributedConfig, load_config
+from doctune.foundation.config.options import TrainOptions
 from doctune.models.experiments import ExperimentTable
 
 
 @click.command("train")
-@project_options
-@click.option("--experiment", help="Train only this experiment (name or id).")
-@click.option(
-    "--launcher",
-    type=click.Choice(["local", "accelerate"]),
-    help="One process per experiment, or `accelerate launch` (multi-process, multi-node).",
-)
-@click.option("--num-processes", type=click.IntRange(min=1), help="Processes in all (accelerate).")
-@click.option("--deepspeed", type=click.Choice(["zero2", "zero3"]), help="DeepSpeed ZeRO stage.")
-@click.option("--fsdp", is_flag=True, default=None, help="Shard with FSDP instead.")
-@click.option("--num-machines", type=click.IntRange(min=1), help="Machines taking part.")
-@click.option("--machine-rank", type=click.IntRange(min=0), help="This machine's rank.")
-@click.option("--main-process-ip", help="Address of the rank-0 machine.")
-@click.option("--main-process-port", type=click.IntRange(1, 65535), help="Its port.")
-@click.option("--cancel", is_flag=True, help="Cancel the hosted jobs of the experiments.")
-@click.option("--retry", is_flag=True, help="New hosted jobs for failed or cancelled ones.")
+@project_options("train")
+@model_flags(TrainOptions, exclude=["distributed"])
+@model_flags(DistributedConfig)  # every field of train.distributed, overridden for this run
 @handle_errors
 def train_command(project: Path, **opts: Any) -> None:
     """Fine-tune the experiments of PROJECT's config (local TRL + PEFT, or hosted jobs)."""
-    stage_keys = (
-        "experiment", "launcher", "num_processes", "deepspeed", "fsdp", "num_machines",
-        "machine_rank", "main_process_ip", "main_process_port", "cancel", "retry",
-    )  # fmt: skip
-    options = {k: opts.pop(k) for k in stage_keys}
+    distributed = given(opts, DistributedConfig)
+    options = TrainOptions(**given(opts, TrainOptions), distributed=distributed)
     run_stages(project, only="train", options=options, **opts)
 
 

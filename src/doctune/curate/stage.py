@@ -30,6 +30,7 @@ from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl, write_jsonl
 from doctune.foundation.records import Chunk, QARecord, RejectedRecord
 from doctune.foundation.results import CallEstimate, StageResult
+from doctune.generation.recipes import get_recipe
 from doctune.models.client import ModelClient
 from doctune.models.tokens import estimate_tokens
 
@@ -139,7 +140,7 @@ async def run(ctx: RunContext) -> StageResult:
     artifacts, recipes = [], {}
     for dataset in datasets:
         recipe = dataset.recipe or Path(dataset.path).stem
-        records = read_jsonl(ctx.path(dataset), QARecord)
+        records = read_jsonl(ctx.path(dataset), get_recipe(recipe).record_type)
         # A progress bar only where a model is called: the other checks take milliseconds.
         bar = ctx.progress(f"curate {recipe}: judge", None) if judge else nullcontext(None)
         with bar as tick:
@@ -231,15 +232,10 @@ def _extrapolate(ctx: RunContext, chunks: Mapping[str, Chunk], overhead: int) ->
         else ctx.config.ingest.chunk_tokens
     )
     calls = prompt_tokens = 0
-    if "pdf_synthetic" in synth.recipes:
-        used = len(chunks) if chunks else 1
-        if synth.pdf_synthetic.max_chunks:
-            used = min(used, synth.pdf_synthetic.max_chunks)
-        n = used * synth.pdf_synthetic.questions_per_chunk
+    for name in synth.recipes:
+        recipe = get_recipe(name)
+        n = recipe.expected_size(len(chunks) if chunks else 1, synth)
+        sources = recipe.sources_per_record(synth)
         calls += n
-        prompt_tokens += n * (overhead + _QA_TOKENS + chunk_tokens)
-    if "knowledge_distillation" in synth.recipes:
-        kd = synth.knowledge_distillation
-        calls += kd.target_size
-        prompt_tokens += kd.target_size * (overhead + _QA_TOKENS + kd.context_chunks * chunk_tokens)
+        prompt_tokens += n * (overhead + _QA_TOKENS + sources * chunk_tokens)
     return calls, prompt_tokens

@@ -31,8 +31,8 @@ from doctune.generation.common import (
     make_teacher,
     normalise,
     request_tokens,
-    selected_chunks,
 )
+from doctune.generation.recipes import get_recipe
 from doctune.generation.schemas import QUESTION_CHARS, quizzes_model, rephrasings_model
 from doctune.models.base import Message
 from doctune.prompts import load_prompt
@@ -223,11 +223,7 @@ def _planned_split_questions(ctx: RunContext, splits: Sequence[str]) -> int:
         return 0
     total = 0
     for recipe in synth.recipes:
-        if recipe == "pdf_synthetic":
-            size = len(selected_chunks(chunks, synth.pdf_synthetic))
-            size *= synth.pdf_synthetic.questions_per_chunk
-        else:
-            size = synth.knowledge_distillation.target_size
+        size = get_recipe(recipe).expected_size(len(chunks), synth)
         sizes = ctx.config.split.sizes_for(recipe)
         values = {"train": sizes.train, "validation": sizes.validation, "test": sizes.test}
         if sizes.is_count:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from doctune.context import RunContext, Tick
-from doctune.foundation.config import PdfSyntheticConfig, model_settings
+from doctune.foundation.config import model_settings
 from doctune.foundation.records import Chunk, Provenance, QARecord, RejectedRecord, stable_id
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.cache import request_key
@@ -265,9 +265,3 @@ def jaccard(a: str, b: str) -> float:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
-
-
-def selected_chunks(chunks: Sequence[Chunk], config: PdfSyntheticConfig) -> list[Chunk]:
-    """The chunks the pdf_synthetic recipe uses: the first `max_chunks` in chunk order (the
-    evalsets stage sizes its plan from the same choice)."""
-    return list(chunks[: config.max_chunks] if config.max_chunks else chunks)

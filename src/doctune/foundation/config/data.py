@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from doctune.foundation.config.base import Section
+from doctune.foundation.recipes import BUILTIN_RECIPES, RecipeName
 
 
 class IngestConfig(Section):
@@ -93,8 +94,9 @@ class DistillationConfig(Section):
 
 
 class SynthesizeConfig(Section):
-    recipes: list[Literal["pdf_synthetic", "knowledge_distillation"]] = Field(
-        default_factory=lambda: ["pdf_synthetic", "knowledge_distillation"]
+    recipes: list[RecipeName] = Field(
+        default_factory=lambda: list(BUILTIN_RECIPES),
+        description="Datasets to synthesize, by recipe (see doctune.generation.recipes).",
     )
     temperature: float | None = Field(None, ge=0, le=2, description="Default: client.temperature.")
     pdf_synthetic: PdfSyntheticConfig = Field(
@@ -158,7 +160,7 @@ class SplitSizes(Section):
 
 class SplitConfig(Section):
     seed: int = Field(42, description="Seed of the shuffle that assigns source chunks to splits.")
-    sizes: dict[Literal["pdf_synthetic", "knowledge_distillation"], SplitSizes] = Field(
+    sizes: dict[RecipeName, SplitSizes] = Field(
         default_factory=dict, description="Per recipe; recipes not named use `default`."
     )
     default: SplitSizes = Field(

@@ -7,8 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from doctune.foundation.config.base import Section
-
-RecipeName = Literal["pdf_synthetic", "knowledge_distillation"]
+from doctune.foundation.recipes import RecipeName
 
 
 class LoraSettings(Section):

@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from doctune.foundation.aio import gather_all
-from doctune.foundation.config import PdfSyntheticConfig
+from doctune.foundation.config import PdfSyntheticConfig, SynthesizeConfig
 from doctune.foundation.records import Chunk, QARecord, RejectedRecord, stable_id
+from doctune.foundation.results import CallEstimate
 from doctune.generation.common import (
     RecipeOutput,
     Teacher,
     chunk_text_layout,
     invalid_output,
-    selected_chunks,
+    request_tokens,
 )
+from doctune.generation.recipes.base import IsCached, Recipe
 from doctune.generation.schemas import ANSWER_CHARS, QUESTION_CHARS, qa_pairs_model
 from doctune.models.base import Message
 from doctune.models.fitting import Layout
@@ -23,6 +25,14 @@ from doctune.prompts import load_prompt
 RECIPE = "pdf_synthetic"
 PROMPT = "pdf_synthetic"
 STAGE = "synthesize"
+# A typical pair's size in tokens, for estimates only (the limits in schemas.py are far higher).
+PAIR_TOKENS = 160
+
+
+def selected_chunks(chunks: Sequence[Chunk], config: PdfSyntheticConfig) -> list[Chunk]:
+    """The chunks the recipe uses: the first `max_chunks` in chunk order (`expected_size`
+    counts the same choice)."""
+    return list(chunks[: config.max_chunks] if config.max_chunks else chunks)
 
 
 def reply_chars(n: int) -> int:
@@ -86,3 +96,39 @@ async def _one_chunk(
         for i, pair in enumerate(result.value.pairs)  # type: ignore[attr-defined]
     ]
     return records, []
+
+
+class PdfSynthetic(Recipe):
+    name = RECIPE
+
+    async def generate(
+        self, chunks: Sequence[Chunk], config: SynthesizeConfig, teacher: Teacher
+    ) -> RecipeOutput:
+        if teacher.tick is not None:
+            teacher.tick.total(len(selected_chunks(chunks, config.pdf_synthetic)))
+        return await generate(chunks, config.pdf_synthetic, teacher)
+
+    def estimate(
+        self,
+        chunks: Sequence[Chunk],
+        config: SynthesizeConfig,
+        teacher: Teacher,
+        cached: IsCached,
+    ) -> CallEstimate:
+        """Exact in calls: one per chosen chunk, minus those already in the cache."""
+        n = config.pdf_synthetic.questions_per_chunk
+        calls = prompt = hits = 0
+        for chunk in selected_chunks(chunks, config.pdf_synthetic):
+            request = teacher.request(messages_for(chunk, n), qa_pairs_model(n), reply_chars(n))
+            if cached(request):
+                hits += 1
+                continue
+            calls += 1
+            prompt += request_tokens(request)
+        note = f"{RECIPE}: {n} pairs per chunk" + (f"; {hits} cached" if hits else "")
+        return CallEstimate("teacher", calls, prompt, calls * n * PAIR_TOKENS, note=note)
+
+    def expected_size(self, n_chunks: int, config: SynthesizeConfig) -> int:
+        limit = config.pdf_synthetic.max_chunks
+        used = min(n_chunks, limit) if limit else n_chunks
+        return used * config.pdf_synthetic.questions_per_chunk

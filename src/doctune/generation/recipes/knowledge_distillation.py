@@ -1,0 +1,69 @@
+"""Recipe `knowledge_distillation`: the topic x facet tree of `distillation`, as a recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import mean
+
+from doctune.foundation.config import SynthesizeConfig
+from doctune.foundation.records import Chunk
+from doctune.foundation.results import CallEstimate
+from doctune.generation.common import RecipeOutput, Teacher
+from doctune.generation.recipes import distillation
+from doctune.generation.recipes.base import IsCached, Recipe
+from doctune.models.tokens import estimate_tokens
+
+# Typical reply sizes in tokens, for estimates only (the limits in schemas.py are far higher).
+TOPIC_REPLY_TOKENS = 700
+QUESTION_TOKENS = 35
+ANSWER_TOKENS = 180
+# The instructions around the context of a question or answer call.
+INSTRUCTION_TOKENS = 450
+
+
+class KnowledgeDistillation(Recipe):
+    name = distillation.RECIPE
+
+    async def generate(
+        self, chunks: Sequence[Chunk], config: SynthesizeConfig, teacher: Teacher
+    ) -> RecipeOutput:
+        return await distillation.generate(chunks, config.knowledge_distillation, teacher)
+
+    def estimate(
+        self,
+        chunks: Sequence[Chunk],
+        config: SynthesizeConfig,
+        teacher: Teacher,
+        cached: IsCached,
+    ) -> CallEstimate:
+        """Approximate: the topic count is only known once the teacher has listed the topics, so
+        every document is assumed to yield its share of `max_topics`."""
+        kd = config.knowledge_distillation
+        docs = distillation.documents(chunks)
+        limit = min(distillation.TOPICS_PER_DOCUMENT, kd.max_topics)
+        topic_prompt = 0
+        for doc in docs:
+            messages = distillation.topics_messages(doc, limit)
+            topic_prompt += estimate_tokens("".join(m.content for m in messages))
+        topics = min(kd.max_topics, len(docs) * limit)
+        cells = topics * len(kd.facets)
+        answers = min(kd.target_size, cells * kd.max_questions_per_facet)
+        question_calls = min(cells, answers)
+        chunk_tokens = mean(c.n_tokens or estimate_tokens(c.text) for c in chunks) if chunks else 0
+        context = int(kd.context_chunks * chunk_tokens) + INSTRUCTION_TOKENS
+        return CallEstimate(
+            "teacher",
+            calls=len(docs) + question_calls + answers,
+            prompt_tokens=topic_prompt + (question_calls + answers) * context,
+            completion_tokens=len(docs) * TOPIC_REPLY_TOKENS
+            + answers * (QUESTION_TOKENS + ANSWER_TOKENS),
+            exact=False,
+            note=f"{self.name}: ~{topics} topics x {len(kd.facets)} facets, "
+            f"target {kd.target_size} records",
+        )
+
+    def expected_size(self, n_chunks: int, config: SynthesizeConfig) -> int:
+        return config.knowledge_distillation.target_size
+
+    def sources_per_record(self, config: SynthesizeConfig) -> int:
+        return config.knowledge_distillation.context_chunks
