@@ -45,7 +45,7 @@ class EvaluateConfig(Section):
     )
     suites: list[
         Literal["train_qa", "test_qa", "rephrased_qa", "task", "task_prompted", "mmlu"]
-    ] = Field(default_factory=lambda: list(SUITES))
+    ] = Field(default_factory=lambda: list(SUITES), description="Suites to run.")
     variants: list[Literal["plain", "rag"]] = Field(
         default_factory=lambda: ["plain"],
         description="'rag' adds retrieval over the chunks to every suite.",
