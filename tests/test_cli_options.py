@@ -110,6 +110,9 @@ def test_config_prints_a_sections_fields_with_type_default_and_description() -> 
     everything = CliRunner().invoke(main, ["config"]).output
     assert "evaluate.mmlu.few_shot: int (>= 0) = 5" in everything
     assert "models.settings.<key>.context_length:" in everything
+    assert (
+        "synthesize.recipes: list[str] = ['pdf_synthetic', 'knowledge_distillation']" in everything
+    )
 
 
 @pytest.mark.parametrize("section", ["trian", "train.distributd"])

@@ -8,7 +8,7 @@ import enum
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
@@ -28,6 +28,8 @@ class FieldDoc:
 def type_name(annotation: Any) -> str:
     """`int`, `str | None`, `'lora' | 'qlora'`, `list[float]`, `dict[str, ModelSettings]`."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:  # a validated type reads as the type it validates
+        return type_name(args[0])
     if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):
