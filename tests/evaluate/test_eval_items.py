@@ -8,8 +8,15 @@ from pathlib import Path
 from evalkit import TEST, TRAIN, make_project, qa
 
 from doctune.context import RunContext
-from doctune.evaluate.items import sample, suite_items
+from doctune.evaluate.items import sample
 from doctune.evaluate.plan import build_plan
+from doctune.evaluate.suites import Items, suite_kind
+
+
+def suite_items(ctx: RunContext, suite: str) -> Items:
+    found = suite_kind(suite).items(ctx)
+    assert not isinstance(found, str), found
+    return found
 
 
 def test_suites_read_their_splits(tmp_path: Path) -> None:

@@ -25,15 +25,15 @@ from doctune.foundation.stats import (
     paired_difference,
     wilson,
 )
+from doctune.foundation.suites import suite_info
 from doctune.models.experiments import ModelRef
 
-RATE_METRICS = {"task": "success_rate", "task_prompted": "success_rate", "mmlu": "accuracy"}
 # What one item contributes to the row's mean, by metric.
 ITEM_SCORE = {"judge": "judge", "success_rate": "correct", "accuracy": "correct"}
 
 
 def metric_of(suite: str) -> str:
-    return RATE_METRICS.get(suite, "judge")
+    return suite_info(suite).metric
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,16 @@ from typing import Any
 
 from doctune.context import RunContext
 from doctune.evaluate.answer import Asker
-from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
 from doctune.evaluate.judge import REPLY_TOKENS, judge_request
 from doctune.evaluate.mmlu import mmlu_dir
 from doctune.evaluate.plan import Job, build_plan, make_asker, selected_suites, students
-from doctune.evaluate.qa import qa_messages
-from doctune.evaluate.quiz import quiz_messages
+from doctune.evaluate.suites import suite_kind
 from doctune.foundation.config import model_settings
 from doctune.foundation.config.options import EvaluateOptions
 from doctune.foundation.evalrecords import EvalItem
 from doctune.foundation.manifest import file_sha256
 from doctune.foundation.results import CallEstimate
+from doctune.foundation.suites import suite_info
 from doctune.models.base import ChatRequest, GenerationParams
 from doctune.models.cache import request_key
 from doctune.models.experiments import TABLE_DIR, TABLE_NAME
@@ -71,11 +70,9 @@ class _Tally:
 
 
 def _answer_request(asker: Asker, job: Job, item: EvalItem, defaults: GenerationParams) -> Any:
-    if job.suite in QA_SUITES:
-        return asker.request(defaults, qa_messages(asker, item, job.variant))
-    if job.suite in QUIZ_SUITES:
-        return asker.request(defaults, quiz_messages(asker, job.suite, item, job.variant))
-    return None  # MMLU builds its own prompts (and may not chat at all): counted apart
+    messages = suite_kind(job.suite).messages(asker, item, job.variant)
+    # None: the suite builds its own prompts (MMLU, which may not chat at all): counted apart.
+    return None if messages is None else asker.request(defaults, messages)
 
 
 def estimate(ctx: RunContext) -> list[CallEstimate]:
@@ -97,7 +94,7 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
                 mmlu_calls += 1
                 continue
             hit = answers.lookup(identity, request)
-            if job.suite not in QA_SUITES:
+            if not suite_info(job.suite).judged:
                 continue
             for judge_identity, judge_defaults in judge_ids:
                 if hit is None:  # the judge's request depends on an answer not yet given
@@ -122,7 +119,7 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
         audit = sum(
             min(cfg.extraction_audit, len(j.items))
             for j in plan.jobs()
-            if j.suite in QUIZ_SUITES or j.suite == "mmlu"
+            if suite_info(j.suite).choice
         )
         judge_note += f"; reading letters: up to {audit} audit calls + unsettled replies"
     return [
@@ -147,8 +144,9 @@ def _extrapolated(ctx: RunContext, known_models: int) -> list[CallEstimate]:
     suites = selected_suites(ctx)
     per = cfg.max_items or 100
     recipes = cfg.datasets or ctx.config.synthesize.recipes
-    qa = sum(s in QA_SUITES for s in suites) * per
-    quiz = sum(s in QUIZ_SUITES for s in suites) * min(per, ctx.config.evalsets.quiz.count)
+    qa = sum(suite_info(s).per_dataset for s in suites) * per
+    quizzes = [s for s in suites if suite_info(s).source == "quizzes"]
+    quiz = len(quizzes) * min(per, ctx.config.evalsets.quiz.count)
     tuned = len(students(ctx)) * len(ctx.config.train.datasets) if "best" in cfg.models else 0
     answers = known_models * (qa * len(recipes) + quiz) + tuned * (qa + quiz)
     judged = known_models * qa * len(recipes) + tuned * qa

@@ -23,10 +23,6 @@ from doctune.foundation.evalrecords import EvalItem
 from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.records import QARecord, QuizRecord, RephrasedRecord
 
-QA_SUITES = ("train_qa", "test_qa", "rephrased_qa")
-QUIZ_SUITES = ("task", "task_prompted")
-_SPLIT_OF = {"train_qa": "train", "test_qa": "test"}
-
 R = TypeVar("R", QARecord, RephrasedRecord, QuizRecord)
 
 
@@ -103,28 +99,3 @@ def rephrased_records(ctx: RunContext, recipe: str) -> list[RephrasedRecord]:
 
 def quiz_records(ctx: RunContext) -> list[QuizRecord]:
     return [r for a in ctx.inputs("quiz") for r in read_jsonl(ctx.path(a), QuizRecord)]
-
-
-def suite_items(ctx: RunContext, suite: str) -> dict[str | None, list[EvalItem]]:
-    """The items of one suite per dataset (None for quizzes); empty when the inputs are absent."""
-    cfg = ctx.config.evaluate
-    out: dict[str | None, list[EvalItem]] = {}
-    if suite in _SPLIT_OF:
-        for recipe in qa_datasets(ctx):
-            records = split_records(ctx, recipe, _SPLIT_OF[suite])
-            chosen = sample(records, cfg.max_items, cfg.seed, suite, recipe)
-            if chosen:
-                out[recipe] = [qa_item(suite, r) for r in chosen]
-    elif suite == "rephrased_qa":
-        for recipe in qa_datasets(ctx):
-            chosen = sample(rephrased_records(ctx, recipe), cfg.max_items, cfg.seed, suite, recipe)
-            if chosen:
-                out[recipe] = [rephrased_item(r) for r in chosen]
-    elif suite in QUIZ_SUITES:
-        # Both quiz suites draw the same sample (one key), so task and task_prompted pair up.
-        chosen = sample(quiz_records(ctx), cfg.max_items, cfg.seed, "quiz")
-        if chosen:
-            out[None] = [quiz_item(suite, r) for r in chosen]
-    else:
-        raise ValueError(f"no item builder for suite '{suite}'")
-    return out

@@ -18,24 +18,21 @@ import os
 from dataclasses import dataclass, field
 
 from doctune.context import RunContext
-from doctune.evaluate import mmlu
 from doctune.evaluate.answer import Asker
-from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES, qa_datasets, suite_items
+from doctune.evaluate.items import qa_datasets
 from doctune.evaluate.rag import Retriever, embedding_model_path
+from doctune.evaluate.suites import suite_kind
 from doctune.foundation.artifacts import load_chunks
-from doctune.foundation.config import SUITES
 from doctune.foundation.config.options import EvaluateOptions
 from doctune.foundation.errors import ConfigError
 from doctune.foundation.evalrecords import EvalItem, SuiteScore, Variant
 from doctune.foundation.jsonl import read_json, write_json
+from doctune.foundation.suites import find_suite, known_suites, suite_info
 from doctune.models.experiments import ExperimentTable, ModelRef, resolve_models
 from doctune.models.grid import students_for
 
 STAGE = "evaluate"
 SCORES_NAME = "scores.jsonl"
-# MMLU measures what a model kept of general knowledge; passages from the domain documents
-# would only blur that, so it runs without retrieval whatever the variants.
-PLAIN_ONLY = frozenset({"mmlu"})
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,8 @@ class Plan:
                 for dataset, items in self.items.get(suite, {}).items():
                     if not _asks(model, suite, dataset):
                         continue
-                    variants: list[Variant] = ["plain"] if suite in PLAIN_ONLY else self.variants
+                    plain_only = suite_info(suite).plain_only
+                    variants: list[Variant] = ["plain"] if plain_only else self.variants
                     for variant in variants:
                         out.append(Job(model, suite, dataset, variant, items))
         return out
@@ -74,16 +72,17 @@ class Plan:
 
 
 def _asks(model: ModelRef, suite: str, dataset: str | None) -> bool:
-    if suite in QA_SUITES and model.kind == "finetuned" and model.dataset:
+    if suite_info(suite).per_dataset and model.kind == "finetuned" and model.dataset:
         return dataset == model.dataset
     return True
 
 
 def selected_suites(ctx: RunContext) -> list[str]:
     suites = ctx.stage_options(EvaluateOptions).suites or list(ctx.config.evaluate.suites)
-    unknown = [s for s in suites if s not in SUITES]
+    unknown = [s for s in suites if find_suite(s) is None]
     if unknown:
-        raise ConfigError(f"unknown suite(s) {', '.join(unknown)} (suites: {', '.join(SUITES)})")
+        known = ", ".join(known_suites())
+        raise ConfigError(f"unknown suite(s) {', '.join(unknown)} (suites: {known})")
     return list(dict.fromkeys(suites))
 
 
@@ -144,17 +143,6 @@ def resolve(ctx: RunContext) -> list[ModelRef]:
     return models
 
 
-def _mmlu_items(ctx: RunContext, plan: Plan) -> list[EvalItem]:
-    """MMLU's items, or none with a note saying why (no folder configured)."""
-
-    settings = ctx.config.evaluate.mmlu
-    reason = mmlu.skip_reason(settings)
-    if reason is not None:
-        plan.notes.append(reason)
-        return []
-    return mmlu.load_items(settings)
-
-
 def build_plan(ctx: RunContext) -> Plan:
     """Models x suites x items x variants; suites without inputs are noted and left out."""
     cfg = ctx.config.evaluate
@@ -162,17 +150,15 @@ def build_plan(ctx: RunContext) -> Plan:
         models=resolve(ctx), suites=[], variants=list(dict.fromkeys(cfg.variants)), items={}
     )
     for suite in selected_suites(ctx):
-        if suite == "mmlu":
-            items = _mmlu_items(ctx, plan)
-            if items:
-                plan.items[suite] = {None: items}
-                plan.suites.append(suite)
+        found = suite_kind(suite).items(ctx)
+        if isinstance(found, str):  # why the suite cannot run here (MMLU without a folder)
+            plan.notes.append(found)
             continue
-        plan.items[suite] = suite_items(ctx, suite)
-        if not any(plan.items[suite].values()):
-            source = "quizzes" if suite in QUIZ_SUITES else "records"
+        if not any(found.values()):
+            source = suite_info(suite).source
             plan.notes.append(f"{suite}: skipped: no {source} to ask (run the earlier stages)")
             continue
+        plan.items[suite] = found
         plan.suites.append(suite)
     return plan
 

@@ -27,10 +27,6 @@ from doctune.evaluate import judge as judge_module
 from doctune.evaluate.aggregate import RowKey, Scoring, suite_score, with_paired
 from doctune.evaluate.answer import Asker, PerItemSuite
 from doctune.evaluate.base import Suite
-from doctune.evaluate.extraction.model import ChoiceReader
-from doctune.evaluate.items import QA_SUITES, QUIZ_SUITES
-from doctune.evaluate.judge import Judge
-from doctune.evaluate.mmlu import MMLUSuite
 from doctune.evaluate.plan import (
     SCORES_NAME,
     STAGE,
@@ -40,14 +36,14 @@ from doctune.evaluate.plan import (
     make_asker,
     remember_scores,
 )
-from doctune.evaluate.qa import QASuite, answer_template
-from doctune.evaluate.quiz import QuizSuite, task_template
 from doctune.evaluate.rag import context_template
+from doctune.evaluate.suites import SuiteEnv, suite_kind
 from doctune.foundation.aio import gather_all
 from doctune.foundation.evalrecords import ItemResult, SuiteScore
 from doctune.foundation.jsonl import write_jsonl
 from doctune.foundation.manifest import Artifact
 from doctune.foundation.results import StageResult
+from doctune.foundation.suites import suite_info
 from doctune.models.client import ModelClient
 
 __all__ = ["run", "slug"]
@@ -60,36 +56,12 @@ def slug(label: str) -> str:
     return f"{text}-{hashlib.sha256(label.encode()).hexdigest()[:6]}"
 
 
-def make_judges(ctx: RunContext) -> list[Judge]:
-    judges = [Judge(ctx.client("judge", STAGE))]
-    second = ctx.config.evaluate.second_judge
-    if second:
-        judges.append(Judge(ctx.client_for_spec(second, STAGE)))
-    return judges
-
-
 def make_suites(
     ctx: RunContext, plan: Plan, asker: Asker, on_item: Callable[[], None]
 ) -> dict[str, Suite]:
-    suites: dict[str, Suite] = {}
-    judges = make_judges(ctx) if any(s in QA_SUITES for s in plan.suites) else []
-    reader = make_reader(ctx) if any(s in CHOICE_SUITES for s in plan.suites) else None
-    for name in plan.suites:
-        if name in QA_SUITES:
-            suites[name] = QASuite(name, asker, judges, on_item=on_item)
-        elif name in QUIZ_SUITES:
-            suites[name] = QuizSuite(name, asker, reader=reader, on_item=on_item)
-        elif name == "mmlu":
-            suites[name] = MMLUSuite(ctx.config.evaluate.mmlu, reader=reader)
-    return suites
-
-
-def make_reader(ctx: RunContext) -> ChoiceReader:
-    """How multiple-choice replies are read: with `rules+model`, the judge model decides the
-    replies the rules cannot settle and reads a sample of the others (the agreement line)."""
-    cfg = ctx.config.evaluate
-    judge = ctx.client("judge", STAGE) if cfg.extraction == "rules+model" else None
-    return ChoiceReader(judge, cfg.extraction, cfg.extraction_audit, cfg.seed)
+    """The runners of one model; judges and the letter reader are shared among its suites."""
+    env = SuiteEnv(ctx, asker, on_item, STAGE)
+    return {name: suite_kind(name).runner(env) for name in plan.suites}
 
 
 async def answer_all(ctx: RunContext, plan: Plan) -> dict[RowKey, list[ItemResult]]:
@@ -134,7 +106,7 @@ def _key(job: Job) -> RowKey:
 
 def scoring(ctx: RunContext, plan: Plan) -> Scoring:
     cfg = ctx.config.evaluate
-    judged = any(s in QA_SUITES for s in plan.suites)
+    judged = any(suite_info(s).judged for s in plan.suites)
     return Scoring(
         samples=cfg.bootstrap_samples,
         seed=cfg.seed,
@@ -160,13 +132,10 @@ def score_rows(
 
 
 def answer_prompt(suite: str, variant: str) -> str | None:
-    """The templates (name@version#hash) a row's questions were asked with; None for MMLU,
-    whose prompt is lm-evaluation-harness's, written in code."""
-    if suite in QA_SUITES:
-        template = answer_template()
-    elif suite in QUIZ_SUITES:
-        template = task_template(suite)
-    else:
+    """The templates (name@version#hash) a row's questions were asked with; None for a suite
+    whose prompt is written in code (MMLU's is lm-evaluation-harness's)."""
+    template = suite_kind(suite).template()
+    if template is None:
         return None
     parts = [template, *([context_template()] if variant == "rag" else [])]
     return "+".join(f"{t.label}#{t.hash}" for t in parts)
@@ -191,9 +160,6 @@ def write_answers(ctx: RunContext, results: dict[RowKey, list[ItemResult]]) -> l
     return artifacts
 
 
-CHOICE_SUITES = frozenset({*QUIZ_SUITES, "mmlu"})
-
-
 def _counts(kinds: Iterable[str]) -> str:
     """ "judge_failed=3, prompt_exceeds_context=1", or "none"."""
     found = Counter(kinds)
@@ -215,7 +181,7 @@ def summary(
         "cut_off": sum(r.cut_off and r.excluded is None for r in every),
         # Every multiple-choice suite (quizzes and MMLU) whose reply named no single letter.
         "no_letter": sum(
-            r.suite in CHOICE_SUITES
+            suite_info(r.suite).choice
             and r.extracted is None
             and not r.cut_off
             and r.excluded is None

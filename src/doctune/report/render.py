@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from doctune.foundation.suites import find_suite
 from doctune.report import formats as fmt
 from doctune.report.labels import shorten_label
 from doctune.report.markdown import md_code, md_escape, md_figures, md_quote, md_text
@@ -32,15 +33,16 @@ from doctune.report.tables import Cell, ResultsTable
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-SUITE_NAMES = {
-    "train_qa": "train set QA",
-    "test_qa": "test set QA",
-    "rephrased_qa": "rephrased QA",
-}
 EMPTY_ANSWER = "(empty answer)"
 # A card shows this much before "show more": about a dozen lines of a two-column card.
 CLAMP_CHARS = 700
 CLAMP_LINES = 12
+
+
+def suite_name(suite: str) -> str:
+    """A suite as its column is headed; its name when it is no longer described."""
+    info = find_suite(suite)
+    return info.column if info is not None else suite
 
 
 @dataclass
@@ -102,7 +104,7 @@ def _env(autoescape: bool) -> jinja2.Environment:
         money=fmt.money,
         number=fmt.number,
         score=_score,
-        suite_name=lambda s: SUITE_NAMES.get(s, s),
+        suite_name=suite_name,
         md=md_escape,
         md_text=md_text,
         md_code=md_code,

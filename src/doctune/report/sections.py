@@ -8,14 +8,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from doctune.foundation.evalrecords import ItemResult, SuiteScore
+from doctune.foundation.suites import all_suites
 from doctune.models.experiments import ExperimentRow
 from doctune.report import formats as fmt
-from doctune.report.tables import QA_SUITES
 
 SPLITS = ("train", "validation", "test")
-# Which QA suite samples come from, best first: unseen questions show generalisation, the talk's
-# question; training questions only when nothing else was evaluated.
-SAMPLE_SUITES = ("test_qa", "rephrased_qa", "train_qa")
+
+
+def sample_suites() -> list[str]:
+    """The suites sample answers come from, best first (their `sample_rank`): unseen questions
+    show generalisation, the talk's question; training questions only when nothing else was."""
+    ranked = [s for s in all_suites() if s.sample_rank is not None]
+    return [s.name for s in sorted(ranked, key=lambda s: s.sample_rank or 0)]
 
 
 # -- dataset statistics -------------------------------------------------------------------------
@@ -195,7 +199,7 @@ def sample_groups(
             by_key.setdefault((a.model, a.suite, a.dataset), {})[a.item_id] = a
     groups = []
     for model, base, dataset in _finetuned_pairs(scores):
-        for suite in SAMPLE_SUITES:
+        for suite in sample_suites():
             after = by_key.get((model, suite, dataset), {})
             before = by_key.get((base, suite, dataset), {})
             common = sorted(set(after) & set(before), key=_stable_order)
@@ -211,7 +215,7 @@ def _finetuned_pairs(scores: list[SuiteScore]) -> list[tuple[str, str, str | Non
     base_of_spec = {s.spec: s.model for s in scores if s.kind == "base"}
     pairs: list[tuple[str, str, str | None]] = []
     for s in scores:
-        if s.kind != "finetuned" or s.variant != "plain" or s.suite not in QA_SUITES:
+        if s.kind != "finetuned" or s.variant != "plain" or s.suite not in sample_suites():
             continue
         base = s.paired.versus if s.paired else base_of_spec.get(s.base or "")
         if base is not None and (s.model, base, s.dataset) not in pairs:

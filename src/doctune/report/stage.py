@@ -20,6 +20,7 @@ from doctune.foundation.evalrecords import ItemResult, SuiteScore
 from doctune.foundation.jsonl import atomic_write_text, read_json, read_jsonl
 from doctune.foundation.manifest import Artifact, file_sha256
 from doctune.foundation.results import StageResult
+from doctune.foundation.suites import all_suites
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.report import counts, sections
 from doctune.report.logs import LossCurve, find_curves, log_candidates
@@ -79,16 +80,13 @@ def read_inputs(ctx: RunContext) -> ReportInputs:
     )
 
 
-# Answer files the report never samples from (named `<suite>[.<dataset>][.rag].jsonl` by the
-# evaluate stage): an MMLU run holds thousands of answers per model, read for nothing.
-_UNSAMPLED = ("task", "task_prompted", "mmlu")
-
-
 def _answer_files(ctx: RunContext) -> list[Artifact]:
+    # Only the answer files of sampled suites are read (named `<suite>[.<dataset>][.rag].jsonl`
+    # by the evaluate stage): an MMLU run holds thousands of answers per model, read for nothing.
     return [
         a
         for a in ctx.inputs("answers")
-        if ctx.path(a).is_file() and Path(a.path).name.split(".")[0] not in _UNSAMPLED
+        if ctx.path(a).is_file() and Path(a.path).name.split(".")[0] in sections.sample_suites()
     ]
 
 
@@ -128,11 +126,7 @@ def _notes(inputs: ReportInputs) -> list[str]:
     """What is missing from the report and why, so an empty section is never a mystery."""
     notes = []
     suites = {s.suite for s in inputs.scores}
-    if "mmlu" not in suites:
-        notes.append(
-            "MMLU was not evaluated (no MMLU folder: set MMLU_DIR or evaluate.mmlu.dir), "
-            "so forgetting is not measured."
-        )
+    notes += [s.absent_note for s in all_suites() if s.absent_note and s.name not in suites]
     if not inputs.answers:
         notes.append("No per-item answers were found: no sample answers.")
     trained = [r for r in inputs.experiments if r.status == "succeeded"]

@@ -3,7 +3,7 @@
 Rows are model x dataset: base models, fine-tuned models (each cell "before > after" against its
 base, with the paired difference and its interval), baselines, and every +RAG variant, so the
 choice the talk frames (prompting vs retrieval vs fine-tuning) reads off one table. Columns are
-the six suites. A cell that was not evaluated says so ("—"); nothing is filled in.
+the suites (doctune.foundation.suites, in its order). A cell that was not evaluated says so ("—"); nothing is filled in.
 """
 
 from __future__ import annotations
@@ -16,19 +16,11 @@ from typing import Literal
 
 from doctune.foundation import stats as talk
 from doctune.foundation.evalrecords import SuiteScore
+from doctune.foundation.suites import all_suites, find_suite
 from doctune.report import counts
 from doctune.report import formats as fmt
 from doctune.report.labels import short_label
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("train_qa", "train set QA"),
-    ("test_qa", "test set QA"),
-    ("rephrased_qa", "test with rephrased QA"),
-    ("task", "Task"),
-    ("task_prompted", "Task + prompting"),
-    ("mmlu", "Task (MMLU)"),
-)
-QA_SUITES = frozenset({"train_qa", "test_qa", "rephrased_qa"})
 _KIND_ORDER = {"base": 0, "finetuned": 1, "baseline": 2}
 NOT_EVALUATED = "—"
 # Extra statistics shown in a cell (all of them are in results.csv): reference metrics and
@@ -89,6 +81,18 @@ class ResultsTable:
     rubric: dict[str, str] = field(default_factory=dict)  # criterion -> what the judge checks
 
 
+def columns() -> tuple[tuple[str, str], ...]:
+    """(suite, header) of every described suite, built-in ones first in the talk's order."""
+    return tuple((s.name, s.column) for s in all_suites())
+
+
+def per_dataset(suite: str) -> bool:
+    """Whether a suite is scored per QA dataset (rows per dataset); False for a suite no longer
+    described (an old scores file), which then fills every row of its model like a quiz."""
+    info = find_suite(suite)
+    return info is not None and info.per_dataset
+
+
 class _Index:
     """Scores looked up by (model, variant, suite, dataset)."""
 
@@ -100,7 +104,7 @@ class _Index:
 
     def find(self, model: str, variant: str, suite: str, dataset: str | None) -> SuiteScore | None:
         exact = self.by_key.get((model, variant, suite, dataset))
-        if exact is not None or suite in QA_SUITES:
+        if exact is not None or per_dataset(suite):
             return exact
         # Quizzes and MMLU do not depend on a QA dataset: the same score fills every row.
         return self.by_key.get((model, variant, suite, None))
@@ -120,13 +124,14 @@ class _Index:
 
 def build_results_table(scores: list[SuiteScore]) -> ResultsTable:
     index = _Index(scores)
+    header = columns()
     rows: list[Row] = []
     for first in _model_variants(scores):
         base_label = index.base_label(first)
         for dataset in _row_datasets(scores, first):
             cells = {
                 suite: _cell(index, first.model, first.variant, suite, dataset, base_label)
-                for suite, _ in COLUMNS
+                for suite, _ in header
             }
             rows.append(
                 Row(
@@ -143,7 +148,7 @@ def build_results_table(scores: list[SuiteScore]) -> ResultsTable:
     second = sorted({s.second_judge for s in scores if s.second_judge})
     rubric = next((s.rubric for s in scores if s.rubric), None) or {}
     return ResultsTable(
-        columns=COLUMNS, rows=rows, judges=judges, second_judges=second, rubric=rubric
+        columns=header, rows=rows, judges=judges, second_judges=second, rubric=rubric
     )
 
 
@@ -178,7 +183,7 @@ def _row_datasets(scores: list[SuiteScore], first: SuiteScore) -> list[str | Non
         if (
             s.model == first.model
             and s.variant == first.variant
-            and s.suite in QA_SUITES
+            and per_dataset(s.suite)
             and s.dataset not in found
         ):
             found.append(s.dataset)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from doctune.foundation.config.base import Section
 from doctune.foundation.config.train import RecipeName
+from doctune.foundation.suites import DEFAULT_SUITES, find_suite, unknown_suite_message
 
 
 class RagSettings(Section):
@@ -32,7 +33,7 @@ class MMLUSettings(Section):
     )
 
 
-SUITES = ("train_qa", "test_qa", "rephrased_qa", "task", "task_prompted", "mmlu")
+SUITES = DEFAULT_SUITES
 
 
 class EvaluateConfig(Section):
@@ -43,9 +44,10 @@ class EvaluateConfig(Section):
     baselines: list[str] = Field(
         default_factory=list, description="Extra model rows (the talk: BioMedLM)."
     )
-    suites: list[
-        Literal["train_qa", "test_qa", "rephrased_qa", "task", "task_prompted", "mmlu"]
-    ] = Field(default_factory=lambda: list(SUITES), description="Suites to run.")
+    suites: list[str] = Field(
+        default_factory=lambda: list(SUITES),
+        description="Suites to run, of those described in doctune.foundation.suites.",
+    )
     variants: list[Literal["plain", "rag"]] = Field(
         default_factory=lambda: ["plain"],
         description="'rag' adds retrieval over the chunks to every suite.",
@@ -88,6 +90,16 @@ class EvaluateConfig(Section):
     mmlu: MMLUSettings = Field(
         default_factory=MMLUSettings, description="The MMLU suite (forgetting)."
     )
+
+    @field_validator("suites")
+    @classmethod
+    def _known_suites(cls, suites: list[str]) -> list[str]:
+        # Checked against the suite registry rather than a Literal, so a suite registered by
+        # the evaluate stage is accepted without listing its name here.
+        unknown = next((s for s in suites if find_suite(s) is None), None)
+        if unknown is not None:
+            raise ValueError(unknown_suite_message(unknown))
+        return suites
 
 
 class ReportConfig(Section):
