@@ -25,10 +25,15 @@ from doctune.testing.fake_openai import FakeOpenAIServer
 from .helpers import context, make_chunks, make_project, run
 
 
+class PairRecord(QARecord):
+    chunk_words: int  # a field of its own: curate, split and export read its records by it
+
+
 class OnePairPerChunk(Recipe):
     """The toy: one teacher call per chunk for one question/answer pair."""
 
     name = "one_pair"
+    record_type = PairRecord
 
     async def generate(
         self, chunks: Sequence[Chunk], config: SynthesizeConfig, teacher: Teacher
@@ -39,12 +44,13 @@ class OnePairPerChunk(Recipe):
             reply = await teacher.ask(ask, qa_pairs_model(1), 600)
             pair = reply.value.pairs[0]  # type: ignore[union-attr]
             out.records.append(
-                QARecord(
+                PairRecord(
                     id=stable_id(self.name, chunk.id),
                     recipe=self.name,
                     question=pair.question,
                     answer=pair.answer,
                     provenance=teacher.provenance([chunk]),
+                    chunk_words=len(chunk.text.split()),
                 )
             )
         return out
@@ -81,14 +87,17 @@ def test_a_registered_recipe_runs_through_synthesize_curate_split_and_export(
 
     assert run(ctx, "synthesize").summary["one_pair_records"] == 6
     assert fake_openai.completions == 6
-    synthesized = read_jsonl(ctx.out_dir / "synthesize" / "one_pair.jsonl", QARecord)
+    synthesized = read_jsonl(ctx.out_dir / "synthesize" / "one_pair.jsonl", PairRecord)
     assert {r.recipe for r in synthesized} == {"one_pair"}
+    assert [r.chunk_words for r in synthesized] == [len(c.text.split()) for c in make_chunks()]
 
     for stage in ("curate", "split", "export"):
         run(context(project), stage)
     ctx = context(project)
     sizes = {a.split: a.records for a in ctx.manifest.find_stage("split") if a.kind == "dataset"}
     assert sizes == {"train": 4, "validation": 1, "test": 1}
+    (train,) = [a for a in ctx.manifest.find_stage("split") if a.split == "train"]
+    assert all(r.chunk_words > 0 for r in read_jsonl(ctx.path(train), PairRecord))
     exported = [a for a in ctx.manifest.find_stage("export") if a.recipe == "one_pair"]
     assert {a.split for a in exported} == {"train", "validation", "test"}
 

@@ -28,6 +28,7 @@ from doctune.foundation.config import CurateConfig
 from doctune.foundation.dedup import deduplicate, reject
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl, write_jsonl
+from doctune.foundation.recipes import record_type
 from doctune.foundation.records import Chunk, QARecord, RejectedRecord
 from doctune.foundation.results import CallEstimate, StageResult
 from doctune.generation.recipes import get_recipe
@@ -140,7 +141,7 @@ async def run(ctx: RunContext) -> StageResult:
     artifacts, recipes = [], {}
     for dataset in datasets:
         recipe = dataset.recipe or Path(dataset.path).stem
-        records = read_jsonl(ctx.path(dataset), get_recipe(recipe).record_type)
+        records = read_jsonl(ctx.path(dataset), record_type(recipe))
         # A progress bar only where a model is called: the other checks take milliseconds.
         bar = ctx.progress(f"curate {recipe}: judge", None) if judge else nullcontext(None)
         with bar as tick:
@@ -201,7 +202,11 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
     chunks = chunks_by_id(ctx) if ctx.inputs("chunks") else {}
     datasets = ctx.inputs("dataset", stage="synthesize")
     if datasets:
-        records = [r for a in datasets for r in read_jsonl(ctx.path(a), QARecord)]
+        records = [
+            r
+            for a in datasets
+            for r in read_jsonl(ctx.path(a), record_type(a.recipe or Path(a.path).stem))
+        ]
         prompt_tokens = sum(
             overhead
             + estimate_tokens(r.question + r.answer)

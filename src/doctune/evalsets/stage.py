@@ -20,6 +20,7 @@ from doctune.foundation.config import RephraseConfig
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl, write_jsonl
 from doctune.foundation.manifest import Artifact
+from doctune.foundation.recipes import record_type
 from doctune.foundation.records import QARecord, RejectedRecord, RephrasedRecord, stable_id
 from doctune.foundation.results import CallEstimate, StageResult
 from doctune.generation.common import (
@@ -128,7 +129,9 @@ def split_records(ctx: RunContext, splits: Sequence[str]) -> dict[str, list[tupl
         items = out.setdefault(recipe, [])
         for split in splits:
             for artifact in ctx.inputs("dataset", stage="split", recipe=recipe, split=split):
-                items.extend((split, r) for r in read_jsonl(ctx.path(artifact), QARecord))
+                items.extend(
+                    (split, r) for r in read_jsonl(ctx.path(artifact), record_type(recipe))
+                )
     return out
 
 

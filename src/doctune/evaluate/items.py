@@ -21,6 +21,7 @@ from typing import TypeVar
 from doctune.context import RunContext
 from doctune.foundation.evalrecords import EvalItem
 from doctune.foundation.jsonl import read_jsonl
+from doctune.foundation.recipes import record_type
 from doctune.foundation.records import QARecord, QuizRecord, RephrasedRecord
 
 R = TypeVar("R", QARecord, RephrasedRecord, QuizRecord)
@@ -83,7 +84,7 @@ def qa_datasets(ctx: RunContext) -> list[str]:
 def split_records(ctx: RunContext, recipe: str, split: str) -> list[QARecord]:
     records: list[QARecord] = []
     for artifact in ctx.inputs("dataset", stage="split", recipe=recipe, split=split):
-        records.extend(read_jsonl(ctx.path(artifact), QARecord))
+        records.extend(read_jsonl(ctx.path(artifact), record_type(recipe)))
     return records
 
 

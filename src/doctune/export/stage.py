@@ -25,6 +25,7 @@ from doctune.foundation.config.options import ExportOptions
 from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.jsonl import read_jsonl, write_json
 from doctune.foundation.manifest import Artifact
+from doctune.foundation.recipes import record_type
 from doctune.foundation.records import SPLITS, QARecord
 from doctune.foundation.results import StageResult
 from doctune.models.tokens import TokenCounter, get_token_counter, is_estimate, tokenizer_for_spec
@@ -114,7 +115,7 @@ def _export_one(
     stats."""
     cfg = ctx.config.export
     recipe, split = source.recipe or "", source.split or ""
-    records = read_jsonl(ctx.path(source), QARecord)
+    records = read_jsonl(ctx.path(source), record_type(recipe))
     written = export_dataset(records, ctx.stage_dir(STAGE), recipe, split, cfg, formats)
     by_name = {f.name: f for f in formats}
     for exported in written:

@@ -29,6 +29,7 @@ from doctune.foundation.config import SplitSizes
 from doctune.foundation.dedup import find_near_duplicates, reject
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl, write_json, write_jsonl
+from doctune.foundation.recipes import record_type
 from doctune.foundation.records import SPLITS, QARecord, RejectedRecord
 from doctune.foundation.results import StageResult
 
@@ -335,7 +336,7 @@ async def run(ctx: RunContext) -> StageResult:
     for dataset in datasets:
         recipe = dataset.recipe or dataset.path.rsplit("/", 1)[-1].removesuffix(".jsonl")
         outcome = split_records(
-            read_jsonl(ctx.path(dataset), QARecord),
+            read_jsonl(ctx.path(dataset), record_type(recipe)),
             config.sizes_for(recipe),
             seed=config.seed,
             leak_threshold=config.leak_threshold,

@@ -20,7 +20,7 @@ def register(recipe: Recipe) -> Recipe:
     if recipe.name in _REGISTRY:
         raise ValueError(f"recipe '{recipe.name}' is registered twice")
     _REGISTRY[recipe.name] = recipe
-    names.describe(recipe.name)
+    names.describe(recipe.name, recipe.record_type)
     return recipe
 
 
