@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 from doctune.foundation.evalrecords import EXCLUSION_LABELS, SuiteScore
+from doctune.foundation.suites import RATE_METRICS
 
-RATE_METRICS = frozenset({"success_rate", "accuracy"})
 OTHER_EXCLUSIONS = {"unscored": "not scored"}
 
 

@@ -46,7 +46,8 @@ class EvaluateConfig(Section):
     )
     suites: list[str] = Field(
         default_factory=lambda: list(SUITES),
-        description="Suites to run, of those described in doctune.foundation.suites.",
+        description=f"Suites to run: {', '.join(SUITES)}, or one registered in "
+        "doctune.evaluate.suites.",
     )
     variants: list[Literal["plain", "rag"]] = Field(
         default_factory=lambda: ["plain"],
