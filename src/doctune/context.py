@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from doctune.foundation.config import ProjectConfig, load_config, model_settings, resolve_role
+from doctune.foundation.config import ProjectConfig, load_config, model_settings
 from doctune.foundation.config.options import StageOptions
 from doctune.foundation.display import printable
 from doctune.foundation.jsonl import read_json, write_json
 from doctune.foundation.manifest import Artifact, Manifest
 from doctune.models import GenerationParams, ModelClient, UsageLedger, load_backend
 from doctune.models.cache import CallCache
+from doctune.models.roles import resolve_role
 
 USAGE_NAME = "usage.json"
 OptionsT = TypeVar("OptionsT", bound=StageOptions)

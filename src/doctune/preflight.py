@@ -15,9 +15,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from doctune.context import RunContext
+from doctune.export.registry import resolve_formats
 from doctune.foundation.config import ROLES, ProjectConfig, model_settings
 from doctune.foundation.errors import ConfigError
-from doctune.models.spec import ModelSpec, looks_like_path, parse_spec, spec_problem
+from doctune.models.spec import ModelSpec, capabilities, looks_like_path, parse_spec, spec_problem
 
 # Which model roles each stage calls, besides the roles of its Stage entry: train fine-tunes the
 # students; evaluate asks the students, the baselines and a second judge too.
@@ -63,7 +64,10 @@ def named_specs(ctx: RunContext) -> list[tuple[str, str, str]]:
 
 
 def check(ctx: RunContext, stage_names: Iterable[str]) -> None:
-    """Refuse the run before any stage starts when a spec, folder or URL is wrong."""
+    """Refuse the run before any stage starts when a spec, folder, URL or format is wrong."""
+    stage_names = list(stage_names)
+    if "export" in stage_names:
+        _check_formats(ctx)
     specs = named_specs(ctx)
     parsed: list[tuple[str, str, str, ModelSpec]] = []
     for group, where, spec in specs:
@@ -78,10 +82,17 @@ def check(ctx: RunContext, stage_names: Iterable[str]) -> None:
     for group, where, spec, model in parsed:
         if group not in used:
             continue
-        if model.backend == "hf":
+        if capabilities(model).local:
             _check_local(where, spec, model, ctx.out_dir)
-        else:
+        elif capabilities(model).endpoint:
             _check_endpoint(ctx.config, where, spec)
+
+
+def _check_formats(ctx: RunContext) -> None:
+    try:
+        resolve_formats(ctx.config.export.formats)
+    except ConfigError as exc:
+        raise ConfigError(f"export.formats: {exc}") from None
 
 
 def _check_local(where: str, spec: str, model: ModelSpec, out_dir: Path) -> None:

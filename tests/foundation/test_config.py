@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from doctune.foundation.config import ProjectConfig, load_config, resolve_role
+from doctune.foundation.config import ProjectConfig, load_config
 from doctune.foundation.errors import ConfigError
+from doctune.models.roles import resolve_role
 
 
 def write(tmp_path: Path, text: str) -> Path:

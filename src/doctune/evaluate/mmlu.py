@@ -45,6 +45,7 @@ from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
 from doctune.models.client import CallFailed, ModelClient, cost_of
 from doctune.models.experiments import ModelRef
+from doctune.models.spec import capabilities
 
 SPLITS = ("dev", "val", "test")
 Scoring = Literal["generate", "loglikelihood"]
@@ -196,7 +197,7 @@ class MMLUSuite:
 
     def scoring_for(self, spec: str) -> Scoring:
         if self.settings.scoring == "auto":
-            return "loglikelihood" if spec.startswith("hf:") else "generate"
+            return "loglikelihood" if capabilities(spec).loglikelihood else "generate"
         return self.settings.scoring
 
     async def evaluate(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from doctune.foundation.config import ClientConfig, ModelSettings
+
+# The built-in backends register on import; every import of a doctune.models module runs this
+# package first, so the registry is never empty when a spec is parsed.
+from doctune.models import backends  # noqa: F401
 from doctune.models.base import (
     ChatBackend,
     ChatRequest,
@@ -12,7 +16,7 @@ from doctune.models.base import (
     Usage,
 )
 from doctune.models.client import ModelClient, UsageLedger
-from doctune.models.spec import ModelSpec, parse_spec
+from doctune.models.spec import ModelSpec, build_backend, capabilities, parse_spec
 
 __all__ = [
     "ChatBackend",
@@ -24,20 +28,12 @@ __all__ = [
     "ModelSpec",
     "Usage",
     "UsageLedger",
+    "capabilities",
     "load_backend",
     "parse_spec",
 ]
 
 
 def load_backend(spec: str, settings: ModelSettings, client: ClientConfig) -> ChatBackend:
-    """Build the backend for a spec. Imports are lazy: an `openai:` run never imports torch."""
-    parsed = parse_spec(spec)
-    if parsed.backend == "openai":
-        from doctune.models.openai import OpenAIBackend
-
-        return OpenAIBackend(
-            parsed, settings, timeout_s=client.timeout_s, max_retries=client.max_retries
-        )
-    from doctune.models.hf import HFBackend
-
-    return HFBackend(parsed, settings)
+    """Build the backend for a spec, through the backend registry."""
+    return build_backend(spec, settings, client)

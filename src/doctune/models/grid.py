@@ -14,7 +14,7 @@ from typing import Literal
 
 from doctune.foundation.config import Hyperparameters, TrainConfig
 from doctune.foundation.errors import ConfigError
-from doctune.models.spec import parse_spec
+from doctune.models.spec import capabilities, parse_spec
 
 Route = Literal["local", "hosted"]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -98,7 +98,7 @@ def expand(cfg: TrainConfig, default_student: str, override: str | None = None) 
     students = students_for(cfg, default_student, override)
     out = []
     for student in students:
-        route: Route = "hosted" if parse_spec(student).backend == "openai" else "local"
+        route: Route = capabilities(student).fine_tuning
         for dataset in cfg.datasets:
             for hp in hyperparameter_sets(cfg):
                 if (not override and hp.students and student not in hp.students) or (

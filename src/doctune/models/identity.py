@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from doctune.foundation.config import ModelSettings
-from doctune.models.spec import parse_spec
+from doctune.models.spec import capabilities, parse_spec
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 
@@ -33,7 +33,7 @@ def backend_identity(spec: str, settings: ModelSettings) -> str:
     (a retrained adapter at the same path is never answered from the old one's cache), for
     `openai:` a structured-output mode other than json_schema (it changes the request sent)."""
     parsed = parse_spec(spec)
-    if parsed.backend == "hf":
+    if capabilities(parsed).local:
         return f"{parsed}#{weights_fingerprint(parsed.model, parsed.adapter)}"
     if settings.structured_output != "json_schema":
         return f"{spec}#{settings.structured_output}"

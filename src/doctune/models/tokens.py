@@ -12,7 +12,7 @@ from functools import cache
 
 from doctune.foundation.errors import ConfigError
 from doctune.models.hub import HubUnavailable, load_local_first
-from doctune.models.spec import parse_spec
+from doctune.models.spec import capabilities, parse_spec
 
 TokenCounter = Callable[[str], int]
 CHARS_PER_TOKEN = 4.0
@@ -43,11 +43,12 @@ def get_token_counter(tokenizer: str | None) -> TokenCounter:
 
 
 def tokenizer_for_spec(spec: str | None) -> str | None:
-    """The tokenizer behind an `hf:` spec (its base model); None for other backends."""
+    """The tokenizer behind a spec whose weights are local (its base model); None for an
+    endpoint."""
     if not spec:
         return None
     parsed = parse_spec(spec)
-    return parsed.model if parsed.backend == "hf" else None
+    return parsed.model if capabilities(parsed).local else None
 
 
 def is_estimate(counter: TokenCounter) -> bool:

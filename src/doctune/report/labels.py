@@ -7,7 +7,7 @@ import re
 from pathlib import PurePath
 
 from doctune.foundation.errors import ConfigError
-from doctune.models.spec import parse_spec
+from doctune.models.spec import capabilities, parse_spec
 
 # Folder names that say what a folder holds, not which model it is: the report names such a
 # folder by its parent too ("smoke-run/adapter", not "adapter").
@@ -36,7 +36,7 @@ def short_spec(spec: str) -> str:
         parsed = parse_spec(spec)
     except ConfigError:
         return spec
-    if parsed.backend != "hf":
+    if not capabilities(parsed).local:
         return spec
     model = _short_path(parsed.model) if _is_local(parsed.model) else parsed.model
     if parsed.adapter:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from doctune.foundation.errors import ConfigError
-from doctune.models.spec import parse_spec
+from doctune.models.spec import capabilities, parse_spec
 from doctune.models.tiny import MARKER, TINY_RANDOM_KEY
 
 BANNER = "SMOKE RUN: tiny random model, scores are noise"
@@ -46,7 +46,7 @@ def model_folders(spec: str, root: Path | None = None) -> list[Path]:
         parsed = parse_spec(spec)
     except ConfigError:
         return []
-    if parsed.backend != "hf":
+    if not capabilities(parsed).local:
         return []
     names = [parsed.model] + ([parsed.adapter] if parsed.adapter else [])
     folders = [f for f in (_local(n, root) for n in names) if f is not None]

@@ -94,7 +94,6 @@ __all__ = [
     "interpolate_env",
     "load_config",
     "model_settings",
-    "resolve_role",
 ]
 
 
@@ -249,34 +248,6 @@ def load_config(project_dir: str | Path, *, path: str | Path | None = None) -> P
     except ValidationError as exc:
         lines = [_did_you_mean(e, ProjectConfig) for e in exc.errors()]
         raise ConfigError(f"{cfg_path}: " + "; ".join(lines)) from None
-
-
-def resolve_role(config: ProjectConfig, role: str, override: str | None = None) -> str:
-    """The spec string for a model role: flag > DOCTUNE_<ROLE> > config, then the offline fallback.
-
-    An `openai:` teacher or judge with no API key and no base URL anywhere falls back to
-    `models.offline_fallback` so the example runs with no account and no server.
-    """
-    if role not in ROLES:
-        raise ConfigError(f"unknown model role '{role}' (roles: {', '.join(ROLES)})")
-    spec = override or os.environ.get(f"DOCTUNE_{role.upper()}") or getattr(config.models, role)
-    explicit = bool(override or os.environ.get(f"DOCTUNE_{role.upper()}"))
-    if (
-        not explicit
-        and role != "student"
-        and spec.startswith("openai:")
-        and config.models.offline_fallback
-        and not _has_openai_endpoint(config, spec)
-    ):
-        return config.models.offline_fallback
-    return spec
-
-
-def _has_openai_endpoint(config: ProjectConfig, spec: str) -> bool:
-    settings = config.models.settings.get(spec)
-    if settings and (settings.base_url or settings.api_key):
-        return True
-    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
 def model_settings(config: ProjectConfig, spec: str) -> ModelSettings:
