@@ -17,7 +17,7 @@ from doctune.foundation.config import ProjectConfig, load_config, model_settings
 from doctune.foundation.config.options import StageOptions
 from doctune.foundation.display import printable
 from doctune.foundation.jsonl import read_json, write_json
-from doctune.foundation.manifest import Artifact, Manifest
+from doctune.foundation.manifest import Artifact, Manifest, Read
 from doctune.models import GenerationParams, ModelClient, UsageLedger, load_backend
 from doctune.models.cache import CallCache
 from doctune.models.roles import resolve_role
@@ -71,6 +71,7 @@ class RunContext:
         self.ledger = UsageLedger()
         self._cache: CallCache | None = None
         self._clients: dict[str, ModelClient] = {}
+        self._reading: tuple[str, tuple[Read, ...]] | None = None
 
     def stage_options(self, kind: type[OptionsT]) -> OptionsT:
         """The options given for the stage that reads `kind`; its defaults when none were."""
@@ -142,8 +143,28 @@ class RunContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def inputs(self, kind: str, **filters: str | None) -> list[Artifact]:
-        return self.manifest.find(kind, **filters)
+    @contextlib.contextmanager
+    def reading(self, stage: str, reads: tuple[Read, ...]) -> Iterator[None]:
+        """While a stage runs (or its fingerprint is taken), `inputs` answers only what it
+        declared: a read left out of the declaration would be left out of its fingerprint."""
+        previous, self._reading = self._reading, (stage, reads)
+        try:
+            yield
+        finally:
+            self._reading = previous
+
+    def inputs(self, kind: str, stage: str | None = None, **filters: str | None) -> list[Artifact]:
+        found = self.manifest.find(kind, stage=stage, **filters)
+        if self._reading is None:  # a command or a notebook outside any stage
+            return found
+        running, reads = self._reading
+        declared = {r.stage for r in reads if r.kind == kind}
+        if not declared or (stage is not None and stage not in declared):
+            # A programming error: the stage table must declare every read.
+            raise RuntimeError(
+                f"stage '{running}' reads {kind} of {stage or 'any stage'} without declaring it"
+            )
+        return [a for a in found if a.stage in declared]
 
     def path(self, artifact: Artifact) -> Path:
         return self.manifest.resolve(artifact)

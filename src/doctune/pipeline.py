@@ -1,9 +1,11 @@
 """The stages in order, readable top to bottom.
 
-Each stage declares the artifact kinds it reads and writes; `check_order` refuses a plan in which
-a stage reads what no earlier stage (or the manifest) provides, before any model is called. A stage
-whose fingerprint (its inputs' hashes, its config sections, its code, its models) is unchanged and
-whose outputs are intact is skipped.
+Each stage declares what it reads, as (kind, stage that wrote it) pairs, and the kinds it writes;
+`check_order` refuses a plan in which a stage reads what no earlier stage (or the manifest)
+provides, before any model is called, and while a stage runs the run context refuses any read it
+did not declare. A stage whose fingerprint (its inputs' hashes, its config sections, its code, its
+models) is unchanged and whose outputs are intact is skipped. Its code is every doctune module its
+functions import, found from the source (`doctune.foundation.codehash`), with their templates.
 """
 
 from __future__ import annotations
@@ -15,20 +17,20 @@ from typing import Any
 
 from doctune import preflight as preflight_checks
 from doctune.context import RunContext
+from doctune.foundation.codehash import code_version
 from doctune.foundation.config import model_settings
 from doctune.foundation.errors import ConfigError, StageOrderError
-from doctune.foundation.manifest import code_version, fingerprint
-from doctune.foundation.results import CallEstimate, StageResult
+from doctune.foundation.manifest import Read, fingerprint
+from doctune.foundation.results import CallEstimate, StageFailed, StageResult
 from doctune.models.identity import backend_identity
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
-    reads: tuple[str, ...]
+    reads: tuple[Read, ...]
     writes: tuple[str, ...]
     config: tuple[str, ...]
-    code: tuple[str, ...]
     roles: tuple[str, ...]
     entry: str  # "module:function", an async (ctx) -> StageResult
     estimate: str | None = None  # "module:function", (ctx) -> list[CallEstimate]
@@ -42,6 +44,12 @@ class Stage:
         module, _, name = getattr(self, attr).partition(":")
         return getattr(importlib.import_module(module), name)
 
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The modules of the stage's functions: its code is these and all they import."""
+        refs = (self.entry, self.estimate, self.extra_fingerprint)
+        return tuple(sorted({ref.partition(":")[0] for ref in refs if ref}))
+
 
 # The pipeline of the talk: documents -> chunks -> two datasets -> curated -> splits -> eval sets -> exports.
 STAGES: tuple[Stage, ...] = (
@@ -50,53 +58,48 @@ STAGES: tuple[Stage, ...] = (
         reads=(),
         writes=("chunks", "stats"),
         config=("ingest", "documents"),
-        code=("ingest", "foundation.records", "foundation.jsonl"),
         roles=(),
         entry="doctune.ingest.stage:run",
         extra_fingerprint="doctune.ingest.stage:documents_fingerprint",
     ),
     Stage(
         "synthesize",
-        reads=("chunks",),
+        reads=(Read("chunks", "ingest"),),
         writes=("dataset", "rejected"),
         config=("synthesize",),
-        code=("synth", "generation", "foundation.retrieval", "prompts", "models.structured"),
         roles=("teacher",),
         entry="doctune.synth.stage:run",
         estimate="doctune.synth.stage:estimate",
     ),
     Stage(
         "curate",
-        reads=("dataset", "chunks"),
+        reads=(Read("dataset", "synthesize"), Read("chunks", "ingest")),
         writes=("dataset", "rejected"),
         config=("curate",),
-        code=("curate", "foundation.dedup", "prompts"),
         roles=("judge",),
         entry="doctune.curate.stage:run",
         estimate="doctune.curate.stage:estimate",
     ),
     Stage(
         "split",
-        reads=("dataset",),
+        reads=(Read("dataset", "curate"),),
         writes=("dataset", "rejected", "stats"),
         config=("split",),
-        code=("split", "foundation.dedup"),
         roles=(),
         entry="doctune.split.stage:run",
     ),
     Stage(
         "evalsets",
-        reads=("dataset", "chunks"),
+        reads=(Read("dataset", "split"), Read("chunks", "ingest")),
         writes=("rephrased", "quiz", "rejected"),
         config=("evalsets",),
-        code=("evalsets", "generation", "foundation.retrieval", "prompts"),
         roles=("teacher",),
         entry="doctune.evalsets.stage:run",
         estimate="doctune.evalsets.stage:estimate",
     ),
     Stage(
         "export",
-        reads=("dataset",),
+        reads=(Read("dataset", "split"),),
         writes=(
             "sharegpt",
             "dataset_info",
@@ -107,7 +110,6 @@ STAGES: tuple[Stage, ...] = (
             "llamafactory_config",
         ),
         config=("export", "name"),
-        code=("export",),
         roles=(),
         entry="doctune.export.stage:run",
         extra_fingerprint="doctune.export.stage:fingerprint",
@@ -116,10 +118,9 @@ STAGES: tuple[Stage, ...] = (
     # when its row in the experiments table is done with the same config.
     Stage(
         "train",
-        reads=("dataset", "openai_jsonl"),
+        reads=(Read("openai_jsonl", "export"),),
         writes=("experiments", "adapter", "training_log"),
         config=("train",),
-        code=("train", "models.experiments", "models.grid"),
         roles=("student",),
         entry="doctune.train.stage:run",
         extra_fingerprint="doctune.train.stage:fingerprint",
@@ -128,16 +129,15 @@ STAGES: tuple[Stage, ...] = (
     # Every model x suite x variant, judged and aggregated with uncertainty.
     Stage(
         "evaluate",
-        reads=("dataset", "rephrased", "quiz", "chunks"),
+        reads=(
+            Read("dataset", "split"),
+            Read("rephrased", "evalsets"),
+            Read("quiz", "evalsets"),
+            Read("chunks", "ingest"),
+            Read("experiments", "train", optional=True),
+        ),
         writes=("answers", "scores"),
         config=("evaluate",),
-        code=(
-            "evaluate",
-            "foundation.evalrecords",
-            "foundation.stats",
-            "prompts",
-            "foundation.retrieval",
-        ),
         roles=("judge",),
         entry="doctune.evaluate.stage:run",
         estimate="doctune.evaluate.estimate:estimate",
@@ -145,10 +145,15 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "report",
-        reads=("scores",),
+        reads=(
+            Read("scores", "evaluate"),
+            Read("answers", "evaluate", optional=True),
+            Read("stats", "export", optional=True),
+            Read("experiments", "train", optional=True),
+            Read("training_log", "train", optional=True),
+        ),
         writes=("report",),
         config=("report",),
-        code=("report",),
         roles=(),
         entry="doctune.report.stage:run",
         extra_fingerprint="doctune.report.stage:fingerprint",
@@ -181,27 +186,33 @@ def plan(
 
 def check_order(stages: list[Stage], ctx: RunContext) -> None:
     """Every kind a stage reads comes from an earlier stage of the plan or the manifest."""
-    available = {a.kind for a in ctx.manifest.data.artifacts}
+    available = {(a.kind, a.stage) for a in ctx.manifest.data.artifacts}
     for stage in stages:
-        missing = [k for k in stage.reads if k not in available]
+        missing = [f"{r.kind} of {r.stage}" for r in stage.reads if _missing(r, available)]
         if missing:
             raise StageOrderError(
                 f"stage '{stage.name}' reads {', '.join(missing)}, which no earlier stage has written "
                 f"in {ctx.out_dir} (run the earlier stages first)"
             )
-        available.update(stage.writes)
+        available.update((kind, stage.name) for kind in stage.writes)
+
+
+def _missing(read: Read, available: set[tuple[str, str]]) -> bool:
+    return not read.optional and (read.kind, read.stage) not in available
 
 
 def stage_fingerprint(ctx: RunContext, stage: Stage) -> str:
     # Inputs are the artifacts of the kinds read that earlier stages wrote (not the stage's own).
     order = STAGE_NAMES.index(stage.name)
     earlier = set(STAGE_NAMES[:order])
+    declared = {(r.kind, r.stage) for r in stage.reads}
     inputs = sorted(
-        (a.stage, a.kind, a.recipe or "", a.split or "", a.sha256)
+        (a.stage, a.kind, a.recipe or "", a.split or "", a.name or "", a.sha256)
         for a in ctx.manifest.data.artifacts
-        if a.kind in stage.reads and a.stage in earlier
+        if (a.kind, a.stage) in declared and a.stage in earlier
     )
-    extra = stage.load("extra_fingerprint")(ctx) if stage.extra_fingerprint else ""
+    with ctx.reading(stage.name, stage.reads):
+        extra = stage.load("extra_fingerprint")(ctx) if stage.extra_fingerprint else ""
     return fingerprint(
         stage=stage.name,
         inputs=inputs,
@@ -209,7 +220,7 @@ def stage_fingerprint(ctx: RunContext, stage: Stage) -> str:
             *[c for c in stage.config if c != "documents" and c != "name"]
         ),
         scalars={c: getattr(ctx.config, c) for c in stage.config if c in ("documents", "name")},
-        code=code_version(*stage.code),
+        code=code_version(*stage.modules),
         models=[_model_fingerprint(ctx, ctx.spec(role)) for role in stage.roles],
         extra=extra,
     )
@@ -238,16 +249,28 @@ async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> St
     if not force and ctx.manifest.is_up_to_date(stage.name, fp):
         ctx.log(f"{print_name}: up to date")
         return None
-    result: StageResult = await stage.load("entry")(ctx)
-    unexpected = {a.kind for a in result.artifacts} - set(stage.writes)
-    if unexpected:  # a programming error, caught before the manifest records it
-        raise RuntimeError(f"stage {stage.name} wrote undeclared kinds {sorted(unexpected)}")
+    try:
+        with ctx.reading(stage.name, stage.reads):
+            result: StageResult = await stage.load("entry")(ctx)
+    except StageFailed as exc:
+        # Keep what the stage finished findable, and leave it out of date so a rerun retries.
+        _check_writes(stage, exc.partial)
+        ctx.manifest.replace_stage(stage.name, exc.partial.artifacts, "", exc.partial.summary)
+        ctx.save_usage(stage.name)
+        raise
+    _check_writes(stage, result)
     if stage.refingerprint:
         fp = stage_fingerprint(ctx, stage)
     ctx.manifest.replace_stage(stage.name, result.artifacts, fp, result.summary)
     ctx.save_usage(stage.name)
     ctx.log(f"{print_name}: {_summary_line(result.summary)}")
     return result
+
+
+def _check_writes(stage: Stage, result: StageResult) -> None:
+    unexpected = {a.kind for a in result.artifacts} - set(stage.writes)
+    if unexpected:  # a programming error, caught before the manifest records it
+        raise RuntimeError(f"stage {stage.name} wrote undeclared kinds {sorted(unexpected)}")
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
@@ -297,7 +320,8 @@ def estimate(ctx: RunContext, stages: list[Stage]) -> list[tuple[Stage, CallEsti
                 for r in stage.roles
             )
             continue
-        rows.extend((stage, est) for est in stage.load("estimate")(ctx))
+        with ctx.reading(stage.name, stage.reads):
+            rows.extend((stage, est) for est in stage.load("estimate")(ctx))
     return rows
 
 

@@ -210,6 +210,8 @@ def make_project(root: Path, extra: dict[str, Any] | None = None, *, tuned: bool
                 output="tuned",
             )
         )
+        table = m.artifact("train", "experiments", "train/experiments.jsonl")
+        m.replace_stage("train", [table], "t")
     return root
 
 

@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from doctune.foundation.codehash import code_version
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl, write_jsonl
-from doctune.foundation.manifest import Manifest, code_version
+from doctune.foundation.manifest import Manifest
 from doctune.foundation.records import Provenance, QARecord
 
 
@@ -64,5 +65,5 @@ def test_torn_tail_is_tolerated_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_code_version_depends_on_the_named_code_only() -> None:
-    assert code_version("models") == code_version("models")
-    assert code_version("models") != code_version("ingest")
+    assert code_version("doctune.models") == code_version("doctune.models")
+    assert code_version("doctune.models") != code_version("doctune.ingest")

@@ -354,6 +354,9 @@ def make_project(tmp_path: Path, *, samples: int = 3, with_extras: bool = True) 
         table = ExperimentTable(out)
         for row in experiments():
             table.upsert(row)
+        ctx.manifest.replace_stage(
+            "train", [ctx.manifest.artifact("train", "experiments", table.path)], "train-fp"
+        )
         write_json(out / "train" / experiments()[2].id / "trainer_state.json", training_log())
         stats_path = out / "export" / "stats.json"
         write_json(stats_path, export_stats())

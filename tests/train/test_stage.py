@@ -144,7 +144,7 @@ def test_each_experiment_is_recorded_failures_do_not_stop_the_others(
     monkeypatch.setattr(launch, "run_job", fake)
     ctx = _ctx(project)
     with pytest.raises(stage.TrainingFailed, match=r"1 of 2 experiments failed \(first: .*--A: "):
-        asyncio.run(stage.run(ctx))
+        asyncio.run(pipeline.run_stage(ctx, pipeline.get_stage("train")))
     assert fake.names() == ["A", "B"]
     table = ExperimentTable(ctx.out_dir)
     a, b = sorted(table.rows.values(), key=lambda r: r.name)

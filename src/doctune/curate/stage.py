@@ -118,7 +118,7 @@ async def curate_records(
 def chunks_by_id(ctx: RunContext) -> dict[str, Chunk]:
     return {
         c.id: c
-        for c in load_chunks(ctx.manifest, needed_for="grounding checks answers against them")
+        for c in load_chunks(ctx, needed_for="grounding checks answers against them")
     }
 
 

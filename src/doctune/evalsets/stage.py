@@ -156,7 +156,7 @@ async def run(ctx: RunContext) -> StageResult:
     summary["rephrase_rejected"] = len(rejected)
     summary.update({f"rephrase_{k}": v for k, v in rephrasing.summary().items()})
 
-    chunks = load_chunks(ctx.manifest)
+    chunks = load_chunks(ctx)
     assignments = quiz.assign(chunks, cfg.quiz.count)
     quizzing = FitTally()
     with ctx.progress("quizzes", len(assignments)) as tick:
@@ -221,7 +221,7 @@ def _planned_split_questions(ctx: RunContext, splits: Sequence[str]) -> int:
     """Questions the configured splits will hold, from the synthesis plan and split sizes."""
     synth = ctx.config.synthesize
     try:
-        chunks = load_chunks(ctx.manifest)
+        chunks = load_chunks(ctx)
     except InputError:
         return 0
     total = 0
@@ -239,7 +239,7 @@ def _planned_split_questions(ctx: RunContext, splits: Sequence[str]) -> int:
 def _estimate_quiz(ctx: RunContext, teacher: Teacher) -> CallEstimate:
     cfg = ctx.config.evalsets.quiz
     try:
-        chunks = load_chunks(ctx.manifest)
+        chunks = load_chunks(ctx)
     except InputError:
         return CallEstimate("teacher", 0, 0, 0, exact=False, note="quiz: no chunks yet")
     calls = prompt = completion = cached = 0

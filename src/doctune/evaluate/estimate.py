@@ -21,12 +21,10 @@ from doctune.evaluate.suites import suite_kind
 from doctune.foundation.config import model_settings
 from doctune.foundation.config.options import EvaluateOptions
 from doctune.foundation.evalrecords import EvalItem
-from doctune.foundation.manifest import file_sha256
 from doctune.foundation.results import CallEstimate
 from doctune.foundation.suites import suite_info
 from doctune.models.base import ChatRequest, GenerationParams
 from doctune.models.cache import request_key
-from doctune.models.experiments import TABLE_DIR, TABLE_NAME
 from doctune.models.identity import backend_identity as identity_of
 from doctune.models.tokens import estimate_tokens
 
@@ -163,14 +161,12 @@ def _extrapolated(ctx: RunContext, known_models: int) -> list[CallEstimate]:
 
 
 def fingerprint(ctx: RunContext) -> str:
-    """What decides the results beyond the evaluate config, the inputs and the code: the trained
-    models (the experiments table), the command-line selection, the system prompt the models are
+    """What decides the results beyond the evaluate config, the inputs (the experiments table
+    among them) and the code: the command-line selection, the system prompt the models are
     asked with, the base models' weights and the MMLU files."""
-    table = ctx.out_dir / TABLE_DIR / TABLE_NAME
     cfg = ctx.config.evaluate
     specs = [*students(ctx), *(b for b in cfg.baselines if ":" in b)]
     parts = {
-        "experiments": file_sha256(table) if table.is_file() else None,
         # An option not given hashes as before typed options: None, not an empty list.
         "options": {k: v or None for k, v in ctx.stage_options(EvaluateOptions)},
         "system_prompt": ctx.config.export.system_prompt,

@@ -121,7 +121,7 @@ def remember_scores(ctx: RunContext, rows: list[SuiteScore]) -> None:
 def resolve(ctx: RunContext) -> list[ModelRef]:
     """The models to evaluate, in order: selected ones (bases added), then the baselines."""
     cfg = ctx.config.evaluate
-    table = ExperimentTable(ctx.out_dir)
+    table = ExperimentTable.from_artifacts(ctx.out_dir, ctx.inputs("experiments", stage="train"))
     names = ctx.stage_options(EvaluateOptions).models or list(cfg.models)
     learners = students(ctx)
     datasets = list(dict.fromkeys([*ctx.config.train.datasets, *qa_datasets(ctx)]))
@@ -167,7 +167,7 @@ def make_asker(ctx: RunContext, plan: Plan) -> Asker:
     cfg = ctx.config.evaluate
     retriever = None
     if "rag" in plan.variants:
-        chunks = load_chunks(ctx.manifest, needed_for="the rag variant retrieves from them")
+        chunks = load_chunks(ctx, needed_for="the rag variant retrieves from them")
         model_path = embedding_model_path(cfg.rag.embedding_model) if cfg.rag.embeddings else None
         retriever = Retriever(chunks, embeddings=cfg.rag.embeddings, model_path=model_path)
         if retriever.hybrid:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +40,15 @@ KINDS = frozenset(
         "report",
     }
 )
+
+
+class Read(NamedTuple):
+    """What a stage reads: the artifacts of one kind that one stage wrote. An optional read is
+    one the stage does without (the experiments table when nothing was trained)."""
+
+    kind: str
+    stage: str
+    optional: bool = False
 
 
 class Artifact(BaseModel):
@@ -86,26 +94,6 @@ def file_sha256(path: str | Path) -> str:
 def count_lines(path: Path) -> int:
     with path.open("rb") as fh:
         return sum(1 for line in fh if line.strip())
-
-
-@cache
-def code_version(*packages: str) -> str:
-    """Hash of the source of the named doctune sub-packages/modules (and their templates).
-
-    A stage is redone when its own code changes, not when unrelated code does: model calls are
-    cached anyway, but training is not free.
-    """
-    root = Path(__file__).parent.parent  # the doctune package: names are relative to it
-    digest = hashlib.sha256()
-    for name in sorted(packages):
-        target = root / name.replace(".", "/")
-        files = [target.with_suffix(".py")] if target.with_suffix(".py").is_file() else []
-        if target.is_dir():
-            files += sorted(p for p in target.rglob("*") if p.is_file() and p.suffix != ".pyc")
-        for path in files:
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def fingerprint(**parts: Any) -> str:

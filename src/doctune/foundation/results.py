@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from doctune.foundation.errors import DoctuneError
 from doctune.foundation.manifest import Artifact
 
 
@@ -13,6 +14,15 @@ from doctune.foundation.manifest import Artifact
 class StageResult:
     artifacts: list[Artifact]
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+class StageFailed(DoctuneError):
+    """A stage that failed after finishing part of its work (some experiments trained): the
+    pipeline records `partial` in the manifest, with the stage left out of date, and re-raises."""
+
+    def __init__(self, message: str, partial: StageResult) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from doctune.context import RunContext
+from doctune.foundation.codehash import code_version
 from doctune.foundation.config import IngestConfig
 from doctune.foundation.display import console_text
 from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.jsonl import read_json, write_json, write_jsonl
-from doctune.foundation.manifest import code_version, file_sha256, fingerprint
+from doctune.foundation.manifest import file_sha256, fingerprint
 from doctune.foundation.records import Chunk
 from doctune.foundation.results import StageResult
 from doctune.ingest.cache import CachedFile, DocumentCache
@@ -301,5 +302,8 @@ def _cache_key(cfg: IngestConfig, tokenizer: str | None) -> str:
         overlap_tokens=cfg.overlap_tokens,
         min_chars=cfg.min_chars,
         tokenizer=tokenizer,
-        code=code_version("ingest", "foundation.records"),
+        # What turns one file into chunks and stores them (not the stage's listing or logging).
+        code=code_version(
+            "doctune.ingest.readers", "doctune.ingest.chunking", "doctune.ingest.cache"
+        ),
     )

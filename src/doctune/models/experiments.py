@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from doctune.foundation.errors import ConfigError
 from doctune.foundation.jsonl import atomic_write_text, read_jsonl, write_jsonl
+from doctune.foundation.manifest import Artifact
 from doctune.models.grid import Experiment, Route, student_slug
 from doctune.models.spec import parse_spec
 
@@ -77,12 +78,21 @@ class ExperimentRow(BaseModel):
 
 
 class ExperimentTable:
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, *, read: bool = True) -> None:
         self.out_dir = Path(out_dir)
         self.path = self.out_dir / TABLE_DIR / TABLE_NAME
         self.rows: dict[str, ExperimentRow] = {}
-        if self.path.is_file():
+        if read and self.path.is_file():
             self.rows = {r.id: r for r in read_jsonl(self.path, ExperimentRow)}
+
+    @classmethod
+    def from_artifacts(cls, out_dir: str | Path, found: list[Artifact]) -> ExperimentTable:
+        """The table a stage read as its `experiments` input; empty when nothing was trained."""
+        table = cls(out_dir, read=False)
+        if found:
+            table.path = table.out_dir / found[0].path
+            table.rows = {r.id: r for r in read_jsonl(table.path, ExperimentRow)}
+        return table
 
     def get(self, experiment_id: str) -> ExperimentRow | None:
         return self.rows.get(experiment_id)

@@ -66,7 +66,7 @@ def run_smoke_reason(
 def read_inputs(ctx: RunContext) -> ReportInputs:
     scores = [s for a in ctx.inputs("scores") for s in read_jsonl(ctx.path(a), SuiteScore)]
     answers = [r for a in _answer_files(ctx) for r in read_jsonl(ctx.path(a), ItemResult)]
-    experiments = sorted(ExperimentTable(ctx.out_dir).rows.values(), key=lambda r: r.id)
+    experiments = sorted(_experiments(ctx).rows.values(), key=lambda r: r.id)
     stats_files = ctx.inputs("stats", stage="export")
     stats = read_json(ctx.path(stats_files[0])) if stats_files else None
     return ReportInputs(
@@ -78,6 +78,10 @@ def read_inputs(ctx: RunContext) -> ReportInputs:
         usage=_usage(ctx.out_dir),
         smoke=run_smoke_reason(ctx, scores, experiments),
     )
+
+
+def _experiments(ctx: RunContext) -> ExperimentTable:
+    return ExperimentTable.from_artifacts(ctx.out_dir, ctx.inputs("experiments", stage="train"))
 
 
 def _answer_files(ctx: RunContext) -> list[Artifact]:
@@ -203,17 +207,11 @@ async def run(ctx: RunContext) -> StageResult:
 
 
 def fingerprint(ctx: RunContext) -> str:
-    """Hash of what the report reads beyond the scores: answers, training logs, the experiments
-    table, export's statistics, usage.json (without the report's own entry), the project name."""
+    """Hash of what the report reads beyond its declared inputs (they are in the stage's
+    fingerprint): the logs of experiments without a training_log artifact, usage.json (without
+    the report's own entry), the project name, which models are tiny random ones."""
     digest = hashlib.sha256(ctx.config.name.encode())
-    for kind in ("answers", "training_log"):
-        for artifact in sorted(ctx.inputs(kind), key=lambda a: a.path):
-            digest.update(f"{artifact.path}:{artifact.sha256}".encode())
-    for artifact in ctx.inputs("stats", stage="export"):
-        digest.update(artifact.sha256.encode())
-    table = ExperimentTable(ctx.out_dir)
-    if table.path.is_file():
-        digest.update(file_sha256(table.path).encode())
+    table = _experiments(ctx)
     for row_id in sorted(table.rows):
         for path in log_candidates(ctx.out_dir / "train" / row_id):
             digest.update(f"{path.name}:{file_sha256(path)}".encode())

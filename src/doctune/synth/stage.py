@@ -26,7 +26,7 @@ STAGE = "synthesize"
 
 
 async def run(ctx: RunContext) -> StageResult:
-    chunks = load_chunks(ctx.manifest)
+    chunks = load_chunks(ctx)
     cfg = ctx.config.synthesize
     teacher = make_teacher(
         ctx, STAGE, ctx.config.section_hash("synthesize"), cfg.temperature, client=True
@@ -76,7 +76,7 @@ async def generate(
 def estimate(ctx: RunContext) -> list[CallEstimate]:
     cfg = ctx.config.synthesize
     try:
-        chunks = load_chunks(ctx.manifest)
+        chunks = load_chunks(ctx)
     except InputError:
         return [CallEstimate("teacher", 0, 0, 0, exact=False, note="no chunks yet: run ingest")]
     teacher = make_teacher(

@@ -23,10 +23,10 @@ from pydantic import ValidationError
 from doctune.context import RunContext
 from doctune.foundation.config import DistributedConfig, TrainConfig
 from doctune.foundation.config.options import TrainOptions
-from doctune.foundation.errors import ConfigError, DoctuneError, InputError
+from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.manifest import Artifact
 from doctune.foundation.manifest import fingerprint as hash_parts
-from doctune.foundation.results import StageResult
+from doctune.foundation.results import StageFailed, StageResult
 from doctune.models import grid
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.spec import parse_spec
@@ -47,7 +47,7 @@ _RESULT_COPIED = {
 }  # fmt: skip
 
 
-class TrainingFailed(DoctuneError):
+class TrainingFailed(StageFailed):
     """One or more experiments failed; the others were trained and recorded."""
 
     exit_code = 1
@@ -280,15 +280,15 @@ async def run(ctx: RunContext) -> StageResult:
         "succeeded": sum(r.status == "succeeded" for r in rows),
         "failed": len(failed),
     }
-    if failed:
-        # Keep what succeeded findable, and leave the stage out of date so a rerun retries.
-        ctx.manifest.replace_stage(STAGE, artifacts, "", summary)
+    result = StageResult(artifacts=artifacts, summary=summary)
+    if failed:  # what succeeded goes into the manifest all the same (the pipeline records it)
         first = failed[0]
         raise TrainingFailed(
             f"{len(failed)} of {len(chosen)} experiments failed (first: {first.id}: {first.error}); "
-            f"see {table.path}"
+            f"see {table.path}",
+            result,
         )
-    return StageResult(artifacts=artifacts, summary=summary)
+    return result
 
 
 def _artifacts(
