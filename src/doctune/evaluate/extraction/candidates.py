@@ -33,6 +33,7 @@ _QUESTION_YES = re.compile(r"^\s*[)\]}]?\s*\?\s*yes", re.IGNORECASE)
 # The sentence ends there, perhaps after a gloss ("Largest: Jupiter (D).").
 _SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?(?:[.!]|$)")
 _AFTER_COMMA = re.compile(r"[,;]\s*$")
+_APPOSITION = re.compile(r"\b(?:is|are)\s+[^,.;:\n]{1,40},\s*$", re.I)
 _CLAUSE = re.compile(r",|\bbut\b")
 ENDS_WITH_IS = re.compile(r"\b(?:is|are)\s*$")
 SENTENCE_END = re.compile(r"[.!?;](?=\s|$)|\n")
@@ -138,8 +139,11 @@ def classify(
         or (cues.SO_IS.search(window) and cues.NEGATIVE_WORDS.search(pre))
     ):
         return replace(c, role="reject")
-    if cues.SO_IS.search(window):
+    if cues.SO_IS.search(window) or cues.POST_GLOSS.match(post):
         return c
+    hedged = cues.PRE_HEDGE.search(window) and not cues.NEGATIVE_WORDS.search(pre)
+    if cues.POST_QUESTION.match(post) and hedged:  # "Not sure, maybe A?" stays a question
+        return replace(c, role="commit", strength=1)
     if cues.POST_STRONG.match(post) and _QUESTION_YES.match(post):
         return replace(c, role="commit", strength=2)
     if cues.POST_QUESTION.match(post) or _hypothetical(pre, post):
@@ -161,8 +165,10 @@ def _names_it(text: str, c: Candidate, window: str, post: str, ending: re.Patter
     """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
     with it, "between B and D, D" ends the reply with it."""
     named = ending.search(window) or cues.OPTION_NAMED.search(window) or not window.strip()
-    if named and _SENTENCE_CLOSE.match(post):
-        return True  # also a sentence that is the letter alone ("C or D? C.")
+    if (named or _APPOSITION.search(window)) and _SENTENCE_CLOSE.match(post):
+        # Also a sentence that is the letter alone ("C or D? C.") or ends with it in
+        # apposition to what it says is the answer ("The actual capital is Canberra, D.").
+        return True
     return bool(_AFTER_COMMA.search(window) and not text[c.end :].strip(" .!)"))
 
 

@@ -33,7 +33,7 @@ PRE_NEGATION = re.compile(
     r"|\b(?:in)?correct\s*(?:ones?|options?)?\s*(?:are|is)?\s*not|\b(?:incorrect|wrong|false)\s*[:=]"
     r"|\bcan(?:no|')t\s+(?:possibly\s+)?be|\bcould\s*n[o']t\s+be"
     r"|(?:\bnot|\bnever|n't)\s+(?:choose|pick|select|go(?:ing)?\s+(?:with|for)|opt\s+for|take"
-    r"|answer|say)"
+    r"|answer|say)|\b(?:mistake|error)\s+to\s+(?:pick|choose|select|go\s+with|answer)"
     r"|\b(?:rejected|eliminated|excluded|ruled_out)\s*[:=]\s*\[?(?:\w\s*,\s*){0,4}"
     r"|不是|也不是|并非|而非)" + _NEG_TAIL,
     _I,
@@ -50,7 +50,8 @@ SO_IS = re.compile(r"\b(?:and\s+)?(?:so|as)\s+(?:is|are|was|does|did)\s*$", _I)
 # A committed letter taken back without naming another ("The answer is B. Wait, no, it isn't").
 WITHDRAWAL = re.compile(
     r"\b(?:wait|hmm|actually|no)\W{0,4}(?:no\W{0,4})?(?:it\s+(?:isn'?t|is\s+not|can'?t\s+be)"
-    r"|that'?s\s+(?:wrong|not\s+right)|scratch\s+that)|\bi\s+take\s+(?:that|it)\s+back",
+    r"|that'?s\s+(?:wrong|not\s+right)|scratch\s+that)|\bi\s+take\s+(?:that|it)\s+back"
+    r"|\bwait\W{1,4}no\s*[.!]",
     _I,
 )
 # A correction introduces the letter that replaces an earlier one ("C. Wait, actually D").
@@ -65,7 +66,8 @@ PRE_STRONG = re.compile(
     + _VERB
     + _ADVERB
     + r"|you'?re\s+looking\s+for\s+is|of\s+this\s+question\s+is)"
-    r"|\b(?:correct|right|best|true|final|closest|likely|my|our|the\s+only|correct\s+final)"
+    r"|\b(?:correct|right|best|true|final|closest|likely|my|our|the\s+only|correct\s+final"
+    r"|most\s+(?:defensible|plausible|likely|reasonable|sensible|accurate|appropriate))"
     r"\s+(?:final\s+)?(?:answer|choice|option|response|pick|guess|selection|one)s?"
     r"(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?"
     + _ADVERB
@@ -74,16 +76,16 @@ PRE_STRONG = re.compile(
     r"|result|final|ответ|antwort|antwoord|respuesta|réponse|risposta|resposta|alternativa"
     r"|정답|답|答)\s*(?:[:=→—]|\s[-–](?=\s))"
     r"|\b(?:(?:die|la|el|a|le|il|het)\s+)?(?:richtige\s+|juiste\s+|correcta\s+|bonne\s+|correcte\s+"
-    r"|corretta\s+|correta\s+)?(?:antwort|antwoord|respuesta|réponse|risposta|resposta)\s+"
+    r"|corretta\s+|correta\s+)?(?:antwort|antwoord|respuesta|réponse|risposta|resposta|lösung)\s+"
     r"(?:correcta\s+|correcte\s+|correta\s+|corretta\s+)?(?:ist|is|es|est|è|é)"
     r"(?:\s+(?:donc|also|por\s+lo\s+tanto|quindi))?"
     r"|(?:정답|답)\s*(?:은|는)|\bαπάντηση\s+(?:είναι\s+)?(?:η\s+)?"
     r"|\brichtig\s+ist(?:\s+also)?|\bbleibt\s+nur|\bpor\s+lo\s+tanto(?:,?\s+la\s+respuesta\s+es)?"
-    r"|\bc'est\s+donc(?:\s+la\s+réponse)?|\bзначит|\bправильный\s+(?:ответ|вариант)\s*[—:-]?"
+    r"|\bc'est(?:\s+donc)?(?:\s+la\s+réponse)?|\bsomit(?:\s+ist)?|即|\bзначит|\bправильный\s+(?:ответ|вариант)\s*[—:-]?"
     r"|\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go\s+with"
     r"|going\s+with|went\s+with|opt\s+for|opting\s+for|settle\s+on|stick\s+with|i'?d\s+say"
     r"|i\s+say|i'?ll\s+say|i'?ll\s+answer|go(?:ing)?\s+for|i'?ll\s+take)"
-    r"|\b(?:it|that|this|which)\s*(?:'s|is|must\s+be|has\s+to\s+be|would\s+be|should\s+be"
+    r"|\b(?:it|that|this)\s*(?:'s|is|must\s+be|has\s+to\s+be|would\s+be|should\s+be"
     r"|will\s+be)"
     + _ADVERB
     + r"|\b(?:so|thus|therefore|hence|ergo|finally|overall|definitely|clearly|obviously|surely"
@@ -107,14 +109,14 @@ PRE_WEAK = re.compile(
     r"|\blean(?:ing|s)?\s+(?:towards?|to)|\b(?:could|might|may)\s+be"
     r"|\bcorrespond(?:s|ing)?\s+to|\bmatch(?:es|ing)?|\bpoint(?:s|ing)?\s+to"
     r"|\bdescribed\s+(?:in|by)|\bconsistent\s+with|\bin\s+line\s+with|\bagrees?\s+with"
-    r"|\bfits|\bsupports?|对应选项|对应)" + _TAIL,
+    r"|\bfits|\bsupports?|对应选项|对应|\bwhich\s*(?:'s|is|must\s+be|would\s+be))" + _TAIL,
     _I,
 )
 # "Option B." as a sentence of its own, in apposition ("..., option D."), or at the end of an
 # arrow or a pointing hand ("Force → newton → D.", "👉 C"): the sentence names the letter. (An
 # arrow inside a sentence is a reaction scheme: "A → B is the first step".)
 OPTION_NAMED = re.compile(
-    r"(?:(?:^|,)\s*(?:the\s+)?(?:option|choice|answer|opci[oó]n|réponse|respuesta|antwort"
+    r"(?:(?:^|,|:\s*(?=r[ée]ponse|respuesta|antwort|answer))\s*(?:the\s+)?(?:option|choice|answer|opci[oó]n|réponse|respuesta|antwort"
     r"|вариант|選択肢|选项)|(?:→|⇒|=>|👉|➡)\s*(?:(?:option|choice|answer)\s*)?)\s*[(\[]?\s*$",
     _I,
 )
@@ -137,7 +139,7 @@ POST_REJECTION = re.compile(
     r"|too\s+\w+|[-–—]\s*(?:incorrect|wrong|false|no\b|too\b|not\b)|\?\s*no\b"
     r"|(?:项|选项)?\s*(?:错误|不对|不正确)|(?:は|が)\s*(?:誤り|間違|不正解)"
     r"|(?:ist|sind|est|es|è)\s+(?:\w+\s+)?(?:falsch|faux|fausse|incorrect[ao]?|errat[ao]|inexact[ae]?)"
-    r"|kommt\s+nicht|(?:тоже\s+|также\s+)?(?:неверн|неправильн|ошибочн)\w*|не\s+подходит)",
+    r"|kommt\s+nicht|(?:тоже\s+|также\s+)?(?:невер(?:е?н)|неправильн|ошибочн)\w*|не\s+подходит)",
     _I,
 )
 POST_STRONG = re.compile(
@@ -152,7 +154,7 @@ POST_STRONG = re.compile(
     r"|(?:is_?)?correct\s*:\s*(?:true|yes)\b"
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"
-    r"|(?:ist|est|es|è)\s+(?:richtig|correct[ae]?|juste|corrett[ao])\b"
+    r"|(?:ist|est|es|è)\s+(?:richtig|korrekt|correct[ae]?|juste|corrett[ao])\b"
     r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다)",
     _I,
 )
@@ -165,6 +167,12 @@ POST_WEAK = re.compile(
 POST_VERDICT_NO = re.compile(r"^\s*[)\]]?\s*:\s*(?:no|nope|incorrect|wrong|false)\b", _I)
 POST_VERDICT_YES = re.compile(r"^\s*[)\]]?\s*:\s*(?:yes|correct|right|true)\b(?!\s*\?)", _I)
 POST_QUESTION = re.compile(r"^\s*[)\]}]?\s*\?")
+# A hedge before an asked letter makes it a guess, not a question ("Probably B? Maybe.").
+PRE_HEDGE = re.compile(r"\b(?:probably|likely|maybe|perhaps|possibly)\s*[(\[]?\s*$", _I)
+# What a letter stands for, said of it ("The option B refers to thymine"): no verdict.
+POST_GLOSS = re.compile(
+    r"^\s*[\"')\]]*\s*(?:refers?\s+to|stands?\s+for|denotes|represents|means)\b", _I
+)
 
 # A label that states the answer, whatever follows it ("The correct choice is the one about").
 ANSWER_LABEL = re.compile(
@@ -182,6 +190,8 @@ REFUSAL = re.compile(
     r"|\b(?:rather\s+not|should\s*(?:n'?t|\s+not)|would\s*(?:n'?t|\s+not)|won'?t|don'?t\s+want\s+to"
     r"|don'?t\s+think\s+i\s+should|prefer\s+not\s+to)\s+(?:\w+\s+)?guess"
     r"|\bdon'?t\s+think\s+i\s+can\s+(?:select|choose|pick|give)|\bnicht\s+entscheiden"
+    r"|\brefrain\s+from\s+(?:picking|choosing|answering|guessing)|\bno\s+puedo\s+(?:elegir|decidir|escoger)"
+    r"|\bne\s+(?:peux|sais)\s+pas\s+(?:choisir|décider|trancher)|決められ|選べ(?:ません|ない)"
     r"|답할\s*수\s*없|无法确定|无法回答|不能确定|わかりません|分かりません|答えできません"
     r"|答えを出すことはできません|回答できません|控えさせていただきます",
     _I,
@@ -240,7 +250,8 @@ REVISION = re.compile(
     r"\b(?:wait|actually|no|hmm|re-?check\w*|recomput\w*|reconsider\w*|on\s+second\s+thought"
     r"|on\s+reflection|correct(?:ion|ed|ing)|scratch\s+that|i\s+mean|but|however|so|therefore"
     r"|thus|hence|oops|sorry|typo"
-    r"|final(?:ly)?|instead|rather|double[-\s]check\w*|let\s+me\s+re\w*|yes|kidding|stick)\b"
+    r"|final(?:ly)?|instead|rather|double[-\s]check\w*|let\s+me\s+re\w*|yes|kidding|stick"
+    r"|mais|en\s+fait|après\s+réflexion|finalement|eigentlich|doch|de\s+hecho|en\s+realidad|pensándolo\s+bien)\b"
     r"|不对|所以|因此|故|但|いや|訂正|しかし|でも",
     _I,
 )

@@ -83,6 +83,7 @@ def _whole(letters: str) -> re.Pattern[str]:
 def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | None:
     """Rule 3: the strongest, last commitment, unless it conflicts or names two letters, or
     the reply was `cut` while it reconsidered ("A is the likeliest, but the question as")."""
+    found = _without_keys(text, found)
     commits = [c for c in found if c.role == "commit"]
     if not commits:
         return None
@@ -109,12 +110,32 @@ def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted |
     withdrawn = cues.WITHDRAWAL.search(text, win.end)
     if withdrawn is not None and not any(win.end <= c.start < withdrawn.start for c in found):
         return Extracted(None, "ambiguous", False, "answer withdrawn")
-    if cut and cues.RECONSIDER.search(text, win.end):
+    # Reconsidering right after it ("A is the likeliest, but"); a base model rambling on for
+    # paragraphs after its answer ("However, in 1623 ...") is not reconsidering it.
+    if cut and cues.RECONSIDER.search(text, win.end, win.end + _RECONSIDER_REACH):
         return Extracted(None, "cut_off", True, "cut off while reconsidering")
     return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
 
 
+# A structured answer's own key (`answer: D`, lower case as JSON and YAML write it) and a
+# letter that is a key itself, at the start of its line (`alternatives:` / `A: only ...`).
+_ANSWER_KEY = re.compile(
+    r"^[ \t]*(?:final_|selected_|correct_)?(?:answer|option|choice):[ \t]*$", re.M
+)
+_KEY_AFTER = re.compile(r"[ \t]*:")
+
+
+def _without_keys(text: str, found: list[Candidate]) -> list[Candidate]:
+    """In a reply with an answer key, the letters that are keys of other entries (an
+    explanation's "A: only accounts for the volume change") label options; the key answers."""
+    starts = {c.start: text.rfind("\n", 0, c.start) + 1 for c in found}
+    if not any(_ANSWER_KEY.fullmatch(text, starts[c.start], c.start) for c in found):
+        return found
+    return [c for c in found if not (starts[c.start] == c.start and _KEY_AFTER.match(text, c.end))]
+
+
 _BETWEEN = re.compile(r"\bbetween\b", re.I)
+_RECONSIDER_REACH = 300
 
 
 def _picks_from_pair(text: str, other: Candidate, win: Candidate) -> bool:
@@ -327,12 +348,17 @@ def _opening_answer(text: str, kept: list[Candidate], by_letter: list[Candidate]
 
 
 _LABEL_ENDING = re.compile(r":\s*[(\[]?\s*$")
+_ARROW_ENDING = re.compile(r"(?:→|⇒|=>|➡)\s*$")
 
 
 def _classify_text(text: str, c: Candidate) -> Candidate:
     pre = text[sentence_start(text, c.start) : c.start]
     # "Mercury is 13.6 g/cm3." states a fact about an option's text; only a label names it.
     read = classify(text, c, pre, _LABEL_ENDING)
+    if _ARROW_ENDING.search(pre):
+        # "Vitamin D deficiency → rickets.": an arrow before an option's text maps facts, one
+        # per line; it names a letter ("→ D."), not the answer among the texts.
+        return replace(read, role="mention", strength=0) if read.role == "commit" else read
     # An option's text as what something "is" ("the first step is the Friedel-Crafts
     # acylation") states it, where a letter would need more ("... is C.").
     if read.role == "mention" and ENDS_WITH_IS.search(pre):

@@ -36,7 +36,10 @@ _MARKS = (
     (re.compile(r"[❌✗✘✖]\ufe0f?"), " incorrect: "),
 )
 _LATEX = (
-    (re.compile(r"\\boxed\s*\{\s*(?:\\text(?:bf)?\s*\{)?\s*(\w)\s*\}?\s*\}"), r" answer: \1 "),
+    (
+        re.compile(r"\\boxed\s*\{\s*(?:\\(?:text(?:bf)?|math(?:rm|bf))\s*\{)?\s*(\w)\s*\}?\s*\}"),
+        r" answer: \1 ",
+    ),
     (re.compile(r"\\text(?:bf)?\s*\{([^{}]*)\}"), r"\1"),
     (re.compile(r"\$+"), " "),
 )
@@ -114,6 +117,8 @@ _NEXT_ITEM = re.compile(
 )
 
 
+_LONE_CAPITAL = re.compile(r"(?<!\w)[A-Z](?!\w)")
+_RESTATING = re.compile(r"\b(?:restat|repeat|recap|rewrit)\w*", re.I)
 _QA_FORM = re.compile(r"\A(?-i:Q)\s*:[^\n]*\?[ \t]*\n+(?-i:A)\s*:[ \t]*")
 
 
@@ -143,7 +148,10 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
     for match in _NEXT_ITEM.finditer(text):
         # A reply may open by restating this very question (its options are the item's);
         # any other next question ends the answer, even at the start (then it gave none).
-        if match.start() == 0 and _restates(text, options):
+        # So may one that says it will restate it first, in a whole sentence naming no letter
+        # (a base model's "The capital of Australia is" breaks off before its next item).
+        opening = match.start() == 0 or (not echoed and _announces(text[: match.start()]))
+        if opening and _restates(text[match.start() :], options):
             echoed = True
             continue
         text = text[: match.start()]
@@ -155,6 +163,14 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
     return OwnAnswer(
         looped, trace=trace, continued=len(looped) < len(whole.strip()), mixed_loop=mixed
     )
+
+
+def _announces(before: str) -> bool:
+    """ "Let's restate the question and options first.": a whole sentence, naming no letter."""
+    before = before.rstrip()
+    if before[-1:] not in (".", ":") or _LONE_CAPITAL.search(before):
+        return False
+    return _RESTATING.search(before) is not None
 
 
 def _restates(text: str, options: dict[str, str] | None) -> bool:
