@@ -367,3 +367,116 @@ def test_third_round_rules_stay_linear(reply: str) -> None:
         "ambiguous",
         "cut_off",
     )
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # Corrections: "— wait, no." withdraws; the answer after it, in apposition, replaces it.
+        (
+            "The answer is B) 100 °C — wait, no. That is water. Acetic acid boils at 118 °C, C.",
+            "stop",
+            "C",
+            True,
+        ),
+        ("The answer is B — wait, no.", "stop", None, False),
+        (
+            "Je pense que la réponse est B, mais je n'en suis pas sûr. En fait, l'acide acétique"
+            " bout à 118 °C, donc c'est la C.",
+            "stop",
+            "C",
+            True,
+        ),
+        # A structured answer's key wins over letters that key the explanation's entries.
+        (
+            "answer: C\nexplanation: acetic acid boils at 118 °C\nalternatives:\n  B: fits water",
+            "stop",
+            "C",
+            True,
+        ),
+        # Two options named, then no decision, in Japanese, Spanish and English.
+        (
+            "答えは選択肢B「100 °C」かC「118 °C」のどちらかですが、どちらか一つには決められません。",
+            "stop",
+            None,
+            False,
+        ),
+        ("No puedo elegir ninguna con seguridad.", "stop", None, True),
+        (
+            "I first thought C, but I'm not sure it's C. I'll refrain from picking.",
+            "stop",
+            None,
+            False,
+        ),
+        # What a letter stands for is no verdict on it.
+        ('The option "C" refers to 118 °C, "B" to 100 °C.', "stop", None, False),
+        # A value identified with an option ("which is option B") weighs less than the answer.
+        (
+            "The answer is C. Water boils at 100 °C, which is option B, but that is another liquid.",
+            "stop",
+            "C",
+            True,
+        ),
+        # A hedged guess is a weak answer; doubt first keeps it a question.
+        ("Probably C? Maybe.", "stop", "C", False),
+        ("Not sure, maybe C?", "stop", None, True),
+        # Labels in German, Chinese, French and LaTeX.
+        ("Die richtige Lösung ist also C.", "stop", "C", True),
+        ("Somit ist Option C korrekt.", "stop", "C", True),
+        ("醋酸的沸点是118 °C，即选项C。", "stop", "C", True),
+        ("L'acide acétique bout à 118 °C : réponse C.", "stop", "C", True),
+        ("$\\therefore$ the answer is $\\boxed{\\mathrm{C}}$.", "stop", "C", True),
+        # A Cyrillic С rejected in its short form ("неверен") leaves nothing chosen.
+        ("Вариант С неверен, 118 °C слишком мало.", "stop", None, True),
+        # Arrows map facts onto option texts; the sentence that answers names one.
+        (
+            "Water → 100 °C. Acetic acid → 118 °C. So for acetic acid the value is 118 °C.",
+            "stop",
+            "C",
+            False,
+        ),
+        # A cut reply rambling long after its answer was not reconsidering it.
+        (
+            "The correct answer is C. "
+            + "Acetic acid is a carboxylic acid. " * 20
+            + "However, its",
+            "length",
+            "C",
+            True,
+        ),
+        # A restatement the reply announces is this question, not a next one.
+        (
+            "Let's restate the question first.\n\nQuestion: At what temperature does acetic acid"
+            " boil?\nA) 90 °C\nB) 100 °C\nC) 118 °C\nD) 373 °C\n\nIt boils at 118 °C, so the"
+            " answer is C.",
+            "stop",
+            "C",
+            True,
+        ),
+    ],
+)
+def test_fourth_round_phrasings(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "ABCD", UNITS, finish)
+    assert (read.letter, read.confident) == (expected, confident)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "answer: C\n" + "B: fits\n" * 50_000,
+        "C, " * 100_000,
+        "Let's restate it. " * 20_000 + "\n\nQuestion: x\nA) 1\nB) 2\nC) 3\n" * 2_000,
+        "The answer is " + "x " * 100_000 + ", C.",
+        "The answer is C. " + "wait, no. " * 50_000,
+    ],
+)
+def test_fourth_round_rules_stay_linear(reply: str) -> None:
+    assert read_choice(reply, "ABCD", UNITS, "length").kind in (
+        "letter",
+        "none",
+        "ambiguous",
+        "cut_off",
+    )

@@ -131,7 +131,12 @@ def _without_keys(text: str, found: list[Candidate]) -> list[Candidate]:
     starts = {c.start: text.rfind("\n", 0, c.start) + 1 for c in found}
     if not any(_ANSWER_KEY.fullmatch(text, starts[c.start], c.start) for c in found):
         return found
-    return [c for c in found if not (starts[c.start] == c.start and _KEY_AFTER.match(text, c.end))]
+    return [c for c in found if not (_is_key(text, starts[c.start], c))]
+
+
+def _is_key(text: str, line_start: int, c: Candidate) -> bool:
+    """Does the letter open its line (indented or not) as a key, "A: ..."?"""
+    return not text[line_start : c.start].strip() and _KEY_AFTER.match(text, c.end) is not None
 
 
 _BETWEEN = re.compile(r"\bbetween\b", re.I)
