@@ -444,6 +444,20 @@ def test_third_round_rules_stay_linear(reply: str) -> None:
             "C",
             True,
         ),
+        # An option text given as an example is no answer; the one left is.
+        (
+            "It boils at 118 °C at sea level; lower up a mountain, e.g. about 100 °C.",
+            "stop",
+            "C",
+            False,
+        ),
+        # An answer in words of its own outweighs an option text named on the way.
+        (
+            "Water boils at 100 °C. So the answer here is the carboxylic acid's value.",
+            "stop",
+            None,
+            False,
+        ),
         # A restatement the reply announces is this question, not a next one.
         (
             "Let's restate the question first.\n\nQuestion: At what temperature does acetic acid"

@@ -26,7 +26,8 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    reason first conclude last and a correction ("C. Wait, actually D") comes after what it
    corrects; but two different answers with nothing that revises the first between them
    ("The answer is C. The answer is D.") are ambiguous, and so is a commitment naming two
-   letters ("B or C");
+   letters ("B or C"); in a structured reply with an answer key (`answer: D`), letters that
+   key other entries ("A: only accounts for ...") are labels, not answers;
 4. a reply that stops mid-sentence with nothing committed is cut off, unless it opened with
    one option's text (a base model continuing "Answer:" states it first, then rambles);
    one that declines to choose ("I'd rather not guess") or finds no option right gives none;
@@ -34,7 +35,9 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    ribosome"), read with the same cues (a rejected option text does not count, and letters
    left open, "either B or C", outweigh an option text named without a verdict); among
    several, one alone on the first line, the only one the first sentence names, or the only
-   one set in bold;
+   one set in bold; an option text given as an example ("e.g. about 90 °C") is none, and a
+   lone one is none either when the reply states its answer in other words ("the answer is
+   the palladium complex");
 6. a short reply whose only letter is mentioned without any verdict ("B because the ratio is
    1:1.05") chooses it, and so does one that rejects every option but one and states that
    one's value ("2 horas. No es B, no es C, no es D"); rejections alone choose nothing;
@@ -250,6 +253,8 @@ def _read(
     if cues.NO_OPTION.search(text):
         return Extracted(None, "none", not unsure, "no option right")
     if by_text is not None:
+        if by_text.rule == "option text" and _answered_otherwise(text, options or {}, by_text):
+            return Extracted(None, "none", False, "answer stated in words")
         return by_text
     single = _single_mention(text, found) or _eliminated(text, letters, options, found)
     if single is not None:
@@ -264,6 +269,20 @@ def _read(
     translated = not found and bool(options) and other_script(text, options or {})
     stated_in_words = stated_in_words or translated
     return Extracted(None, "none", not (neutral or stated_in_words), "no commitment")
+
+
+# "So the answer here is the palladium complex": an answer in words of its own.
+_IN_WORDS = re.compile(r"\banswer\s+(?:here\s+)?(?:is|would\s+be)\s+(?P<rest>[^.\n]{3,120})", re.I)
+
+
+def _answered_otherwise(text: str, options: dict[str, str], read: Extracted) -> bool:
+    """An answer stated in words that are not the one option text named on the way ("the
+    hydrogenation uses Raney nickel ... So the answer is the palladium complex"): the model
+    maps those words; the option text the rules found is only part of the explanation."""
+    stated = max(_IN_WORDS.finditer(text), key=lambda m: m.start(), default=None)
+    if stated is None or read.letter is None:
+        return False
+    return options.get(read.letter, "").casefold() not in stated.group("rest").casefold()
 
 
 def _eliminated(
@@ -304,6 +323,8 @@ def _decide_options(
         text, [_classify_text(text, c) for c in option_mentions(text, letters, options)]
     )
     kept = [c for c in found if c.role in ("commit", "mention") and c.letter not in rejected]
+    # "e.g. about 90 °C at 3 000 m": an option's text given as an example is no answer.
+    kept = [c for c in kept if not _EXAMPLE.search(text, max(0, c.start - 40), c.start)]
     if not kept:
         return None
     named = {c.letter for c in kept}
@@ -352,6 +373,10 @@ def _opening_answer(text: str, kept: list[Candidate], by_letter: list[Candidate]
     return first.pop()
 
 
+_EXAMPLE = re.compile(
+    r"\b(?:e\.g\.|for\s+(?:example|instance)|such\s+as)\s*,?\s*(?:about|around|roughly|~)?\s*$",
+    re.I,
+)
 _LABEL_ENDING = re.compile(r":\s*[(\[]?\s*$")
 _ARROW_ENDING = re.compile(r"(?:→|⇒|=>|➡)\s*$")
 
