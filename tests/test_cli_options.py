@@ -16,7 +16,7 @@ from tests.train.test_stage import make_project
 from doctune.cli import main
 from doctune.commands.common import STAGE_ROLES
 from doctune.commands.flags import given, model_flags
-from doctune.foundation.config import ROLES, DistributedConfig, ProjectConfig
+from doctune.foundation.config import ROLES, DistributedConfig, EvaluateConfig, ProjectConfig
 from doctune.foundation.config.describe import fields_of
 from doctune.pipeline import STAGE_NAMES, STAGES
 
@@ -81,6 +81,14 @@ def test_train_flags_are_the_distributed_fields() -> None:
     for name, field in DistributedConfig.model_fields.items():
         assert f"--{name.replace('_', '-')}" in shown
         assert " ".join(str(field.description).split()) in shown, name
+
+
+def test_evaluate_flags_are_the_configs_models_and_suites() -> None:
+    shown = " ".join(_help("evaluate").split())
+    for name in ("models", "suites"):
+        described = " ".join(str(EvaluateConfig.model_fields[name].description).split())
+        assert f"--{name} TEXT Comma-separated. {described}" in shown
+        assert f"(default: evaluate.{name} of the config)" in shown
 
 
 def test_distributed_flags_reach_the_stage_and_are_validated_there(

@@ -9,23 +9,16 @@ from typing import Any
 import click
 
 from doctune.commands.common import handle_errors, project_options, run_stages
-from doctune.foundation.config import SUITES
+from doctune.commands.flags import given, model_flags
+from doctune.foundation.config import EvaluateConfig
 from doctune.foundation.config.options import EvaluateOptions
 
 
 @click.command("evaluate")
 @project_options("evaluate")
-@click.option(
-    "--models",
-    help="Comma-separated: 'base', 'best', experiment names or ids, model specs "
-    "(default: evaluate.models of the config).",
-)
-@click.option(
-    "--suites",
-    help=f"Comma-separated, of {', '.join(SUITES)} (default: evaluate.suites of the config).",
-)
+@model_flags(EvaluateConfig, only=["models", "suites"], section="evaluate")
 @handle_errors
-def evaluate(project: Path, models: str | None, suites: str | None, **opts: Any) -> None:
+def evaluate(project: Path, **opts: Any) -> None:
     """Answer and score every model on every suite; writes out/evaluate/scores.jsonl."""
-    options = EvaluateOptions(models=models, suites=suites)  # comma-separated lists
+    options = EvaluateOptions(**given(opts, EvaluateOptions))
     run_stages(project, only="evaluate", options=options, **opts)

@@ -44,6 +44,10 @@ def _bounds(field: FieldInfo) -> dict[str, Any]:
     return bounds
 
 
+def _is_list(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is list
+
+
 def click_type(field: FieldInfo) -> click.ParamType:
     """Choices for a Literal, a range for a bounded number, else the plain type."""
     annotation = _unwrap_optional(field.annotation)
@@ -58,15 +62,20 @@ def click_type(field: FieldInfo) -> click.ParamType:
         return click.IntRange(**bounds) if bounds else click.INT
     if annotation is float:
         return click.FloatRange(**bounds) if bounds else click.FLOAT
-    if annotation is str:
+    if annotation is str or _is_list(annotation):  # a list is given comma-separated
         return click.STRING
     raise TypeError(f"no command-line flag for a field of type {annotation!r}")
 
 
-def field_flag(name: str, field: FieldInfo) -> Decorator:
-    """One `--kebab-name` option for the field `name`, its help the field's description."""
+def field_flag(name: str, field: FieldInfo, section: str | None = None) -> Decorator:
+    """One `--kebab-name` option for the field `name`, its help the field's description (and
+    which config key it overrides, for a field of the config's `section`)."""
     flag = "--" + name.replace("_", "-")
     help_text = field.description or ""
+    if section:
+        help_text += f" (default: {section}.{name} of the config)"
+    if _is_list(_unwrap_optional(field.annotation)):
+        help_text = f"Comma-separated. {help_text}"
     if _unwrap_optional(field.annotation) is bool:
         if field.default is False:  # off unless given: the flag alone turns it on
             return click.option(flag, name, is_flag=True, default=None, help=help_text)
@@ -75,10 +84,17 @@ def field_flag(name: str, field: FieldInfo) -> Decorator:
     return click.option(flag, name, type=click_type(field), default=None, help=help_text)
 
 
-def model_flags(model: type[BaseModel], exclude: Iterable[str] = ()) -> Decorator:
-    """A decorator adding one flag per field of `model` (those in `exclude` left out)."""
-    skipped = set(exclude)
-    decorators = [field_flag(n, f) for n, f in model.model_fields.items() if n not in skipped]
+def model_flags(
+    model: type[BaseModel],
+    exclude: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    section: str | None = None,
+) -> Decorator:
+    """A decorator adding one flag per field of `model` (those in `only`, less `exclude`);
+    `section` names where `model` sits in the config, when its flags override config keys."""
+    wanted = set(model.model_fields if only is None else only) - set(exclude)
+    fields = model.model_fields.items()
+    decorators = [field_flag(n, f, section) for n, f in fields if n in wanted]
 
     def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
         for decorator in reversed(decorators):

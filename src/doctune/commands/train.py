@@ -20,7 +20,7 @@ from doctune.models.experiments import ExperimentTable
 @click.command("train")
 @project_options("train")
 @model_flags(TrainOptions, exclude=["distributed"])
-@model_flags(DistributedConfig)  # every field of train.distributed, overridden for this run
+@model_flags(DistributedConfig, section="train.distributed")
 @handle_errors
 def train_command(project: Path, **opts: Any) -> None:
     """Fine-tune the experiments of PROJECT's config (local TRL + PEFT, or hosted jobs)."""
