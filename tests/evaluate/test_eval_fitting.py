@@ -13,7 +13,6 @@ from evalkit import SYSTEM, chunks, quizzes
 
 from doctune.evaluate.answer import Asker
 from doctune.evaluate.items import quiz_item
-from doctune.evaluate.loglik import encode_pair
 from doctune.evaluate.mmlu import MMLUSuite, load_items
 from doctune.evaluate.qa import answer_template
 from doctune.evaluate.quiz import QuizSuite
@@ -25,6 +24,7 @@ from doctune.models.base import ChatRequest
 from doctune.models.client import ModelClient
 from doctune.models.experiments import ModelRef
 from doctune.models.hf import HFBackend
+from doctune.models.loglik import encode_pair
 from doctune.models.spec import parse_spec
 from doctune.testing.tiny_model import build_tiny_model
 

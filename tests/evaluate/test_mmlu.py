@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from doctune.evaluate import mmlu
-from doctune.evaluate.loglik import argmax_first, continuation_logprobs, encode_pair
 from doctune.evaluate.mmlu import (
     MMLUSuite,
     build_prompt,
@@ -28,9 +26,11 @@ from doctune.evaluate.mmlu import (
 from doctune.foundation.config import ModelSettings
 from doctune.foundation.config.evaluate import MMLUSettings
 from doctune.foundation.errors import ConfigError, InputError
+from doctune.models import hf
 from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient
 from doctune.models.experiments import ModelRef
+from doctune.models.loglik import argmax_first, continuation_logprobs, encode_pair
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
 from doctune.testing.fake_openai import FakeOpenAIServer, prompt_text
@@ -321,7 +321,7 @@ def test_loglikelihood_scoring_on_the_tiny_model_is_cached(
     def no_model(*args: Any) -> list[float]:
         raise AssertionError("the model was called on a rerun")
 
-    monkeypatch.setattr(mmlu, "continuation_logprobs", no_model)
+    monkeypatch.setattr(hf, "continuation_logprobs", no_model)
     again_client = hf_client(tiny_backend, tmp_path)
     again = run(suite.evaluate(ref, again_client, items, "plain"))
     assert [r.extracted for r in again] == [r.extracted for r in results]

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from doctune.evaluate.loglik import continuation_logprobs
 from doctune.evaluate.mmlu import MMLUSuite, description, load_items
 from doctune.foundation.config import ModelSettings
 from doctune.foundation.config.evaluate import MMLUSettings
 from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient
 from doctune.models.experiments import ModelRef
+from doctune.models.loglik import continuation_logprobs
 from doctune.models.spec import parse_spec
 
 FIXTURES = Path(__file__).parent / "mmlu_fixtures"

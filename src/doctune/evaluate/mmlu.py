@@ -9,7 +9,7 @@ Prompts are lm-evaluation-harness's MMLU default (doctune.evaluate.mmlu_prompt),
 be set beside published ones. Two scorings:
 - generate (any chat model): the prompt as one user message, the letter read from the reply;
 - loglikelihood (`hf:` models): " A".." D" scored after the prompt without a chat template, the
-  argmax chosen, exactly as the harness does for a base model (see `doctune.evaluate.loglik`).
+  argmax chosen, exactly as the harness does for a base model (see `doctune.models.loglik`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 from doctune.evaluate.answer import AnswerFailed, answer_failed, fit_to, not_sent, user_prompt
 from doctune.evaluate.extraction.model import ChoiceReader
-from doctune.evaluate.loglik import (
-    LoglikCache,
-    argmax_first,
-    continuation_logprobs,
-    loglik_key,
-    truncated_tokens,
-)
 from doctune.evaluate.mmlu_prompt import (
     LETTERS,
     MMLUQuestion,
@@ -45,6 +37,7 @@ from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
 from doctune.models.client import CallFailed, ModelClient, cost_of
 from doctune.models.experiments import ModelRef
+from doctune.models.loglik import argmax_first
 from doctune.models.spec import capabilities
 
 SPLITS = ("dev", "val", "test")
@@ -55,6 +48,8 @@ Scoring = Literal["generate", "loglikelihood"]
 # few-shot delimiter (a blank line, then the next question), a "Question:" in the pattern's
 # style, and the end-of-turn markers. Four is the most OpenAI's API accepts.
 GENERATE_STOP = ("</s>", "<|im_end|>", "\n\n", "Question:")
+# Scored after the prompt; the leading space keeps each letter one token, as in the harness.
+CONTINUATIONS = [f" {letter}" for letter in LETTERS]
 _COLUMNS = "question, A, B, C, D, answer"
 
 
@@ -250,29 +245,16 @@ class MMLUSuite:
     async def _by_loglikelihood(
         self, model: ModelRef, client: ModelClient, items: list[EvalItem], variant: Variant
     ) -> list[ItemResult]:
-        backend = client.backend
-        hf_model, tokenizer = getattr(backend, "model", None), getattr(backend, "tokenizer", None)
-        if hf_model is None or tokenizer is None:
+        if not capabilities(model.spec).loglikelihood:
             raise ConfigError(
-                f"evaluate.mmlu.scoring: loglikelihood needs an in-process hf: model; "
-                f"{model.spec} is not one (use scoring: generate)"
+                "evaluate.mmlu.scoring: loglikelihood needs an in-process hf: model (a backend "
+                f"that scores continuations); {model.spec} is not one (use scoring: generate)"
             )
-        cache = LoglikCache(client.cache.path) if client.cache is not None else None
-        try:
-            # The model runs in a worker thread so the event loop (and other suites) stay free.
-            scored = await asyncio.to_thread(
-                _score_all, hf_model, tokenizer, backend.identity, items, cache
-            )
-        finally:
-            if cache is not None:
-                cache.close()
-        row = client.ledger.row(client.spec, client.stage)
+        # One item after the other: the model scores one sequence per forward pass anyway.
         results = []
-        for item, (value, cached) in zip(items, scored, strict=True):
-            row.calls += 1
-            row.cache_hits += int(cached)
-            row.prompt_tokens += int(value["prompt_tokens"])
-            letter = LETTERS[argmax_first(value["logprobs"])]
+        for item in items:
+            scored = await client.loglikelihoods(item_prompt(item), CONTINUATIONS)
+            letter = LETTERS[argmax_first(scored.logprobs)]
             results.append(
                 _result(
                     model,
@@ -281,44 +263,12 @@ class MMLUSuite:
                     item_prompt(item),
                     answer=letter,
                     letter=letter,
-                    fitting=[f"cut {value['cut']} tokens from the left"] if value["cut"] else [],
-                    latency_s=float(value["latency_s"]),
-                    prompt_tokens=int(value["prompt_tokens"]),
+                    fitting=[f"cut {scored.cut} tokens from the left"] if scored.cut else [],
+                    latency_s=scored.latency_s,
+                    prompt_tokens=scored.prompt_tokens,
                 )
             )
         return results
-
-
-def _score_all(
-    hf_model: Any, tokenizer: Any, identity: str, items: list[EvalItem], cache: LoglikCache | None
-) -> list[tuple[dict[str, Any], bool]]:
-    """(scores, from cache?) per item; each new score is stored at once, so an interrupted
-    run keeps what it computed."""
-    continuations = [f" {letter}" for letter in LETTERS]
-    dtype = str(getattr(hf_model, "dtype", ""))
-    out: list[tuple[dict[str, Any], bool]] = []
-    for item in items:
-        prompt = item_prompt(item)
-        key = loglik_key(identity, dtype, prompt, continuations)
-        hit = cache.get(key) if cache is not None else None
-        if hit is not None:
-            out.append((hit, True))
-            continue
-        started = time.perf_counter()
-        logprobs = continuation_logprobs(hf_model, tokenizer, prompt, continuations)
-        value = {
-            "logprobs": logprobs,
-            "prompt_tokens": len(tokenizer.encode(prompt)),
-            "latency_s": time.perf_counter() - started,
-        }
-        if cache is not None:
-            cache.put(key, identity, value)
-        out.append((value, False))
-    # Recorded, not cached: the cut follows from the prompt and the model's context alone.
-    return [
-        ({**value, "cut": truncated_tokens(hf_model, tokenizer, item_prompt(item), " A")}, hit)
-        for item, (value, hit) in zip(items, out, strict=True)
-    ]
 
 
 def _result(

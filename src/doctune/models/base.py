@@ -63,6 +63,16 @@ class ChatResponse(BaseModel):
     cached: bool = False
 
 
+class Loglik(BaseModel):
+    """Log-probabilities of continuations after one context (MMLU scored the harness's way)."""
+
+    logprobs: list[float]
+    prompt_tokens: int
+    cut: int = Field(0, description="Tokens dropped from the context's start to fit the model.")
+    latency_s: float = 0.0
+    cached: bool = False
+
+
 class ChatBackend(abc.ABC):
     """A model that answers chat requests. Implementations: openai.py, hf.py."""
 
@@ -98,6 +108,12 @@ class ChatBackend(abc.ABC):
         whatever the backend adds included). Used with `context_length` to fit prompts; a
         backend without its own tokenizer may overestimate, never underestimate on purpose."""
         raise NotImplementedError(f"{self.spec}: cannot count prompt tokens")
+
+    def loglikelihoods(self, context: str, continuations: list[str]) -> Loglik:
+        """Score each continuation after `context`, without a chat template. Blocking (it runs
+        the model; the client calls it in a worker thread); only backends whose capabilities
+        say `loglikelihood` have it."""
+        raise NotImplementedError(f"{self.spec}: no log-likelihood scoring")
 
     @property
     def max_concurrency(self) -> int | None:

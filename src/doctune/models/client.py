@@ -17,9 +17,17 @@ from pydantic import BaseModel
 
 from doctune.foundation.config import ModelSettings
 from doctune.foundation.errors import ModelError
-from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, GenerationParams, Message
+from doctune.models.base import (
+    ChatBackend,
+    ChatRequest,
+    ChatResponse,
+    GenerationParams,
+    Loglik,
+    Message,
+)
 from doctune.models.cache import CallCache, Stored, request_key
 from doctune.models.fitting import Layout, Room, fit
+from doctune.models.loglik import LoglikCache, loglik_key
 from doctune.models.structured import Structured, parse_reply, reask_messages, schema_for
 
 T = TypeVar("T", bound=BaseModel)
@@ -136,6 +144,7 @@ class ModelClient:
         self._inflight: dict[str, asyncio.Future[tuple[ChatResponse, float]]] = {}
         # Stage -> the last error after retries; shared by every stage view of this client.
         self._errors: dict[str, ModelError] = {}
+        self._stores: dict[str, LoglikCache] = {}
         self.structured_retries = structured_retries
         self.defaults = defaults or GenerationParams(max_tokens=self.settings.max_new_tokens)
         self.stage = stage
@@ -361,5 +370,35 @@ class ModelClient:
         row = self.ledger.row(self.spec, self.stage)
         return row.calls == 0 and row.failed_calls >= failures and self.stage in self._errors
 
+    # -- log-likelihood scoring -----------------------------------------------------------------
+    async def loglikelihoods(self, context: str, continuations: list[str]) -> Loglik:
+        """Scores of continuations after `context`: from the call cache's file (a table of its
+        own), else from the backend in a worker thread, stored at once so an interrupted run
+        keeps what it computed; booked as one call."""
+        key = loglik_key(self.backend.identity, self.settings.dtype, context, continuations)
+        store = self._loglik_store()
+        hit = store.get(key) if store is not None else None
+        row = self.ledger.row(self.spec, self.stage)
+        row.calls += 1
+        if hit is not None and "cut" in hit:  # older entries lack the cut: score them again
+            row.cache_hits += 1
+            scored = Loglik.model_validate({**hit, "cached": True})
+        else:
+            scored = await asyncio.to_thread(self.backend.loglikelihoods, context, continuations)
+            if store is not None:
+                store.put(key, self.backend.identity, scored.model_dump(exclude={"cached"}))
+        row.prompt_tokens += scored.prompt_tokens
+        return scored
+
+    def _loglik_store(self) -> LoglikCache | None:
+        if self.cache is None:
+            return None
+        if "loglik" not in self._stores:  # shared by every stage view, like the semaphore
+            self._stores["loglik"] = LoglikCache(self.cache.path)
+        return self._stores["loglik"]
+
     async def aclose(self) -> None:
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
         await self.backend.aclose()

@@ -24,10 +24,11 @@ import torch
 
 from doctune.foundation.config import ModelSettings
 from doctune.foundation.errors import ModelError
-from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Usage
+from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Loglik, Usage
 from doctune.models.constrained import DEFAULT_CAPS, Caps, GrammarCache, allowed_tokens, plan
 from doctune.models.hf_load import config_context, load_model, load_tokenizer
 from doctune.models.identity import backend_identity
+from doctune.models.loglik import continuation_logprobs, truncated_tokens
 from doctune.models.spec import ModelSpec
 
 #: How long the first request of a batch waits for others to join it.
@@ -183,6 +184,17 @@ class HFBackend(ChatBackend):
                 messages, add_generation_prompt=True, tokenize=False
             )
             return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def loglikelihoods(self, context: str, continuations: list[str]) -> Loglik:
+        model, tokenizer = self.model, self.tokenizer
+        started = time.perf_counter()
+        logprobs = continuation_logprobs(model, tokenizer, context, continuations)
+        return Loglik(
+            logprobs=logprobs,
+            prompt_tokens=len(tokenizer.encode(context)),
+            cut=truncated_tokens(model, tokenizer, context, continuations[0]),
+            latency_s=time.perf_counter() - started,
+        )
 
     @property
     def max_concurrency(self) -> int:

@@ -12,9 +12,10 @@ item by item against the harness in tests/evaluate/test_mmlu_lm_eval.py):
 - one sequence per forward pass, no padding, no attention mask (the harness's batch size 1);
 - log-softmax in the model's dtype, the continuation tokens' log-probs summed.
 
-Scores are cached in a table of their own inside the call cache's SQLite file, keyed by the
-backend's identity (spec + weights fingerprint), the dtype, the context and the continuations,
-so a rerun computes nothing and a retrained adapter at the same path computes afresh.
+Scores are cached (by `ModelClient.loglikelihoods`) in a table of their own inside the call
+cache's SQLite file, keyed by the backend's identity (spec + weights fingerprint), the configured
+dtype, the context and the continuations, so a rerun computes nothing and a retrained adapter at
+the same path computes afresh.
 """
 
 from __future__ import annotations
