@@ -33,6 +33,9 @@ _QUESTION_YES = re.compile(r"^\s*[)\]}]?\s*\?\s*yes", re.IGNORECASE)
 # The sentence ends there, perhaps after a gloss ("Largest: Jupiter (D).").
 _SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?(?:[.!]|$)")
 _AFTER_COMMA = re.compile(r"[,;]\s*$")
+# "..., which is option C." ends a sentence to name the letter; "which is option C, but the
+# question asks ..." only identifies a value with it (a weak commitment, `cues.PRE_WEAK`).
+_WHICH_IS = re.compile(r"\bwhich\s+is\s+(?:(?:option|choice|answer)\s*)?[(\[]?\s*$", re.I)
 _APPOSITION = re.compile(r"\b(?:is|are)\s+[^,.;:\n]{1,40},\s*$", re.I)
 _CLAUSE = re.compile(r",|\bbut\b")
 ENDS_WITH_IS = re.compile(r"\b(?:is|are)\s*$")
@@ -165,7 +168,8 @@ def _names_it(text: str, c: Candidate, window: str, post: str, ending: re.Patter
     """A sentence that exists to name the letter: "... is C." or "...: C." ends a sentence
     with it, "between B and D, D" ends the reply with it."""
     named = ending.search(window) or cues.OPTION_NAMED.search(window) or not window.strip()
-    if (named or _APPOSITION.search(window)) and _SENTENCE_CLOSE.match(post):
+    named = named or _APPOSITION.search(window) or _WHICH_IS.search(window)
+    if named and _SENTENCE_CLOSE.match(post):
         # Also a sentence that is the letter alone ("C or D? C.") or ends with it in
         # apposition to what it says is the answer ("The actual capital is Canberra, D.").
         return True
