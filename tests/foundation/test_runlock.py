@@ -79,9 +79,19 @@ def test_a_held_folder_is_refused_with_the_holder_named(tmp_path: Path) -> None:
 def test_wait_waits_for_the_holder(tmp_path: Path) -> None:
     proc = holder_process(tmp_path)
     said: list[str] = []
-    threading.Timer(0.5, proc.terminate).start()
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        proc.terminate()
+
+    threading.Timer(0.5, stop).start()
     with run_lock(tmp_path, "doctune run waiting", wait=True, log=said.append):
-        assert proc.poll() is not None  # the lock came only once the holder was gone
+        # The lock came only once the holder was told to go. (Its exit status may lag behind the
+        # lock's release by a moment: the OS drops the lock as it closes the files, before the
+        # process can be reaped, so poll() would race.)
+        assert stopped.is_set()
+        assert proc.wait(timeout=30) is not None
     assert said and f"waiting for pid {proc.pid}" in said[0]
     proc.wait()
 
