@@ -424,6 +424,10 @@ def test_third_round_rules_stay_linear(reply: str) -> None:
         ("Die richtige Lösung ist also C.", "stop", "C", True),
         ("Somit ist Option C korrekt.", "stop", "C", True),
         ("醋酸的沸点是118 °C，即选项C。", "stop", "C", True),
+        ("B ist falsch, also ist C richtig.", "stop", "C", True),
+        ("끓는점은 118 °C이므로 C가 맞습니다.", "stop", "C", True),
+        ("A resposta correta é a letra C, 118 °C.", "stop", "C", True),
+        ("So it boils at 118 °C, which corresponds to option C.", "stop", "C", True),
         ("L'acide acétique bout à 118 °C : réponse C.", "stop", "C", True),
         ("$\\therefore$ the answer is $\\boxed{\\mathrm{C}}$.", "stop", "C", True),
         # A Cyrillic С rejected in its short form ("неверен") leaves nothing chosen.

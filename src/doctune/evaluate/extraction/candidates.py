@@ -35,7 +35,9 @@ _SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?(?:[.!]|$)
 _AFTER_COMMA = re.compile(r"[,;]\s*$")
 # "..., which is option C." ends a sentence to name the letter; "which is option C, but the
 # question asks ..." only identifies a value with it (a weak commitment, `cues.PRE_WEAK`).
-_WHICH_IS = re.compile(r"\bwhich\s+is\s+(?:(?:option|choice|answer)\s*)?[(\[]?\s*$", re.I)
+_WHICH_IS = re.compile(
+    r"\bwhich\s+(?:is|corresponds\s+to|matches)\s+(?:(?:option|choice|answer)\s*)?[(\[]?\s*$", re.I
+)
 _APPOSITION = re.compile(r"\b(?:is|are)\s+[^,.;:\n]{1,40},\s*$", re.I)
 _CLAUSE = re.compile(r",|\bbut\b")
 ENDS_WITH_IS = re.compile(r"\b(?:is|are)\s*$")

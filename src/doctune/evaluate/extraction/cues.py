@@ -16,7 +16,8 @@ _I = re.IGNORECASE
 _TAIL = (
     r"[\s,:\-–—→=>]*(?:either\s+)?(?:(?:the|la|el|die|antwort|respuesta|réponse|вариант)\s+)?"
     r"(?:(?:option|choice|letter|answer|(?:a\s+)?alternativa|réponse|respuesta|opci[oó]n|選択肢|选项)\s*)?"
-    r"[(\[{]?\s*$"
+    # Portuguese "é a letra D".
+    r"(?:(?:a\s+)?letra\s+)?[(\[{]?\s*$"
 )
 _NEG_TAIL = r"\s*(?:(?:option|choice|answer)\s*)?[(\[{]?\s*$"
 _ADVERB = r"(?:\s+(?:\w+ly|therefore|thus|then|still|indeed|also))?"
@@ -80,7 +81,7 @@ PRE_STRONG = re.compile(
     r"(?:correcta\s+|correcte\s+|correta\s+|corretta\s+)?(?:ist|is|es|est|è|é)"
     r"(?:\s+(?:donc|also|por\s+lo\s+tanto|quindi))?"
     r"|(?:정답|답)\s*(?:은|는)|\bαπάντηση\s+(?:είναι\s+)?(?:η\s+)?"
-    r"|\brichtig\s+ist(?:\s+also)?|\bbleibt\s+nur|\bpor\s+lo\s+tanto(?:,?\s+la\s+respuesta\s+es)?"
+    r"|\brichtig\s+ist(?:\s+also)?|\balso\s+ist|\bbleibt\s+nur|\bpor\s+lo\s+tanto(?:,?\s+la\s+respuesta\s+es)?"
     r"|\bc'est(?:\s+donc)?(?:\s+la\s+réponse)?|\bsomit(?:\s+ist)?|即|\bзначит|\bправильный\s+(?:ответ|вариант)\s*[—:-]?"
     r"|\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go\s+with"
     r"|going\s+with|went\s+with|opt\s+for|opting\s+for|settle\s+on|stick\s+with|i'?d\s+say"
@@ -155,7 +156,7 @@ POST_STRONG = re.compile(
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"
     r"|(?:ist|est|es|è)\s+(?:richtig|korrekt|correct[ae]?|juste|corrett[ao])\b"
-    r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다)",
+    r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다|(?:가|이)\s*맞)",
     _I,
 )
 POST_WEAK = re.compile(
