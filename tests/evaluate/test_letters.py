@@ -462,6 +462,16 @@ def test_third_round_rules_stay_linear(reply: str) -> None:
             None,
             False,
         ),
+        # A letter alone a paragraph below a verdict list concludes it; right under a
+        # restated list that was cut, it is the list's next marker.
+        (
+            "- A) 90 °C — water up a mountain\n- B) 100 °C — water\n- C) 118 °C — acetic acid ✓"
+            "\n- D) 373 °C — a kelvin mix-up\n\n**C**",
+            "stop",
+            "C",
+            True,
+        ),
+        ("A. 90 °C\nB. 100 °C\nC. 118 °C\nD", "length", None, True),
         # A restatement the reply announces is this question, not a next one.
         (
             "Let's restate the question first.\n\nQuestion: At what temperature does acetic acid"

@@ -241,6 +241,12 @@ _LINE_REJECT = re.compile(
 _LINE_ACCEPT = re.compile(r"\bcorrect\b|\bright\b|\btrue\b|\bmatch\w*|\bfits\b|\byes\b|正确", re.I)
 
 
+def _concludes(text: str, c: Candidate) -> bool:
+    line_start = text.rfind("\n", 0, c.start) + 1
+    alone = not text[line_start : c.start].strip() and not text[c.end :].strip()
+    return alone and text[:line_start].rstrip(" \t").endswith("\n\n")
+
+
 def with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidate]:
     """Lines that open with an option marker. Several of them are a list: each line is the
     verdict on its letter ("- B (0.200 mol): ignores the excess"), or just the option restated.
@@ -254,11 +260,17 @@ def with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidat
             starts[offset + m.start("L")] = m.group("rest")
         offset += len(line) + 1
     distinct = {text[i].upper() for i in starts}
+    listed = any(rest.strip() for rest in starts.values())
     out = []
     for c in found:
         rest = starts.get(c.start)
         if rest is None:
             out.append(c)
+        elif listed and not rest.strip() and _concludes(text, c):
+            # The letter alone on the last line, a paragraph below options that each had their
+            # say: the list's conclusion ("- C) 29 — prime ✓ ... \n\n**C**"). Right under
+            # them it may be a restated list that was cut ("C. 29\nD").
+            out.append(replace(c, role="commit", strength=2))
         elif len(distinct) == 1:
             keep_verdict = c.role == "reject" or (c.start > 0 and c.role != "mention")
             out.append(c if keep_verdict else replace(c, role="commit", strength=2, leading=True))
