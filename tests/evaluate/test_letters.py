@@ -508,3 +508,26 @@ def test_fourth_round_rules_stay_linear(reply: str) -> None:
         "ambiguous",
         "cut_off",
     )
+
+
+STEPS = {"A": "2 steps", "B": "6 steps", "C": "3 steps", "D": "5 steps"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected", "rule"),
+    [
+        # A small number in words names the option that writes it in digits.
+        ("The BHC route takes three steps.", "C", "option text"),
+        # So both count: a verdict on one letter and a value in words for another are unsettled.
+        ("Six steps (B) is the Boots count. The BHC process has three steps.", None, None),
+        (
+            "Some count three steps. I don't think any single option is right.",
+            None,
+            "no option right",
+        ),
+    ],
+)
+def test_number_words_name_options(reply: str, expected: str | None, rule: str | None) -> None:
+    read = read_choice(reply, "ABCD", STEPS, "stop")
+    assert read.letter == expected
+    assert rule is None or read.rule == rule

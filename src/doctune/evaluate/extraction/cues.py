@@ -223,7 +223,7 @@ FORCED_AFTER = re.compile(
 # A reply that finds no option right ("None of the options match", "no option is correct").
 NO_OPTION = re.compile(
     r"\b(?:none\s+of\s+(?:the|these)\s+(?:options|choices|answers)|no\s+(?:option|choice|answer))"
-    r"\s+(?:is|are|match(?:es)?|fits?|seems?)\b|\b(?:don'?t|do\s+not)\s+think\s+any\s+"
+    r"\s+(?:is|are|match(?:es)?|fits?|seems?)\b|\b(?:don'?t|do\s+not)\s+think\s+any\s+(?:single\s+|one\s+)?"
     r"(?:option|choice|answer|of\s+them)\s+is\b",
     _I,
 )

@@ -22,8 +22,18 @@ def _bounded(body: str) -> str:
     # Bounded so "0.2 mol" is not found inside "0.21 mol" nor "1" inside "10"; the article goes
     # with the match, so "is not the nucleus" reads "not" right before it; a plural counts.
     # Words may be split by a line break ("Acetic\n\nacid"): normalised text has no longer runs.
-    words = r"\s{1,2}".join(re.escape(w) for w in body.split(" "))
+    words = r"\s{1,2}".join(_word(w) for w in body.split(" "))
     return rf"(?<![\w.,])(?<!\d[.,])(?:(?:the|a|an)\s+)?{words}(?:e?s)?(?!\w)(?![.,]\d)"
+
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _word(word: str) -> str:
+    """A small whole number also matches its English word ("3 steps" in "three steps")."""
+    if word.isascii() and word.isdigit() and int(word) < len(_NUMBER_WORDS):
+        return rf"(?:{word}|{_NUMBER_WORDS[int(word)]})"
+    return re.escape(word)
 
 
 def option_mentions(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
