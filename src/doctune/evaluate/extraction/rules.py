@@ -67,6 +67,12 @@ from doctune.evaluate.extraction.candidates import (
     sentence_start,
     with_lines,
 )
+from doctune.evaluate.extraction.fallbacks import (
+    answered_otherwise,
+    eliminated,
+    single_mention,
+    stopped_mid_sentence,
+)
 from doctune.evaluate.extraction.options import (
     bare_value,
     emphasised,
@@ -74,7 +80,7 @@ from doctune.evaluate.extraction.options import (
     other_script,
 )
 from doctune.evaluate.extraction.result import Candidate, Extracted
-from doctune.evaluate.extraction.text import normalise, option_line, own_answer
+from doctune.evaluate.extraction.text import normalise, own_answer
 
 
 @lru_cache(maxsize=16)
@@ -153,34 +159,6 @@ def _picks_from_pair(text: str, other: Candidate, win: Candidate) -> bool:
     return _BETWEEN.search(text, max(0, other.start - 40), other.start) is not None
 
 
-_UNFINISHED = re.compile(r"(?:[\w,(=:\-–—]|\b(?:the|a|an|of|to|is|which))\s*$", re.I)
-
-
-def _stopped_mid_sentence(text: str, letters: str) -> bool:
-    """Prose that breaks off ("..., which"); a list item or a label without a full stop is
-    not a broken sentence."""
-    last = text.rsplit("\n", 1)[-1]
-    if len(last.split()) < 4 or option_line(letters).match(last) or text[-1] in ".!?":
-        return False
-    return len(text) >= 30 and _UNFINISHED.search(text) is not None
-
-
-def _single_mention(text: str, found: list[Candidate]) -> Extracted | None:
-    """Rule 6: a short reply whose one letter carries no verdict at all."""
-    kept = [c for c in found if c.role != "reject"]  # "B, not C": C is out of play
-    letters = {c.letter for c in kept}
-    if len(letters) != 1 or len(text) > 300 or any(c.role != "mention" for c in kept):
-        return None
-    for one in kept:  # a verdict against it anywhere ("C | ? ... not confident about C")
-        start = sentence_start(text, one.start)
-        end = SENTENCE_END.search(text, one.end)
-        sentence = text[start : end.start() if end else len(text)]
-        clause = sentence[one.start - start :].split(",", 1)[0]
-        if cues.NEGATIVE_WORDS.search(sentence[: one.start - start] + clause):
-            return None
-    return Extracted(letters.pop(), "letter", False, "single mention")
-
-
 def read_choice(
     reply: str,
     letters: str = "ABCD",
@@ -243,7 +221,7 @@ def _read(
         return decided
     by_text = _decide_options(text, letters, options, found, marked) if options else None
     first = by_text is not None and by_text.rule == "option text first"
-    if _stopped_mid_sentence(text, letters) and not first:
+    if stopped_mid_sentence(text, letters) and not first:
         return Extracted(None, "cut_off", True, "stopped mid-sentence")
     # Nothing committed and the reply says it will not choose, or that no option is right:
     # an option text or a lone letter it named on the way is no answer.
@@ -253,10 +231,10 @@ def _read(
     if cues.NO_OPTION.search(text):
         return Extracted(None, "none", not unsure, "no option right")
     if by_text is not None:
-        if by_text.rule == "option text" and _answered_otherwise(text, options or {}, by_text):
+        if by_text.rule == "option text" and answered_otherwise(text, options or {}, by_text):
             return Extracted(None, "none", False, "answer stated in words")
         return by_text
-    single = _single_mention(text, found) or _eliminated(text, letters, options, found)
+    single = single_mention(text, found) or eliminated(text, letters, options, found)
     if single is not None:
         return single
     in_play = {c.letter for c in found if c.role in ("commit", "mention")}
@@ -269,42 +247,6 @@ def _read(
     translated = not found and bool(options) and other_script(text, options or {})
     stated_in_words = stated_in_words or translated
     return Extracted(None, "none", not (neutral or stated_in_words), "no commitment")
-
-
-# "So the answer here is the palladium complex": an answer in words of its own.
-_IN_WORDS = re.compile(r"\banswer\s+(?:here\s+)?(?:is|would\s+be)\s+(?P<rest>[^.\n]{3,120})", re.I)
-
-
-def _answered_otherwise(text: str, options: dict[str, str], read: Extracted) -> bool:
-    """An answer stated in words that are not the one option text named on the way ("the
-    hydrogenation uses Raney nickel ... So the answer is the palladium complex"): the model
-    maps those words; the option text the rules found is only part of the explanation."""
-    stated = max(_IN_WORDS.finditer(text), key=lambda m: m.start(), default=None)
-    if stated is None or read.letter is None:
-        return False
-    return options.get(read.letter, "").casefold() not in stated.group("rest").casefold()
-
-
-def _eliminated(
-    text: str, letters: str, options: dict[str, str] | None, found: list[Candidate]
-) -> Extracted | None:
-    """ "... de aproximadamente 2 horas. No es B, no es C, y no es D": every option but one
-    rejected and the value of the one left stated. Rejections alone choose nothing ("Not A,
-    not C, not D"): the grader wants the answer said, not inferred."""
-    if not options or not found or any(c.role != "reject" for c in found):
-        return None
-    left = set(letters) - {c.letter for c in found}
-    if len(letters) < 3 or len(left) != 1:
-        return None
-    letter = left.pop()
-    values = set(_VALUE.findall(options.get(letter, "")))
-    if not values or not values & set(_VALUE.findall(text)):
-        return None
-    return Extracted(letter, "letter", False, "the one not rejected, its value stated")
-
-
-# Whole numbers only ("2" in "2 horas", not in "12" or "2.5"); each lookaround is one character.
-_VALUE = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?!\w)(?![.,]\d)")
 
 
 def _decide_options(
