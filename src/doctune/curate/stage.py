@@ -116,10 +116,7 @@ async def curate_records(
 
 
 def chunks_by_id(ctx: RunContext) -> dict[str, Chunk]:
-    return {
-        c.id: c
-        for c in load_chunks(ctx, needed_for="grounding checks answers against them")
-    }
+    return {c.id: c for c in load_chunks(ctx, needed_for="grounding checks answers against them")}
 
 
 def _datasets(ctx: RunContext) -> list[Any]:
