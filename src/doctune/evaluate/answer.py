@@ -170,6 +170,24 @@ def user_prompt(messages: list[Message]) -> str:
     return messages[-1].content
 
 
+def _common(
+    suite: str, item: EvalItem, model: ModelRef, variant: Variant, asked: Asked | list[Message]
+) -> dict[str, Any]:
+    """What every result of an item records alike, answered or not."""
+    messages = asked if isinstance(asked, list) else asked.messages
+    return {
+        "item_id": item.id,
+        "suite": suite,
+        "dataset": item.dataset,
+        "variant": variant,
+        "model": model.label,
+        "spec": model.spec,
+        "question": item.question,
+        "prompt": user_prompt(messages),
+        "fitting": [] if isinstance(asked, list) else asked.fitting,
+    }
+
+
 def item_result(
     suite: str,
     item: EvalItem,
@@ -182,19 +200,9 @@ def item_result(
 ) -> ItemResult:
     """An ItemResult with what every suite records the same way; `scored` adds the suite's own
     fields (reference, scores, judges, extracted letter, exclusion)."""
-    messages = asked if isinstance(asked, list) else asked.messages
-    fitting = [] if isinstance(asked, list) else asked.fitting
     return ItemResult(
-        item_id=item.id,
-        suite=suite,
-        dataset=item.dataset,
-        variant=variant,
-        model=model.label,
-        spec=model.spec,
-        question=item.question,
-        prompt=user_prompt(messages),
+        **_common(suite, item, model, variant, asked),
         answer=response.text,
-        fitting=fitting,
         **usage_fields(client, response),
         **scored,
     )
@@ -205,19 +213,11 @@ def not_sent(
 ) -> ItemResult:
     """The result of an item whose prompt could not fit: asked nothing, excluded, counted."""
     return ItemResult(
-        item_id=item.id,
-        suite=suite,
-        dataset=item.dataset,
-        variant=variant,
-        model=model.label,
-        spec=model.spec,
-        question=item.question,
-        prompt=user_prompt(asked.messages),
+        **_common(suite, item, model, variant, asked),
         reference=item.reference,
         answer="",
         excluded=asked.excluded,
         exclusion=EXCEEDS,
-        fitting=asked.fitting,
     )
 
 
