@@ -1,0 +1,33 @@
+"""`create_app`: the Starlette application over one project (routes from `views/`, the guard from
+`security.py`, the static files shipped in the package)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from doctune.serve.security import Guard
+from doctune.serve.state import ServeState
+from doctune.serve.templating import STATIC_DIR
+from doctune.serve.views import VIEWS
+
+
+def create_app(
+    project: Path,
+    config_file: Path | None = None,
+    out: Path | None = None,
+    token: str | None = None,
+) -> Starlette:
+    """The app for `project` (its config from `config_file` or doctune.yaml, its outputs in `out`
+    or the config's). With `token`, every request must carry it (cookie from /signin?token=, or
+    `Authorization: Bearer`)."""
+    state = ServeState.load(project, config_file, out, token)
+    routes: list[BaseRoute] = [route for view in VIEWS for route in view.routes]
+    routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, state=state)])
+    app.state.doctune = state
+    return app

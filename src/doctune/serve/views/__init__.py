@@ -1,0 +1,11 @@
+"""The pages, one module per kind, each exporting `routes`; the app mounts them in this order."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from doctune.serve.views import overview
+
+VIEWS: list[ModuleType] = [
+    overview,
+]
