@@ -80,13 +80,15 @@ STAGES: tuple[Stage, ...] = (
         entry="doctune.curate.stage:run",
         estimate="doctune.curate.stage:estimate",
     ),
+    # Applies the project's reviews (reviews.sqlite, in the fingerprint) before splitting.
     Stage(
         "split",
-        reads=(Read("dataset", "curate"),),
+        reads=(Read("dataset", "curate"), Read("rejected", "curate", optional=True)),
         writes=("dataset", "rejected", "stats"),
         config=("split",),
         roles=(),
         entry="doctune.split.stage:run",
+        extra_fingerprint="doctune.split.reviews:fingerprint",
     ),
     Stage(
         "evalsets",

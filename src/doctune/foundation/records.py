@@ -47,6 +47,11 @@ class Provenance(Record):
     prompt: str | None = Field(None, description="Template name and version.")
     prompt_hash: str | None = None
     config_hash: str | None = None
+    # Set by split from the project's reviews (foundation/reviews.py); absent in older files.
+    edited_by: str | None = Field(None, description="Reviewer who edited the question or answer.")
+    edited_at: str | None = Field(None, description="When it was edited (ISO 8601, UTC).")
+    approved_by: str | None = Field(None, description="Reviewer who approved the record.")
+    approved_at: str | None = None
 
 
 class Chunk(Record):

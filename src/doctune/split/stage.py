@@ -32,6 +32,7 @@ from doctune.foundation.jsonl import read_jsonl, write_json, write_jsonl
 from doctune.foundation.recipes import record_type
 from doctune.foundation.records import SPLITS, QARecord, RejectedRecord
 from doctune.foundation.results import StageResult
+from doctune.split import reviews as review_mod
 
 STAGE = "split"
 _FILL_FIRST = ("test", "validation")  # the small splits are filled first, train takes the rest
@@ -333,15 +334,20 @@ async def run(ctx: RunContext) -> StageResult:
         )
     out_dir = ctx.stage_dir(STAGE)
     artifacts, reports = [], {}
+    reviews = review_mod.load(ctx)
     for dataset in datasets:
         recipe = dataset.recipe or dataset.path.rsplit("/", 1)[-1].removesuffix(".jsonl")
+        # Reviews first: a rejected record takes no place in any split.
+        applied = review_mod.apply(ctx, read_jsonl(ctx.path(dataset), record_type(recipe)), reviews)
         outcome = split_records(
-            read_jsonl(ctx.path(dataset), record_type(recipe)),
+            applied.kept,
             config.sizes_for(recipe),
             seed=config.seed,
             leak_threshold=config.leak_threshold,
             recipe=recipe,
         )
+        outcome.rejected[:0] = applied.dropped
+        outcome.report["reviews"] = applied.counts
         check_disjoint(outcome.splits)  # the promise of this stage, checked where it is kept
         for name in SPLITS:
             path = out_dir / recipe / f"{name}.jsonl"
@@ -354,13 +360,21 @@ async def run(ctx: RunContext) -> StageResult:
         artifacts.append(ctx.manifest.artifact(STAGE, "rejected", rejected_path, recipe=recipe))
         reports[recipe] = outcome.report
         _log_recipe(ctx, recipe, outcome.report)
+    orphaned = review_mod.orphaned(ctx, reviews.values())
     report_path = out_dir / "report.json"
     write_json(
         report_path,
-        {"seed": config.seed, "leak_threshold": config.leak_threshold, "recipes": reports},
+        {
+            "seed": config.seed,
+            "leak_threshold": config.leak_threshold,
+            "recipes": reports,
+            "reviews": {"orphaned": orphaned},
+        },
     )
     artifacts.append(ctx.manifest.artifact(STAGE, "stats", report_path))
-    return StageResult(artifacts, _summary(reports))
+    summary = _summary(reports)
+    summary["reviews"] = review_mod.totals(reports, orphaned)
+    return StageResult(artifacts, summary)
 
 
 def _log_recipe(ctx: RunContext, recipe: str, report: dict[str, Any]) -> None:

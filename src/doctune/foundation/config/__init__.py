@@ -42,6 +42,7 @@ from doctune.foundation.config.evaluate import (
     ReportConfig,
 )
 from doctune.foundation.config.models import ClientConfig, ModelsConfig, ModelSettings
+from doctune.foundation.config.review import ReviewConfig
 from doctune.foundation.config.train import (
     DistributedConfig,
     GridSpec,
@@ -86,6 +87,7 @@ __all__ = [
     "RecipeName",
     "RephraseConfig",
     "ReportConfig",
+    "ReviewConfig",
     "Section",
     "SplitConfig",
     "SplitSizes",
@@ -141,6 +143,10 @@ class ProjectConfig(Section):
     )
     report: ReportConfig = Field(
         default_factory=ReportConfig, description="The HTML/Markdown/CSV report."
+    )
+    review: ReviewConfig = Field(
+        default_factory=ReviewConfig,
+        description="Human reviews of records (doctune serve, doctune review), applied by split.",
     )
 
     def section_hash(self, *names: str) -> str:
