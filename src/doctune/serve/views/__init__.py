@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from doctune.serve.views import overview
+from doctune.serve.views import documents, overview, report
 
 VIEWS: list[ModuleType] = [
     overview,
+    documents,
+    report,
 ]

@@ -6,11 +6,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from doctune.serve.templating import render
+from doctune.serve.overview import problems, stage_rows
+from doctune.serve.templating import render, state_of
 
 
 async def overview(request: Request) -> Response:
-    return render(request, "overview.html", {"title": "Overview"})
+    state = state_of(request)
+    rows = stage_rows(state)
+    context = {
+        "title": "Overview",
+        "stages": rows,
+        "problems": problems(state),
+        "total_cost": sum(r.cost_usd for r in rows),
+        "total_calls": sum(r.calls for r in rows),
+        "has_report": (state.out / "report" / "index.html").is_file(),
+        "out_dir": state.out,
+    }
+    return render(request, "overview.html", context)
 
 
 routes: list[BaseRoute] = [Route("/", overview, name="overview")]

@@ -1,0 +1,127 @@
+"""What the overview shows, read from the output folder without the run lock: each stage's state
+(the pipeline's own up-to-date test), its summary and cost, and the last run's problems."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from doctune import pipeline
+from doctune.context import USAGE_NAME, RunContext
+from doctune.foundation.errors import DoctuneError
+from doctune.foundation.jsonl import read_json, read_jsonl
+from doctune.foundation.records import RejectedRecord
+from doctune.serve.state import ServeState
+
+UP_TO_DATE, STALE, NEVER_RUN, UNKNOWN = "up to date", "stale", "never run", "unknown"
+
+
+@dataclass
+class StageRow:
+    name: str
+    state: str
+    finished_at: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    records: int = 0
+    calls: int = 0
+    cost_usd: float = 0.0
+    note: str | None = None
+
+
+@dataclass
+class Problem:
+    stage: str
+    what: str
+    reason: str
+
+
+def _context(state: ServeState) -> RunContext:
+    # A context only to compute fingerprints: nothing is run, no lock taken, no progress shown.
+    return RunContext(
+        state.project,
+        state.config,
+        out_dir=state.out,
+        console=Console(stderr=True, quiet=True),
+        show_progress=False,
+    )
+
+
+def stage_rows(state: ServeState) -> list[StageRow]:
+    manifest = state.manifest()
+    ctx = _context(state)
+    ctx.manifest = manifest
+    usage = _usage(state.out)
+    rows = []
+    for stage in pipeline.STAGES:
+        recorded = manifest.stage_state(stage.name)
+        row = StageRow(stage.name, NEVER_RUN)
+        if recorded is not None:
+            row.finished_at = recorded.finished_at
+            row.summary = recorded.summary
+            row.state, row.note = _state(ctx, stage)
+        row.records = sum(a.records or 0 for a in manifest.find_stage(stage.name))
+        for spent in usage.get(stage.name, {}).values():
+            row.calls += int(spent.get("calls", 0))
+            row.cost_usd += float(spent.get("cost_usd", 0.0))
+        rows.append(row)
+    return rows
+
+
+def _state(ctx: RunContext, stage: pipeline.Stage) -> tuple[str, str | None]:
+    try:
+        fresh = pipeline.is_up_to_date(ctx, stage)
+    except (DoctuneError, OSError) as exc:
+        # A config or model folder that no longer resolves: the state cannot be told, say why.
+        return UNKNOWN, str(exc)
+    return (UP_TO_DATE, None) if fresh else (STALE, None)
+
+
+def _usage(out: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    path = out / USAGE_NAME
+    try:
+        data = read_json(path) if path.is_file() else {}
+    except (DoctuneError, OSError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def problems(state: ServeState) -> list[Problem]:
+    """The last run's errors and skipped files (ingest's report) and its exclusions by reason."""
+    manifest = state.manifest()
+    found: list[Problem] = []
+    for artifact in manifest.find("stats", stage="ingest"):
+        report = _read(manifest.resolve(artifact))
+        for item in report.get("files", []) if isinstance(report, dict) else []:
+            if item.get("status") != "ok" or item.get("reason"):
+                found.append(
+                    Problem(
+                        "ingest",
+                        str(item.get("path")),
+                        str(item.get("reason") or item.get("status")),
+                    )
+                )
+    for artifact in manifest.find("rejected"):
+        path = manifest.resolve(artifact)
+        if not path.is_file():
+            continue
+        reasons = Counter(r.reason for r in read_jsonl(path, RejectedRecord))
+        for reason, n in sorted(reasons.items()):
+            found.append(
+                Problem(artifact.stage, f"{artifact.recipe or artifact.path}", f"{n} × {reason}")
+            )
+    evaluated = manifest.stage_state("evaluate")
+    excluded = (evaluated.summary.get("excluded") if evaluated else None) or {}
+    for reason, n in sorted(excluded.items()):
+        found.append(Problem("evaluate", "answers", f"{n} × {reason}"))
+    return found
+
+
+def _read(path: Path) -> Any:
+    try:
+        return read_json(path)
+    except (DoctuneError, OSError):
+        return {}
