@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from doctune.serve.views import documents, overview, report
+from doctune.serve.views import datasets, documents, overview, records, report
 
 VIEWS: list[ModuleType] = [
     overview,
     documents,
+    datasets,
+    records,
     report,
 ]
