@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from doctune import __version__
-from doctune.commands import chat, config, evaluate, export, report, serve, train
+from doctune.commands import chat, config, evaluate, export, report, review, serve, train
 from doctune.commands.common import handle_errors, project_options, run_stages
 from doctune.pipeline import STAGE_NAMES
 from doctune.scaffold import scaffold
@@ -75,6 +75,7 @@ main.add_command(train.train_command)
 main.add_command(train.experiments_command)
 main.add_command(evaluate.evaluate)
 main.add_command(report.report)
+main.add_command(review.review)
 main.add_command(chat.chat)
 main.add_command(serve.serve)
 main.add_command(config.config_command)

@@ -23,8 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from pydantic import BaseModel, ConfigDict
+
 from doctune.foundation.config import ProjectConfig
 from doctune.foundation.errors import InputError
+from doctune.foundation.jsonl import iter_jsonl
+from doctune.foundation.manifest import Manifest
 from doctune.foundation.records import QARecord, RejectedRecord
 
 REVIEWS_NAME = "reviews.sqlite"
@@ -194,6 +198,23 @@ class ReviewStore:
         rerun when it changes, and only then."""
         data = json.dumps([asdict(r) for r in self.all()], sort_keys=True)
         return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
+
+
+class _Text(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    question: str
+    answer: str
+
+
+def written_records(manifest: Manifest) -> dict[str, dict[str, str]]:
+    """Every record synthesis wrote (curate keeps a subset of them), by id: its question and
+    answer as written, before any review. The records a review can name."""
+    found: dict[str, dict[str, str]] = {}
+    for artifact in manifest.find("dataset", stage="synthesize"):
+        for r in iter_jsonl(manifest.resolve(artifact), _Text):
+            found[r.id] = {"question": r.question, "answer": r.answer}
+    return found
 
 
 def _has_tables(conn: sqlite3.Connection) -> bool:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from doctune.context import RunContext
 from doctune.foundation.jsonl import read_jsonl
-from doctune.foundation.records import QARecord
+from doctune.foundation.records import QARecord, RejectedRecord
 from doctune.foundation.reviews import Applied, Review, ReviewStore, apply_reviews, reviews_path
 
 STAGE = "split"
@@ -42,10 +42,36 @@ def load(ctx: RunContext) -> dict[str, Review]:
     return {r.record_id: r for r in store(ctx).all()}
 
 
-def apply(ctx: RunContext, records: list[QARecord], reviews: dict[str, Review]) -> Applied:
-    return apply_reviews(
+def edited(
+    ctx: RunContext, records: list[QARecord], reviews: dict[str, Review]
+) -> tuple[list[QARecord], Applied]:
+    """Every record, the edited ones with their new text, and what the reviews decide."""
+    applied = apply_reviews(
         records, reviews, require_approval=ctx.config.review.require_approval, stage=STAGE
     )
+    reviewed = {r.id: r for r in applied.kept}
+    return [reviewed.get(r.id, r) for r in records], applied
+
+
+def drop_unreviewed(
+    splits: dict[str, list[QARecord]],
+    rejected: list[RejectedRecord],
+    report: dict[str, Any],
+    applied: Applied,
+) -> None:
+    """Take the records the reviews drop out of the splits they were assigned to, with the
+    review's reason (one the split dropped anyway keeps the split's reason)."""
+    keep = {r.id for r in applied.kept}
+    placed = {r.id for records in splits.values() for r in records}
+    rejected[:0] = [r for r in applied.dropped if r.id in placed]
+    for name, records in splits.items():
+        splits[name] = [r for r in records if r.id in keep]
+    report["sizes"] = {name: len(records) for name, records in splits.items()}
+    report["chunks"] = {
+        n: len({c for r in records for c in r.provenance.chunk_ids})
+        for n, records in splits.items()
+    }
+    report["reviews"] = applied.counts
 
 
 def curated_ids(ctx: RunContext) -> set[str]:

@@ -337,17 +337,19 @@ async def run(ctx: RunContext) -> StageResult:
     reviews = review_mod.load(ctx)
     for dataset in datasets:
         recipe = dataset.recipe or dataset.path.rsplit("/", 1)[-1].removesuffix(".jsonl")
-        # Reviews first: a rejected record takes no place in any split.
-        applied = review_mod.apply(ctx, read_jsonl(ctx.path(dataset), record_type(recipe)), reviews)
+        # Edits before splitting (the leak check reads the edited questions); rejections after,
+        # so that a review never moves another record to another split.
+        records, applied = review_mod.edited(
+            ctx, read_jsonl(ctx.path(dataset), record_type(recipe)), reviews
+        )
         outcome = split_records(
-            applied.kept,
+            records,
             config.sizes_for(recipe),
             seed=config.seed,
             leak_threshold=config.leak_threshold,
             recipe=recipe,
         )
-        outcome.rejected[:0] = applied.dropped
-        outcome.report["reviews"] = applied.counts
+        review_mod.drop_unreviewed(outcome.splits, outcome.rejected, outcome.report, applied)
         check_disjoint(outcome.splits)  # the promise of this stage, checked where it is kept
         for name in SPLITS:
             path = out_dir / recipe / f"{name}.jsonl"
