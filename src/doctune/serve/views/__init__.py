@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from doctune.serve.views import datasets, documents, overview, records, report
+from doctune.serve.views import compare, datasets, documents, overview, records, report
 
 VIEWS: list[ModuleType] = [
     overview,
     documents,
     datasets,
     records,
+    compare,
     report,
 ]
