@@ -16,6 +16,7 @@ from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.manifest import Manifest
 from doctune.foundation.records import QARecord, RejectedRecord
 from doctune.foundation.reviews import ReviewStore, reviews_path
+from doctune.report.sections import dataset_rows
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 RECIPE = "pdf_synthetic"
@@ -119,6 +120,12 @@ def test_reviews_flow_into_split_and_every_export(
         "rejected": 1,
         "not_approved": 0,
     }
+
+    stats = json.loads((out / "export" / "stats.json").read_text())["recipes"][RECIPE]
+    assert stats["reviews"]["rejected"] == 1 and stats["reviews"]["edited"] == 1
+    assert stats["splits"]["train"]["edited"] == 1
+    row = next(r for r in dataset_rows({"recipes": {RECIPE: stats}}) if r["recipe"] == RECIPE)
+    assert row["reviews"] == "3 / 1 / 1"  # reviewed / edited / rejected, in the report
 
     # A rerun of synthesis writes the same records with the same ids: the reviews still apply.
     cli("synthesize", project, "--force", "--no-progress")

@@ -101,7 +101,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "export",
-        reads=(Read("dataset", "split"),),
+        reads=(Read("dataset", "split"), Read("stats", "split", optional=True)),
         writes=(
             "sharegpt",
             "dataset_info",

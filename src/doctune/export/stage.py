@@ -6,7 +6,8 @@ format registry, `doctune.export.registry`: one module per format, `sharegpt`, `
 each format's project-wide files (ShareGPT's dataset_info.json, LLaMA-Factory's training YAMLs).
 The formats are `export.formats` and those chosen with `doctune export --format` (ExportOptions).
 Line N of every export is record N of its split file, so an example can be traced to its record.
-`stats.json` holds the size of every dataset (see `stats`), for the report.
+`stats.json` holds the size of every dataset (see `stats`) and the reviews split applied to it
+(from split's report.json), for the report.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from doctune.export.sharegpt import dataset_name
 from doctune.foundation.config import ExportConfig
 from doctune.foundation.config.options import ExportOptions
 from doctune.foundation.errors import ConfigError, InputError
-from doctune.foundation.jsonl import read_jsonl, write_json
+from doctune.foundation.jsonl import read_json, read_jsonl, write_json
 from doctune.foundation.manifest import Artifact
 from doctune.foundation.recipes import record_type
 from doctune.foundation.records import SPLITS, QARecord
@@ -102,6 +103,16 @@ def _split_inputs(ctx: RunContext) -> list[Artifact]:
     return sorted(found, key=lambda a: (a.recipe or "", order.get(a.split or "", len(order))))
 
 
+def _review_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
+    """The review counts per recipe that split applied (its report.json), for stats.json."""
+    found: dict[str, dict[str, int]] = {}
+    for artifact in ctx.inputs("stats", stage="split"):
+        report = read_json(ctx.path(artifact))
+        recipes = report.get("recipes", {}) if isinstance(report, dict) else {}
+        found.update({k: v["reviews"] for k, v in recipes.items() if "reviews" in v})
+    return found
+
+
 def _artifact(
     ctx: RunContext, kind: str, path: Path, records: int, **labels: str | None
 ) -> Artifact:
@@ -150,7 +161,11 @@ async def run(ctx: RunContext) -> StageResult:
     write_json(
         stats_path,
         stats_mod.build_stats(
-            per_dataset, tokenizer=tokenizer, estimate=estimate, system_prompt=cfg.system_prompt
+            per_dataset,
+            tokenizer=tokenizer,
+            estimate=estimate,
+            system_prompt=cfg.system_prompt,
+            reviews=_review_counts(ctx),
         ),
     )
     artifacts.append(_artifact(ctx, "stats", stats_path, len(per_dataset)))

@@ -86,6 +86,7 @@ def dataset_stats(
         chars["example"].append(len(system_prompt) + len(record.question) + len(record.answer))
     return {
         "samples": len(records),
+        "edited": sum(1 for r in records if r.provenance.edited_by),
         "total_tokens": sum(tokens["example"]),
         "total_chars": sum(chars["example"]),
         "tokens": {part: distribution(tokens[part]) for part in PARTS},
@@ -99,10 +100,13 @@ def build_stats(
     tokenizer: str | None,
     estimate: bool,
     system_prompt: str,
+    reviews: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """The content of `stats.json`: one entry per recipe with its splits and totals.
 
-    `per_dataset` maps (recipe, split) to `dataset_stats` output, in the order to report.
+    `per_dataset` maps (recipe, split) to `dataset_stats` output, in the order to report;
+    `reviews` maps a recipe to the review counts split applied (reviewed, approved, edited,
+    rejected, not_approved).
     """
     recipes: dict[str, dict[str, Any]] = {}
     for (recipe, split), stats in per_dataset.items():
@@ -113,8 +117,9 @@ def build_stats(
         entry["total_tokens"] += stats["total_tokens"]
         entry["total_chars"] += stats["total_chars"]
         entry["splits"][split] = stats
-    for entry in recipes.values():
+    for recipe, entry in recipes.items():
         entry["samples"] = sum(entry["samples_per_split"].values())
+        entry["reviews"] = dict((reviews or {}).get(recipe, {}))
     return {
         "token_counts": "estimate" if estimate else "tokenizer",
         "tokenizer": None if estimate else tokenizer,

@@ -43,9 +43,20 @@ def dataset_rows(stats: dict[str, Any] | None) -> list[dict[str, str]]:
                 "samples": fmt.number(entry.get("samples")),
                 "tokens": fmt.number(entry.get("total_tokens")),
                 "example_tokens": _spread(example),
+                "reviews": _reviews(entry.get("reviews") or {}),
             }
         )
     return rows
+
+
+def _reviews(counts: dict[str, int]) -> str:
+    """Reviewed / edited / rejected (plus those dropped for want of approval), or empty."""
+    if not counts.get("reviewed") and not counts.get("not_approved"):
+        return ""
+    text = f"{counts.get('reviewed', 0)} / {counts.get('edited', 0)} / {counts.get('rejected', 0)}"
+    if counts.get("not_approved"):
+        text += f" (+{counts['not_approved']} not approved)"
+    return text
 
 
 def _spread(dist: dict[str, Any]) -> str:
