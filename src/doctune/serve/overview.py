@@ -31,6 +31,15 @@ class StageRow:
     cost_usd: float = 0.0
     note: str | None = None
 
+    @property
+    def summary_items(self) -> list[tuple[str, Any]]:
+        """The summary's plain values, the zeros left out (most counters are zero on most runs)."""
+        return [
+            (key, value)
+            for key, value in self.summary.items()
+            if isinstance(value, str | int | float) and value not in (0, "")
+        ]
+
 
 @dataclass
 class Problem:
