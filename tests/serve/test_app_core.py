@@ -4,6 +4,7 @@ for real (and, in the slow test, run to export on the loopback fake)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,10 +14,13 @@ import pytest
 from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
+from tests.report.factories import HOSTILE as REPORT_HOSTILE
+from tests.report.factories import USAGE, make_project
 from tests.test_e2e_datasets import shrink
 
 from doctune.cli import main
 from doctune.commands.serve import base_url, is_loopback
+from doctune.pipeline import get_stage, run_stage
 from doctune.serve.app import create_app
 from doctune.testing.fake_openai import FakeOpenAIServer
 
@@ -194,3 +198,24 @@ def test_overview_after_a_run_to_export_on_the_loopback_fake(
     total = re.search(r'<tfoot><tr><th colspan="4">total</th><th class="num">([\d,]+)</th>', page)
     assert total and int(total.group(1).replace(",", "")) == calls
     assert 'id="problems"' in page or "None." in page
+
+
+def test_the_report_is_served_as_written_and_linked_from_the_overview(tmp_path: Path) -> None:
+    ctx = make_project(tmp_path)
+    client = TestClient(create_app(ctx.project_dir))
+    assert client.get("/report/").status_code == 404  # not written yet: says so
+    assert "doctune report" in client.get("/report/").text
+    asyncio.run(run_stage(ctx, get_stage("report")))
+    folder = ctx.out_dir / "report"
+    served = client.get("/report/")
+    assert served.status_code == 200 and served.content == (folder / "index.html").read_bytes()
+    assert REPORT_HOSTILE not in served.text  # the model's answer stays escaped
+    assert client.get("/report", follow_redirects=False).headers["location"] == "/report/"
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        assert client.get(f"/report/{relative}").content == path.read_bytes(), relative
+    overview = client.get("/").text
+    assert '<a href="/report/">the report</a>' in overview
+    assert stage_states(overview)["report"] == "up to date"
+    spent = sum(row["cost_usd"] for rows in USAGE.values() for row in rows.values())
+    assert f"{spent:.4f}" in overview
