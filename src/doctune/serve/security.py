@@ -95,7 +95,7 @@ class Guard:
                 scope, receive, send
             )
             return
-        await self.app(scope, _replay(body), send)
+        await self.app(scope, _replay(body, receive), send)
 
     def _signin(self, request: Request, token: str) -> Response:
         if not same(token, request.query_params.get("token")):
@@ -121,13 +121,15 @@ def _refuse(status: int, message: str) -> Response:
     return PlainTextResponse(f"{status}: {message}\n", status_code=status)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, then: Receive | None = None) -> Receive:
+    """The body once, then what the client does next (`then`): a streaming response listens
+    for the disconnect and would stop at once if one were made up here."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await then() if then is not None else {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from doctune.serve.views import compare, datasets, documents, overview, records, report
+from doctune.serve.views import chat, compare, datasets, documents, overview, records, report
 
 VIEWS: list[ModuleType] = [
     overview,
@@ -12,5 +12,6 @@ VIEWS: list[ModuleType] = [
     datasets,
     records,
     compare,
+    chat,
     report,
 ]
