@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from tests.test_e2e_datasets import shrink
 
 from doctune.cli import main
 from doctune.commands.serve import base_url, is_loopback
+from doctune.foundation.runlock import LOCK_NAME, run_lock
 from doctune.pipeline import get_stage, run_stage
 from doctune.serve.app import create_app
 from doctune.testing.fake_openai import FakeOpenAIServer
@@ -219,3 +222,25 @@ def test_the_report_is_served_as_written_and_linked_from_the_overview(tmp_path: 
     assert stage_states(overview)["report"] == "up to date"
     spent = sum(row["cost_usd"] for rows in USAGE.values() for row in rows.values())
     assert f"{spent:.4f}" in overview
+
+
+def test_the_overview_reads_while_a_run_holds_the_lock_and_says_so(ingested: Path) -> None:
+    client = TestClient(create_app(ingested))
+    out = ingested / "out"
+    assert "A run is writing" not in client.get("/").text
+    with run_lock(out, "doctune run proj --until export"):
+        page = client.get("/")
+        assert page.status_code == 200
+        assert "A run is writing this output folder: pid" in page.text
+        assert "doctune run proj --until export" in page.text
+        assert stage_states(page.text)["ingest"] == "up to date"
+    assert "A run is writing" not in client.get("/").text
+    # A holder line left by a killed run names a process that is gone: not a run.
+    (out / LOCK_NAME).write_text(json.dumps({"pid": dead_pid(), "command": "doctune run"}))
+    assert "A run is writing" not in client.get("/").text
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

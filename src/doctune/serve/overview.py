@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ from doctune.context import USAGE_NAME, RunContext
 from doctune.foundation.errors import DoctuneError
 from doctune.foundation.jsonl import read_json, read_jsonl
 from doctune.foundation.records import RejectedRecord
+from doctune.foundation.runlock import LOCK_NAME, describe_holder
 from doctune.serve.state import ServeState
 
 UP_TO_DATE, STALE, NEVER_RUN, UNKNOWN = "up to date", "stale", "never run", "unknown"
@@ -96,6 +100,26 @@ def _usage(out: Path) -> dict[str, dict[str, dict[str, Any]]]:
     except (DoctuneError, OSError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def running(out: Path) -> str | None:
+    """Who is writing the output folder now, from the run lock's holder line, read without taking
+    the lock (the app never does). A holder whose process is gone (killed) is not a run."""
+    path = out / LOCK_NAME
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+        return None
+    if sys.platform != "win32":  # signal 0 probes a POSIX pid; on Windows it would be Ctrl+C
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, another user's
+    return describe_holder(path)
 
 
 def problems(state: ServeState) -> list[Problem]:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from doctune.serve.overview import problems, stage_rows
+from doctune.serve.overview import problems, running, stage_rows
 from doctune.serve.templating import render, state_of
 
 # Where each stage's outputs are browsed in the app.
@@ -39,6 +39,7 @@ async def overview(request: Request) -> Response:
         "has_report": (state.out / "report" / "index.html").is_file(),
         "out_dir": shown_path(state.out, state.project),
         "stage_links": STAGE_LINKS,
+        "running": running(state.out),
     }
     return render(request, "overview.html", context)
 
