@@ -25,6 +25,7 @@ from doctune.commands.serve import base_url, is_loopback
 from doctune.foundation.runlock import LOCK_NAME, run_lock
 from doctune.pipeline import get_stage, run_stage
 from doctune.serve.app import create_app
+from doctune.serve.security import MAX_BODY
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 HOSTILE = "<script>alert('pwned')</script>"
@@ -120,6 +121,8 @@ def test_a_cross_site_post_is_refused_and_a_post_needs_the_csrf_token(ingested: 
     # Past the guard, the route answers for itself: the overview takes no POST.
     assert client.post("/", data={"csrf": token}, headers={"origin": here}).status_code == 405
     assert client.post("/", headers={"x-csrf-token": token}).status_code == 405
+    huge = {"csrf": token, "text": "x" * (MAX_BODY + 1)}
+    assert client.post("/", data=huge, headers={"origin": here}).status_code == 413
     # The token is in every page, for the forms to carry.
     assert token in client.get("/").text
 

@@ -21,6 +21,8 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 SIGNIN_PATH = "/signin"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Forms and JSON edits only: a POST body is held in memory to check its CSRF field, so it is capped.
+MAX_BODY = 4 * 1024 * 1024
 
 
 def same(secret: str, given: str | None) -> bool:
@@ -88,7 +90,10 @@ class Guard:
         if not _same_origin(request):
             await _refuse(403, "cross-site request refused")(scope, receive, send)
             return
-        body = await request.body()
+        body = await _read_capped(request)
+        if body is None:
+            await _refuse(413, f"request body over {MAX_BODY:,} bytes")(scope, receive, send)
+            return
         replay = _replay(body)
         if not await self._csrf_ok(Request(scope, replay)):
             await _refuse(403, "missing or wrong CSRF token (reload the page)")(
@@ -115,6 +120,21 @@ class Guard:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         return isinstance(value, str) and same(self.state.csrf_token, value)
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    """The body, or None once it passes MAX_BODY (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _refuse(status: int, message: str) -> Response:
