@@ -54,7 +54,12 @@ def make_project(tmp_path: Path) -> Path:
     project = tmp_path / "proj"
     project.mkdir()
     (project / "doctune.yaml").write_text(yaml.safe_dump({"name": "compare-test"}))
-    manifest = Manifest(project / "out")
+    write_answers(Manifest(project / "out"))
+    return project
+
+
+def write_answers(manifest: Manifest) -> None:
+    """The evaluate stage's answers and scores, into `manifest`'s output folder."""
     folder = manifest.out_dir / "evaluate" / "answers"
     files = {
         (BASE, "test_qa.pdf_synthetic"): [_qa(i, BASE, "openai:base-model", s[0]) for i, s in QA_SCORES.items()],
@@ -76,4 +81,3 @@ def make_project(tmp_path: Path) -> Path:
     write_jsonl(scores_path, scores)
     artifacts.append(manifest.artifact("evaluate", "scores", scores_path))
     manifest.replace_stage("evaluate", artifacts, "fp")
-    return project
