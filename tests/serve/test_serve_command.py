@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from doctune.cli import main
 
 DOCTUNE = [sys.executable, "-c", "from doctune.cli import main; main()"]
 
@@ -78,3 +81,12 @@ def test_on_another_address_every_request_needs_the_printed_token(example_projec
         proc.terminate()
         rest_out, rest_err = proc.communicate(timeout=30)
     assert token not in rest_out + rest_err  # shown once, never in the server's log
+
+
+def test_a_bad_config_is_one_line_naming_the_file_and_exit_2(example_project: Path) -> None:
+    config = example_project / "doctune.yaml"
+    config.write_text("ingest:\n  chunk_tokns: 300\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["serve", str(example_project), "--no-browser"])
+    assert result.exit_code == 2
+    assert str(config) in result.output and "chunk_tokns" in result.output
+    assert "Traceback" not in result.output

@@ -13,7 +13,8 @@ from doctune.foundation.jsonl import read_json, read_jsonl
 from doctune.foundation.records import Chunk
 from doctune.serve.state import ServeState
 
-_cache: dict[Path, tuple[float, list[Chunk]]] = {}
+# chunks.jsonl by path: its mtime, its chunks in order, and by id (a record's page looks one up).
+_cache: dict[Path, tuple[float, list[Chunk], dict[str, Chunk]]] = {}
 
 
 @dataclass(frozen=True)
@@ -22,25 +23,30 @@ class Segment:
     marked: bool
 
 
-def all_chunks(state: ServeState) -> list[Chunk]:
+def _loaded(state: ServeState) -> tuple[list[Chunk], dict[str, Chunk]]:
     manifest = state.manifest()
     found = manifest.find("chunks", stage="ingest")
     if not found:
-        return []
+        return [], {}
     path = manifest.resolve(found[0])
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
-        return []
+        return [], {}
     cached = _cache.get(path)
     if cached is None or cached[0] != mtime:
-        cached = (mtime, read_jsonl(path, Chunk))
+        chunks = read_jsonl(path, Chunk)
+        cached = (mtime, chunks, {c.id: c for c in chunks})
         _cache[path] = cached
-    return cached[1]
+    return cached[1], cached[2]
+
+
+def all_chunks(state: ServeState) -> list[Chunk]:
+    return _loaded(state)[0]
 
 
 def chunk_by_id(state: ServeState, chunk_id: str) -> Chunk | None:
-    return next((c for c in all_chunks(state) if c.id == chunk_id), None)
+    return _loaded(state)[1].get(chunk_id)
 
 
 def documents(state: ServeState) -> list[dict[str, Any]]:
