@@ -48,6 +48,11 @@ synthesize:
 split:
   seed: 42
   default: {{train: 0.8, validation: 0.1, test: 0.1}}
+
+# Reviews (doctune serve, doctune review) live in reviews.sqlite beside this file; split applies them.
+review:
+  require_approval: false   # true: export only the records a reviewer approved or edited
+  # user: your-name         # in the audit trail; default: the OS user
 """
 
 
