@@ -281,23 +281,20 @@ def apply_reviews(
     counts = dict.fromkeys(("reviewed", "approved", "edited", "rejected", "not_approved"), 0)
     for record in records:
         review = reviews.get(record.id)
-        status = review.status if review else "pending"
-        if review is not None and status != "pending":
-            counts["reviewed"] += 1
-        if status == "rejected":
-            counts["rejected"] += 1
-            detail = f"rejected by {review.user} at {review.at}: {review.reason}"  # type: ignore[union-attr]
-            dropped.append(_reject(record, "review_rejected", detail, stage))
-            continue
-        if status == "pending":
+        if review is None or review.status == "pending":
             if require_approval:
                 counts["not_approved"] += 1
                 dropped.append(_reject(record, "not_approved", "no reviewer approved it", stage))
-                continue
-            kept.append(record)
+            else:
+                kept.append(record)
             continue
-        assert review is not None
-        counts["approved" if status == "approved" else "edited"] += 1
+        counts["reviewed"] += 1
+        if review.status == "rejected":
+            counts["rejected"] += 1
+            detail = f"rejected by {review.user} at {review.at}: {review.reason}"
+            dropped.append(_reject(record, "review_rejected", detail, stage))
+            continue
+        counts["approved" if review.status == "approved" else "edited"] += 1
         kept.append(_reviewed(record, review))
     return Applied(kept, dropped, counts)
 
