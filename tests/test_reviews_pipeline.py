@@ -84,6 +84,8 @@ def test_reviews_flow_into_split_and_every_export(
         "Reviewed answer with <b>markup</b> kept as text.",
     )
     cli("review", project, approved_id, "--approve")
+    cli("review", project, approved_id, "--approve", "--answer", "ignored?", code=2)
+    cli("review", project, approved_id, "--reject", "  ", code=2)  # a reason, not blanks
     listed = cli("review", project, "--list")
     assert rejected_id in listed and "states the wrong temperature" in listed
     assert "edited" in listed and "qa-lead" in listed

@@ -55,8 +55,18 @@ def _seen(written: dict[str, str], prior: Review | None) -> dict[str, str]:
 @click.option("--list", "list_all", is_flag=True, help="Every review, one line each.")
 @click.option("--orphaned", is_flag=True, help="Reviews whose record no run holds any more.")
 @click.option("--audit", is_flag=True, help="The audit trail of RECORD_ID, as JSON lines.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: <project>/doctune.yaml).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder whose records are reviewed (default: <project>/out).",
+)
 @handle_errors
 def review(
     project: Path,
@@ -92,6 +102,8 @@ def review(
             "give RECORD_ID and one of --approve, --reject REASON, --edit, --pending "
             "(or --list / --orphaned, or RECORD_ID --audit)"
         )
+    if not edit and (question is not None or answer is not None):
+        raise ConfigError("--question and --answer go with --edit")
     known = written_records(manifest)
     if record_id not in known:
         raise InputError(f"{manifest.path}: no record {record_id} in any synthesized dataset")
