@@ -70,6 +70,10 @@ def test_a_token_app_refuses_every_request_without_the_token(ingested: Path) -> 
     for path in ("/", "/documents", "/static/style.css", "/report/"):
         assert client.get(path).status_code == 401, path
     assert client.get("/signin?token=wrong").status_code == 401
+    bearer = {"Authorization": "Bearer s3cret-token"}
+    for response in (client.get("/"), client.get("/static/style.css", headers=bearer)):
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
     assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
 

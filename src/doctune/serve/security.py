@@ -71,6 +71,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = _with_headers(send)
         request = Request(scope, receive)
         token = self.state.token
         if token is not None:
@@ -139,6 +140,24 @@ async def _read_capped(request: Request) -> bytes | None:
 
 def _refuse(status: int, message: str) -> Response:
     return PlainTextResponse(f"{status}: {message}\n", status_code=status)
+
+
+# On every response: no framing by another site (a review button clicked through an invisible
+# frame), no content-type sniffing of served files, no URL of ours in another site's Referer.
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+def _with_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+        await send(message)
+
+    return sending
 
 
 def _replay(body: bytes, then: Receive | None = None) -> Receive:
