@@ -207,7 +207,8 @@ def test_overview_after_a_run_to_export_on_the_loopback_fake(
     assert calls > 0
     total = re.search(r'<tfoot><tr><th colspan="4">total</th><th class="num">([\d,]+)</th>', page)
     assert total and int(total.group(1).replace(",", "")) == calls
-    assert 'id="problems"' in page or "None." in page
+    # Curate drops the fake teacher's repeated questions: listed by recipe and reason.
+    assert re.search(r"<tr><td>curate</td><td>pdf_synthetic</td><td>[\d,]+ × duplicate</td>", page)
 
 
 def test_the_report_is_served_as_written_and_linked_from_the_overview(tmp_path: Path) -> None:
@@ -251,3 +252,11 @@ def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+def test_failed_model_calls_are_listed_with_the_errors(ingested: Path) -> None:
+    usage = {"synthesize": {"openai:gpt-4o-mini": {"calls": 12, "failed_calls": 3}}}
+    (ingested / "out" / "usage.json").write_text(json.dumps(usage))
+    page = TestClient(create_app(ingested)).get("/").text
+    row = re.search(r"<tr><td>synthesize</td><td>openai:gpt-4o-mini</td><td>([^<]+)</td>", page)
+    assert row and row.group(1) == "3 calls failed after every retry"

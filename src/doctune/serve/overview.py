@@ -123,34 +123,64 @@ def running(out: Path) -> str | None:
 
 
 def problems(state: ServeState) -> list[Problem]:
-    """The last run's errors and skipped files (ingest's report) and its exclusions by reason."""
+    """The last run's errors: files ingest skipped or failed, model calls that failed, and what
+    each stage excluded, by reason."""
     manifest = state.manifest()
-    found: list[Problem] = []
+    found = _ingest_problems(state) + _failed_calls(state.out)
+    for artifact in manifest.find("rejected"):
+        reasons = _rejected_reasons(manifest.resolve(artifact))
+        for reason, n in sorted(reasons.items()):
+            what = artifact.recipe or artifact.path
+            found.append(Problem(artifact.stage, what, f"{n:,} × {reason}"))
+    evaluated = manifest.stage_state("evaluate")
+    excluded = (evaluated.summary.get("excluded") if evaluated else None) or {}
+    for reason, n in sorted(excluded.items()):
+        found.append(Problem("evaluate", "answers", f"{n:,} × {reason}"))
+    return found
+
+
+def _ingest_problems(state: ServeState) -> list[Problem]:
+    manifest = state.manifest()
+    found = []
     for artifact in manifest.find("stats", stage="ingest"):
         report = _read(manifest.resolve(artifact))
         for item in report.get("files", []) if isinstance(report, dict) else []:
             if item.get("status") != "ok" or item.get("reason"):
-                found.append(
-                    Problem(
-                        "ingest",
-                        str(item.get("path")),
-                        str(item.get("reason") or item.get("status")),
-                    )
-                )
-    for artifact in manifest.find("rejected"):
-        path = manifest.resolve(artifact)
-        if not path.is_file():
-            continue
-        reasons = Counter(r.reason for r in read_jsonl(path, RejectedRecord))
-        for reason, n in sorted(reasons.items()):
-            found.append(
-                Problem(artifact.stage, f"{artifact.recipe or artifact.path}", f"{n} × {reason}")
-            )
-    evaluated = manifest.stage_state("evaluate")
-    excluded = (evaluated.summary.get("excluded") if evaluated else None) or {}
-    for reason, n in sorted(excluded.items()):
-        found.append(Problem("evaluate", "answers", f"{n} × {reason}"))
+                why = str(item.get("reason") or item.get("status"))
+                found.append(Problem("ingest", str(item.get("path")), why))
     return found
+
+
+FAILURE_COUNTERS = {
+    "failed_calls": "calls failed after every retry",
+    "failed_structured": "replies still invalid after their re-asks",
+}
+
+
+def _failed_calls(out: Path) -> list[Problem]:
+    found = []
+    for stage, models in _usage(out).items():
+        for spec, row in models.items() if isinstance(models, dict) else ():
+            for key, label in FAILURE_COUNTERS.items():
+                if isinstance(row, dict) and row.get(key):
+                    found.append(Problem(stage, spec, f"{row[key]:,} {label}"))
+    return found
+
+
+# rejected JSONL by path: its mtime and its reasons counted (parsed once per version of the file).
+_rejected: dict[Path, tuple[float, Counter[str]]] = {}
+
+
+def _rejected_reasons(path: Path) -> Counter[str]:
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return Counter()
+    cached = _rejected.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, Counter(r.reason for r in read_jsonl(path, RejectedRecord)))
+        _rejected[path] = cached
+    return cached[1]
 
 
 def _read(path: Path) -> Any:
