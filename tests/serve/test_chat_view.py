@@ -119,3 +119,11 @@ def test_an_unknown_model_is_one_clear_line(client: TestClient) -> None:
     streamed = post(client, "/chat/stream", model="exp9", question="Hello?")
     (event,) = [json.loads(line) for line in streamed.text.splitlines()]
     assert event["event"] == "error" and "exp9" in event["message"]
+
+
+def test_the_chat_clients_end_with_the_app(tmp_path: Path, fake_openai: FakeOpenAIServer) -> None:
+    app = create_app(make_project(tmp_path))
+    with TestClient(app) as client:
+        assert post(client, question="Hello?").status_code == 200
+        assert app.state.chat_engine._ctx is not None
+    assert app.state.chat_engine._ctx is None  # closed at shutdown

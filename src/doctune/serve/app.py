@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -10,10 +12,17 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from doctune.serve.chatting import close_chat
 from doctune.serve.security import Guard
 from doctune.serve.state import ServeState
 from doctune.serve.templating import STATIC_DIR
 from doctune.serve.views import VIEWS
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    await close_chat(app.state)
 
 
 def create_app(
@@ -28,6 +37,6 @@ def create_app(
     state = ServeState.load(project, config_file, out, token)
     routes: list[BaseRoute] = [route for view in VIEWS for route in view.routes]
     routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, state=state)])
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, state=state)], lifespan=_lifespan)
     app.state.doctune = state
     return app

@@ -115,3 +115,11 @@ def chat_engine(app_state: Any, state: ServeState) -> ChatEngine:
     if engine is None:
         engine = app_state.chat_engine = ChatEngine(state)
     return engine
+
+
+async def close_chat(app_state: Any) -> None:
+    """End the chat's model clients with the app (an in-process model's memory, an SDK's
+    connections, the call cache's file)."""
+    engine = getattr(app_state, "chat_engine", None)
+    if engine is not None:
+        await engine.aclose()
