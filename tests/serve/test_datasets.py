@@ -174,3 +174,14 @@ def test_a_post_without_the_csrf_token_is_refused(client: TestClient, project: P
     refused = client.post("/records/pdf-00001/review", data={"action": "approve"})
     assert refused.status_code == 403
     assert ReviewStore(reviews_path(project)).get("pdf-00001") is None
+
+
+def test_reviews_of_records_gone_are_listed_as_orphaned(client: TestClient, project: Path) -> None:
+    store = ReviewStore(reviews_path(project))
+    store.set("pdf-99999", "rejected", "alice", reason="stale")
+    store.set("pdf-00001", "approved", "alice")
+    page = client.get("/datasets")
+    assert "1 orphaned review:" in page.text
+    orphaned = page.text[page.text.index('id="orphaned"') :]
+    assert "<code>pdf-99999</code>" in orphaned and "stale" in orphaned
+    assert "pdf-00001" not in orphaned

@@ -8,10 +8,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from doctune.foundation.reviews import STATUSES, review_user
+from doctune.foundation.reviews import STATUSES, Review, review_user
 from doctune.serve.dataset_index import PAGE_SIZE, PENDING, Filters, facets, page_of
 from doctune.serve.reviewing import (
+    Current,
     current,
+    dataset_index,
     int_param,
     list_url,
     record_url,
@@ -59,10 +61,21 @@ async def datasets(request: Request) -> Response:
         "pages": pages,
         "filters": view.filters,
         "facets": {**facets(view.rows), "status": list(STATUSES)},
+        "orphaned": _orphaned(request, view),
         "prev_url": _page_url(view.filters, page - 1) if page > 1 else None,
         "next_url": _page_url(view.filters, page + 1) if page < pages else None,
     }
     return render(request, "datasets.html", context)
+
+
+def _orphaned(request: Request, view: Current) -> list[Review]:
+    """Reviews whose record no stage holds any more: kept in the store, listed here."""
+    index = dataset_index(request)
+    return [
+        r
+        for rid, r in view.reviews.items()
+        if r.status != PENDING and index.get(view.manifest, rid) is None
+    ]
 
 
 def _page_url(filters: Filters, page: int) -> str:
