@@ -260,3 +260,23 @@ def test_failed_model_calls_are_listed_with_the_errors(ingested: Path) -> None:
     page = TestClient(create_app(ingested)).get("/").text
     row = re.search(r"<tr><td>synthesize</td><td>openai:gpt-4o-mini</td><td>([^<]+)</td>", page)
     assert row and row.group(1) == "3 calls failed after every retry"
+
+
+def test_the_overview_lists_evaluate_exclusions_as_the_stage_summary_writes_them(
+    ingested: Path,
+) -> None:
+    manifest_path = ingested / "out" / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    data["stages"]["evaluate"] = {
+        "fingerprint": "x",
+        "finished_at": "2026-12-02T00:00:00+00:00",
+        "summary": {"answers": 9, "excluded": "judge_failed=3, prompt_exceeds_context=1"},
+    }
+    manifest_path.write_text(json.dumps(data))
+    client = TestClient(create_app(ingested))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "3 × judge_failed" in page.text and "1 × prompt_exceeds_context" in page.text
+    data["stages"]["evaluate"]["summary"]["excluded"] = "none"
+    manifest_path.write_text(json.dumps(data))
+    assert TestClient(create_app(ingested)).get("/").status_code == 200

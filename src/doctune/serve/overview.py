@@ -133,10 +133,23 @@ def problems(state: ServeState) -> list[Problem]:
             what = artifact.recipe or artifact.path
             found.append(Problem(artifact.stage, what, f"{n:,} × {reason}"))
     evaluated = manifest.stage_state("evaluate")
-    excluded = (evaluated.summary.get("excluded") if evaluated else None) or {}
+    excluded = counts_of(evaluated.summary.get("excluded") if evaluated else None)
     for reason, n in sorted(excluded.items()):
         found.append(Problem("evaluate", "answers", f"{n:,} × {reason}"))
     return found
+
+
+def counts_of(value: Any) -> dict[str, int]:
+    """Counts by kind from a stage summary, which prints them as "judge_failed=3, other=1" (or
+    "none") so the console line stays readable; a mapping is taken as it is."""
+    if isinstance(value, dict):
+        return {str(k): int(v) for k, v in value.items()}
+    out: dict[str, int] = {}
+    for part in str(value or "").split(","):
+        kind, sep, number = part.strip().partition("=")
+        if sep and number.strip().isdigit():
+            out[kind.strip()] = int(number)
+    return out
 
 
 def _ingest_problems(state: ServeState) -> list[Problem]:
