@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -37,6 +38,28 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def launch(pw: Any, tmp_path: Path, width: int, height: int) -> Any:
+    """Debian's Chromium, headless, with a fresh profile and the flags above."""
+    return pw.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        args=FLAGS,
+        headless=True,
+        viewport={"width": width, "height": height},
+    )
+
+
+def watch(page: Any, errors: list[str], requests: list[str] | None = None) -> None:
+    """Collect what a page should never do: console errors, script errors, dialogs (an injected
+    alert), failed responses; and, when asked, every URL it requested."""
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+    if requests is not None:
+        page.on("request", lambda r: requests.append(r.url))
 
 
 def _require_chromium() -> ModuleType:
@@ -79,19 +102,10 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     errors: list[str] = []
     requests: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1400, "height": 900},
-        )
+        browser = launch(pw, tmp_path, 1400, 900)
         try:
             page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-            page.on("request", lambda r: requests.append(r.url))
+            watch(page, errors, requests)
             page.goto(index.as_uri(), wait_until="load")
 
             rows = page.locator("#results-table tbody tr")
@@ -138,13 +152,7 @@ def test_smoke_banner_and_awkward_answers_in_headless_chromium(tmp_path: Path) -
     index = ctx.out_dir / "report" / "index.html"
 
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1400, "height": 900},
-        )
+        browser = launch(pw, tmp_path, 1400, 900)
         try:
             page = browser.new_page()
             page.goto(index.as_uri(), wait_until="load")

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from tests.report.test_render_browser import CHROMIUM, FLAGS, _require_chromium
+from tests.report.test_render_browser import _require_chromium, launch, watch
 from tests.serve.live import live_server
 from tests.test_e2e_datasets import shrink
 
@@ -42,20 +42,10 @@ def test_overview_documents_and_a_chunk_in_headless_chromium(
     errors: list[str] = []
     requests: list[str] = []
     with live_server(create_app(example_project)) as url, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1300, "height": 800},
-        )
+        browser = launch(pw, tmp_path, 1300, 800)
         try:
             page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+            watch(page, errors, requests)
             page.goto(url + "/", wait_until="load")
 
             for stage in ("ingest", "synthesize", "curate", "split", "evalsets", "export"):

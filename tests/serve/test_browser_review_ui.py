@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.report.test_render_browser import CHROMIUM, FLAGS, _require_chromium
+from tests.report.test_render_browser import _require_chromium, launch, watch
 from tests.serve.compare_factory import write_answers
 from tests.serve.datasets_factory import CHUNK_TEXT, make_project
 from tests.serve.live import live_server
@@ -61,19 +61,10 @@ def test_review_compare_and_chat_in_headless_chromium(
     errors: list[str] = []
     requests: list[str] = []
     with live_server(create_app(project)) as url, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1300, "height": 900},
-        )
+        browser = launch(pw, tmp_path, 1300, 900)
         try:
             page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+            watch(page, errors, requests)
 
             review_with_the_keyboard(page, url)
             page.screenshot(path=str(tmp_path / "serve-review.png"), full_page=True)

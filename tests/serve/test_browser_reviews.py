@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tests.report.test_render_browser import CHROMIUM, FLAGS, _require_chromium
+from tests.report.test_render_browser import _require_chromium, launch, watch
 from tests.serve.live import live_server
 from tests.test_reviews_pipeline import (
     RECIPE,
@@ -44,18 +44,10 @@ def test_reviews_from_the_record_pages_reach_the_exports(
 
     errors: list[str] = []
     with live_server(create_app(example_project)) as url, sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1300, "height": 900},
-        )
+        browser = launch(pw, tmp_path, 1300, 900)
         try:
             page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+            watch(page, errors)
 
             page.goto(f"{url}/records/{rejected_id}", wait_until="load")
             page.fill("#reason", "states the wrong temperature")
