@@ -56,10 +56,14 @@ def test_overview_documents_and_a_chunk_in_headless_chromium(
             assert display == "flex"  # the vendored stylesheet applied
             page.screenshot(path=str(shot), full_page=True)
 
-            page.click("header.top nav >> text=Documents")
-            page.click("text=procedure_nickel_route.md")
+            # count() and inner_text() do not wait for a navigation: each click waits for its load.
+            with page.expect_navigation(wait_until="load"):
+                page.click("header.top nav >> text=Documents")
+            with page.expect_navigation(wait_until="load"):
+                page.click("text=procedure_nickel_route.md")
             assert page.locator("#chunks tbody tr").count() >= 1
-            page.locator("#chunks tbody tr a").first.click()
+            with page.expect_navigation(wait_until="load"):
+                page.locator("#chunks tbody tr a").first.click()
             assert page.locator("#chunk-text").inner_text().strip()
 
             page.goto(f"{url}/chunks/{hostile['id']}?q=" + quote(HOSTILE, safe=""))

@@ -27,9 +27,13 @@ def review_with_the_keyboard(page: Any, url: str) -> None:
     page.goto(url + "/datasets", wait_until="load")
     page.fill("form.filters input[name=q]", "hydrogenation")
     page.select_option("form.filters select[name=recipe]", "pdf_synthetic")
-    page.click("form.filters button[type=submit]")
+    with page.expect_navigation(wait_until="load"):
+        page.click("form.filters button[type=submit]")
     assert page.locator("#position strong").inner_text() == "1–17"
-    page.locator("table.records tbody tr a").first.click()
+    # The shortcuts are a script at the end of the record page: a key pressed before it has run
+    # is lost, so wait for the page's load event, not only for the navigation to commit.
+    with page.expect_navigation(wait_until="load"):
+        page.locator("table.records tbody tr a").first.click()
     assert page.locator("#position strong").inner_text() == "1 / 17"
     page.keyboard.press("j")
     page.wait_for_url(re.compile(r"/records/pdf-00014\?.*at=2$"))
@@ -68,7 +72,8 @@ def test_review_compare_and_chat_in_headless_chromium(
 
             review_with_the_keyboard(page, url)
             page.screenshot(path=str(tmp_path / "serve-review.png"), full_page=True)
-            page.click("#back")
+            with page.expect_navigation(wait_until="load"):
+                page.click("#back")
             assert page.locator("tr.here").get_attribute("id") == "r-pdf-00028"
             statuses = {
                 rid: page.locator(f"#r-{rid} .review").inner_text()
@@ -84,7 +89,8 @@ def test_review_compare_and_chat_in_headless_chromium(
             page.goto(url + "/compare", wait_until="load")
             page.select_option("select[name=diff]", "hurt")
             page.select_option("select[name=sort]", "diff")
-            page.click("form.filters button[type=submit]")
+            with page.expect_navigation(wait_until="load"):
+                page.click("form.filters button[type=submit]")
             sections = page.locator("section.item")
             assert [sections.nth(i).get_attribute("id") for i in range(sections.count())] == [
                 "item-q2",
