@@ -318,10 +318,10 @@ def test_loglikelihood_scoring_on_the_tiny_model_is_cached(
     assert (usage.calls, usage.cache_hits) == (6, 0)
 
     # A rerun computes nothing: the scores come from the table in the call cache's file.
-    def no_model(*args: Any) -> list[float]:
+    def no_model(*args: Any, **kwargs: Any) -> list[float]:
         raise AssertionError("the model was called on a rerun")
 
-    monkeypatch.setattr(hf, "continuation_logprobs", no_model)
+    monkeypatch.setattr(hf, "batched_logprobs", no_model)
     again_client = hf_client(tiny_backend, tmp_path)
     again = run(suite.evaluate(ref, again_client, items, "plain"))
     assert [r.extracted for r in again] == [r.extracted for r in results]

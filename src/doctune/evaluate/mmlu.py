@@ -50,6 +50,8 @@ Scoring = Literal["generate", "loglikelihood"]
 GENERATE_STOP = ("</s>", "<|im_end|>", "\n\n", "Question:")
 # Scored after the prompt; the leading space keeps each letter one token, as in the harness.
 CONTINUATIONS = [f" {letter}" for letter in LETTERS]
+# Log-likelihood calls awaiting the backend at once: more than any batch, fewer than a subject.
+LOGLIK_IN_FLIGHT = 64
 _COLUMNS = "question, A, B, C, D, answer"
 
 
@@ -250,25 +252,34 @@ class MMLUSuite:
                 "evaluate.mmlu.scoring: loglikelihood needs an in-process hf: model (a backend "
                 f"that scores continuations); {model.spec} is not one (use scoring: generate)"
             )
-        # One item after the other: the model scores one sequence per forward pass anyway.
-        results = []
-        for item in items:
-            scored = await client.loglikelihoods(item_prompt(item), CONTINUATIONS)
+        # Every item in flight at once, longest prompt first: the backend pads concurrent
+        # requests into batches (doctune.models.hf_loglik), and similar lengths waste little on
+        # padding. The client runs each call in a worker thread, so the thread pool bounds how
+        # many meet in one batch; the semaphore only keeps the queue of pending tasks short.
+        gate = asyncio.Semaphore(LOGLIK_IN_FLIGHT)
+
+        async def score(item: EvalItem) -> ItemResult:
+            async with gate:
+                scored = await client.loglikelihoods(item_prompt(item), CONTINUATIONS)
             letter = LETTERS[argmax_first(scored.logprobs)]
-            results.append(
-                _result(
-                    model,
-                    item,
-                    variant,
-                    item_prompt(item),
-                    answer=letter,
-                    letter=letter,
-                    fitting=[f"cut {scored.cut} tokens from the left"] if scored.cut else [],
-                    latency_s=scored.latency_s,
-                    prompt_tokens=scored.prompt_tokens,
-                )
+            return _result(
+                model,
+                item,
+                variant,
+                item_prompt(item),
+                answer=letter,
+                letter=letter,
+                fitting=[f"cut {scored.cut} tokens from the left"] if scored.cut else [],
+                latency_s=scored.latency_s,
+                prompt_tokens=scored.prompt_tokens,
             )
-        return results
+
+        order = sorted(range(len(items)), key=lambda i: -len(item_prompt(items[i])))
+        scored = await asyncio.gather(*(score(items[i]) for i in order))
+        results: list[ItemResult | None] = [None] * len(items)
+        for i, result in zip(order, scored, strict=True):
+            results[i] = result
+        return [r for r in results if r is not None]
 
 
 def _result(

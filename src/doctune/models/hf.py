@@ -5,7 +5,11 @@ a few milliseconds for company, then up to `batch_size` requests decode together
 in one worker thread, one batch at a time, so the event loop stays free while the model runs.
 Decoding is a plain loop over a KV cache rather than `model.generate`, because every row of a
 batch keeps its own temperature, seed, stop strings, budget and JSON-schema matcher
-(llguidance, see `doctune.models.constrained`), and rows that finish leave the batch.
+(llguidance, see `doctune.models.constrained`), and rows that finish leave the batch; what
+one row does with its next token is in `doctune.models.hf_rows`.
+
+Log-likelihood requests (MMLU's scoring) are batched the same way, padded and scored together on
+the same worker thread (`doctune.models.hf_loglik`).
 """
 
 from __future__ import annotations
@@ -17,18 +21,20 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from doctune.foundation.config import ModelSettings
 from doctune.foundation.errors import ModelError
-from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Loglik, Usage
+from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Loglik
 from doctune.models.constrained import DEFAULT_CAPS, Caps, GrammarCache, allowed_tokens, plan
 from doctune.models.hf_load import config_context, load_model, load_tokenizer
+from doctune.models.hf_loglik import LoglikBatcher, Plan
+from doctune.models.hf_rows import Row, advance, response, sample
 from doctune.models.identity import backend_identity
-from doctune.models.loglik import continuation_logprobs, truncated_tokens
+from doctune.models.loglik import batched_logprobs, plan_windows, truncated_tokens
 from doctune.models.spec import ModelSpec
 
 #: How long the first request of a batch waits for others to join it.
@@ -41,22 +47,6 @@ FALLBACK_CONTEXT = 32768
 class _Job:
     request: ChatRequest
     future: asyncio.Future[ChatResponse]
-
-
-@dataclass
-class _Row:
-    """One request while it decodes."""
-
-    prompt: list[int]
-    budget: int
-    temperature: float
-    top_p: float | None
-    generator: torch.Generator | None
-    stops: tuple[str, ...]
-    matcher: Any = None
-    tokens: list[int] = field(default_factory=list)
-    finish: str | None = None
-    error: str | None = None
 
 
 class HFBackend(ChatBackend):
@@ -99,6 +89,9 @@ class HFBackend(ChatBackend):
         self._closed = False
         #: How many batches of each size ran: what the micro-batcher achieved.
         self.batch_sizes: Counter[int] = Counter()
+        self._loglik = LoglikBatcher(
+            self._score_plans, batch_size=self.batch_size, wait_s=batch_wait_s, name=self.spec
+        )
 
     def load(self) -> None:
         """Load tokenizer and weights now (idempotent, thread-safe); ModelError in one line."""
@@ -186,15 +179,27 @@ class HFBackend(ChatBackend):
             return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def loglikelihoods(self, context: str, continuations: list[str]) -> Loglik:
+        # Concurrent calls (each in its own client thread) are scored together in padded
+        # batches; see doctune.models.hf_loglik.
         model, tokenizer = self.model, self.tokenizer
         started = time.perf_counter()
-        logprobs = continuation_logprobs(model, tokenizer, context, continuations)
+        with self._tokenize_lock:
+            plan = plan_windows(model, tokenizer, context, continuations)
+            prompt_tokens = len(tokenizer.encode(context))
+            cut = truncated_tokens(model, tokenizer, context, continuations[0])
         return Loglik(
-            logprobs=logprobs,
-            prompt_tokens=len(tokenizer.encode(context)),
-            cut=truncated_tokens(model, tokenizer, context, continuations[0]),
+            logprobs=self._loglik.score(plan),
+            prompt_tokens=prompt_tokens,
+            cut=cut,
             latency_s=time.perf_counter() - started,
         )
+
+    def _score_plans(self, plans: list[Plan]) -> list[list[float]]:
+        """One batch of log-likelihood requests, on the thread that runs the model."""
+        work = self._executor.submit(
+            batched_logprobs, self.model, plans, batch_size=self.batch_size, pad_id=self.pad_id
+        )
+        return work.result()
 
     @property
     def max_concurrency(self) -> int:
@@ -220,6 +225,7 @@ class HFBackend(ChatBackend):
             if not job.future.done():
                 job.future.set_exception(ModelError(f"{self.spec}: the backend was closed"))
         self._pending.clear()
+        self._loglik.close()
         # A batch already decoding finishes in its thread; nothing waits for it.
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._model = None
@@ -261,7 +267,7 @@ class HFBackend(ChatBackend):
     def _generate(self, requests: list[ChatRequest]) -> list[ChatResponse | ModelError]:
         self.batch_sizes[len(requests)] += 1
         results: list[ChatResponse | ModelError | None] = [None] * len(requests)
-        rows: dict[int, _Row] = {}
+        rows: dict[int, Row] = {}
         for i, request in enumerate(requests):
             try:
                 rows[i] = self._prepare(request)
@@ -273,10 +279,10 @@ class HFBackend(ChatBackend):
         if rows:
             self._decode(list(rows.values()))
         for i, row in rows.items():
-            results[i] = self._response(row)
+            results[i] = response(row, self.tokenizer, self.spec)
         return results  # type: ignore[return-value]
 
-    def _prepare(self, request: ChatRequest) -> _Row:
+    def _prepare(self, request: ChatRequest) -> Row:
         prompt = self._prompt_ids(request)
         # The last guard: callers fit their prompts (doctune.models.fitting) before sending.
         context = self.context_length
@@ -296,7 +302,7 @@ class HFBackend(ChatBackend):
         if p.temperature > 0:
             seed = p.seed if p.seed is not None else random.SystemRandom().getrandbits(63)
             generator = torch.Generator(device=self.device).manual_seed(seed)
-        return _Row(prompt, budget, p.temperature, p.top_p, generator, p.stop or (), matcher)
+        return Row(prompt, budget, p.temperature, p.top_p, generator, p.stop or (), matcher)
 
     def _matcher(self, schema: dict[str, Any]) -> Any:
         if self._grammars is None:
@@ -316,7 +322,7 @@ class HFBackend(ChatBackend):
         except ValueError as exc:
             raise ModelError(f"{self.spec}: JSON schema not supported: {exc}") from None
 
-    def _decode(self, rows: list[_Row]) -> None:
+    def _decode(self, rows: list[Row]) -> None:
         from transformers import DynamicCache
 
         width = max(len(r.prompt) for r in rows)
@@ -340,7 +346,11 @@ class HFBackend(ChatBackend):
                     **{self._cache_arg: cache},
                 )
                 chosen = self._choose(out.logits[:, -1, :].float(), [rows[i] for i in live])
-                keep = [k for k, token in enumerate(chosen) if self._advance(rows[live[k]], token)]
+                keep = [
+                    k
+                    for k, token in enumerate(chosen)
+                    if advance(rows[live[k]], token, self.eos_ids, self.tokenizer)
+                ]
                 if len(keep) < len(live):
                     # Finished rows leave the batch, so stragglers do not drag dead weight.
                     index = torch.tensor(keep, dtype=torch.long, device=self.device)
@@ -352,7 +362,7 @@ class HFBackend(ChatBackend):
                 mask = torch.cat([mask, torch.ones_like(ids)], dim=-1)
                 positions = positions[:, -1:] + 1
 
-    def _choose(self, logits: torch.Tensor, rows: list[_Row]) -> list[int]:
+    def _choose(self, logits: torch.Tensor, rows: list[Row]) -> list[int]:
         if logits.shape[-1] > self.vocab_size:  # padding rows of the embedding decode to nothing
             logits[:, self.vocab_size :] = float("-inf")
         constrained = [k for k, row in enumerate(rows) if row.matcher is not None]
@@ -374,67 +384,5 @@ class HFBackend(ChatBackend):
             if stuck[k]:
                 chosen[k] = min(self.eos_ids)
             elif row.generator is not None:
-                chosen[k] = self._sample(logits[k], row)
+                chosen[k] = sample(logits[k], row)
         return chosen
-
-    @staticmethod
-    def _sample(logits: torch.Tensor, row: _Row) -> int:
-        scaled = logits / row.temperature
-        if row.top_p is not None and row.top_p < 1.0:
-            ordered, order = scaled.sort(descending=True)
-            cumulative = ordered.softmax(-1).cumsum(-1)
-            # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
-            cut = (cumulative - ordered.softmax(-1)) >= row.top_p
-            scaled = scaled.clone()
-            scaled[order[cut]] = float("-inf")
-        probs = scaled.softmax(-1)
-        return int(torch.multinomial(probs, 1, generator=row.generator).item())
-
-    def _advance(self, row: _Row, token: int) -> bool:
-        """Take `token` into the row; False when the row has finished."""
-        if token in self.eos_ids:
-            if row.matcher is not None and row.matcher.is_error():
-                row.error = row.matcher.get_error().splitlines()[0][:200]
-            row.finish = "stop"
-            return False
-        row.tokens.append(token)
-        if row.matcher is not None:
-            if not row.matcher.consume_token(token):
-                row.error = row.matcher.get_error().splitlines()[0][:200]
-                return False
-            if row.matcher.is_stopped():  # the JSON value is complete; nothing may follow
-                row.finish = "stop"
-                return False
-        if row.stops and self._stop_at(row) is not None:
-            row.finish = "stop"
-            return False
-        if len(row.tokens) >= row.budget:
-            row.finish = "length"
-            return False
-        return True
-
-    def _stop_at(self, row: _Row) -> int | None:
-        """Where the first stop string starts in the reply, checking only the newest tokens:
-        an earlier match would have ended the row before, and every token is at least a byte."""
-        window = max(len(s.encode()) for s in row.stops) + 1
-        tail = self.tokenizer.decode(row.tokens[-window:], skip_special_tokens=True)
-        if not any(s in tail for s in row.stops):
-            return None
-        text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        return min(i for i in (text.find(s) for s in row.stops) if i >= 0)
-
-    def _response(self, row: _Row) -> ChatResponse | ModelError:
-        if row.error is not None:
-            return ModelError(f"{self.spec}: constrained decoding failed: {row.error}")
-        text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        if row.stops:
-            cut = self._stop_at(row)
-            text = text if cut is None else text[:cut]
-        # Completion tokens are the tokens generated (the end-of-turn token excluded), which is
-        # what the compute cost; re-encoding the text can give fewer when a model (a random one
-        # above all) spells a word in more tokens than the tokenizer would.
-        return ChatResponse(
-            text=text,
-            usage=Usage(prompt_tokens=len(row.prompt), completion_tokens=len(row.tokens)),
-            finish_reason=row.finish or "length",
-        )

@@ -10,6 +10,8 @@ item by item against the harness in tests/evaluate/test_mmlu_lm_eval.py):
   tokens, and the continuation is what the whole has beyond the context's tokens;
 - the input is (context + continuation) left-truncated to max_length + 1 tokens, minus the last;
 - one sequence per forward pass, no padding, no attention mask (the harness's batch size 1);
+  `batched_logprobs` pads many into one pass and gives the same sums within 1e-5 (float32,
+  tests/models/test_hf_loglik.py), which is why its scores share the cache with these;
 - log-softmax in the model's dtype, the continuation tokens' log-probs summed.
 
 Scores are cached (by `ModelClient.loglikelihoods`) in a table of their own inside the call
@@ -81,10 +83,25 @@ def truncated_tokens(model: Any, tokenizer: Any, context: str, continuation: str
     return max(0, len(context_ids) + len(cont_ids) - (max_length(model, tokenizer) + 1))
 
 
+def plan_windows(
+    model: Any, tokenizer: Any, context: str, continuations: list[str]
+) -> list[tuple[tuple[int, ...], list[int]]]:
+    """(input window, continuation tokens) per continuation: (context + continuation)
+    left-truncated to max_length + 1 tokens, minus the last, as the harness feeds it."""
+    limit = max_length(model, tokenizer)
+    plans = []
+    for continuation in continuations:
+        context_ids, cont_ids = encode_pair(tokenizer, context, continuation)
+        if not cont_ids:
+            raise ValueError(f"continuation {continuation!r} adds no token")
+        plans.append((tuple((context_ids + cont_ids)[-(limit + 1) :][:-1]), cont_ids))
+    return plans
+
+
 def continuation_logprobs(
     model: Any, tokenizer: Any, context: str, continuations: list[str]
 ) -> list[float]:
-    """Summed log-probability of each continuation after `context`.
+    """Summed log-probability of each continuation after `context`, one sequence per forward.
 
     Continuations whose model input is identical (" A" ... " D" are one token each, so the input
     is the context alone) share one forward pass, as the harness's logits cache does.
@@ -92,26 +109,88 @@ def continuation_logprobs(
     import torch
     import torch.nn.functional as F
 
-    limit = max_length(model, tokenizer)
     device = next(model.parameters()).device
     forwards: dict[tuple[int, ...], Any] = {}
     scores: list[float] = []
     with torch.no_grad():
-        for continuation in continuations:
-            context_ids, cont_ids = encode_pair(tokenizer, context, continuation)
-            if not cont_ids:
-                raise ValueError(f"continuation {continuation!r} adds no token")
-            window = (context_ids + cont_ids)[-(limit + 1) :][:-1]
-            key = tuple(window)
-            if key not in forwards:
+        for window, cont_ids in plan_windows(model, tokenizer, context, continuations):
+            if window not in forwards:
                 ids = torch.tensor([window], dtype=torch.long, device=device)
-                forwards[key] = F.log_softmax(model(ids).logits[0], dim=-1)
-            logprobs = forwards[key]
+                forwards[window] = F.log_softmax(model(ids).logits[0], dim=-1)
+            logprobs = forwards[window]
             inplen = len(window)
             picked = logprobs[inplen - len(cont_ids) : inplen]
             target = torch.tensor(cont_ids, dtype=torch.long, device=device)
             scores.append(float(picked.gather(1, target.unsqueeze(-1)).squeeze(-1).sum()))
     return scores
+
+
+def batched_logprobs(
+    model: Any,
+    plans: list[list[tuple[tuple[int, ...], list[int]]]],
+    *,
+    batch_size: int,
+    pad_id: int,
+) -> list[list[float]]:
+    """The same sums as `continuation_logprobs` for many requests (each a `plan_windows`
+    result), scored in padded batches of up to `batch_size` windows.
+
+    Identical windows are computed once. Windows run longest first (as the harness orders its
+    requests: similar lengths share a batch, so little is padding, and an out-of-memory shows in
+    the first batch). Left padding with an attention mask and position ids counted from each
+    row's first real token leaves every row's logits as they are alone; it also puts every
+    continuation at the right edge, so only the last k positions' logits are computed (k the
+    longest continuation of the batch) instead of the whole batch's width times the vocabulary.
+    """
+    import torch
+
+    unique = sorted({w for plan in plans for w, _ in plan}, key=len, reverse=True)
+    longest: dict[tuple[int, ...], int] = {}
+    for plan in plans:
+        for window, cont_ids in plan:
+            longest[window] = max(longest.get(window, 0), len(cont_ids))
+    rows: dict[tuple[int, ...], Any] = {}
+    with torch.no_grad():
+        for start in range(0, len(unique), batch_size):
+            chunk = unique[start : start + batch_size]
+            keep = max(longest[w] for w in chunk)
+            logprobs = _padded_forward(model, chunk, keep, pad_id)
+            for i, window in enumerate(chunk):
+                rows[window] = logprobs[i]
+    scores: list[list[float]] = []
+    for plan in plans:
+        sums = []
+        for window, cont_ids in plan:
+            row = rows[window]
+            picked = row[row.shape[0] - len(cont_ids) :]
+            target = torch.tensor(cont_ids, dtype=torch.long, device=row.device)
+            sums.append(float(picked.gather(1, target.unsqueeze(-1)).squeeze(-1).sum()))
+        scores.append(sums)
+    return scores
+
+
+def _padded_forward(model: Any, windows: list[tuple[int, ...]], keep: int, pad_id: int) -> Any:
+    """Log-softmax (in the model's dtype, as the harness) of the last `keep` positions of each
+    left-padded window: a (len(windows), keep, vocab) tensor."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(model.parameters()).device
+    if len(windows) == 1:  # alone: exactly the harness's call, no mask, bit for bit
+        ids = torch.tensor([windows[0]], dtype=torch.long, device=device)
+        return F.log_softmax(model(ids).logits[:, -keep:, :], dim=-1)
+    width = max(len(w) for w in windows)
+    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for i, window in enumerate(windows):
+        ids[i, width - len(window) :] = torch.tensor(window, dtype=torch.long)
+        mask[i, width - len(window) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
+    ).logits
+    return F.log_softmax(logits[:, -keep:, :], dim=-1)
 
 
 def argmax_first(values: list[float]) -> int:
