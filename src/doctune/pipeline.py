@@ -22,6 +22,7 @@ from doctune.foundation.config import model_settings
 from doctune.foundation.errors import ConfigError, StageOrderError
 from doctune.foundation.manifest import Read, fingerprint
 from doctune.foundation.results import CallEstimate, StageFailed, StageResult
+from doctune.generation import expected
 from doctune.models.identity import backend_identity
 
 
@@ -46,8 +47,9 @@ class Stage:
 
     @property
     def modules(self) -> tuple[str, ...]:
-        """The modules of the stage's functions: its code is these and all they import."""
-        refs = (self.entry, self.estimate, self.extra_fingerprint)
+        """The modules of the stage's functions: its code is these and all they import. Not
+        the estimate's own module: the dry run's arithmetic does not change what a stage writes."""
+        refs = (self.entry, self.extra_fingerprint)
         return tuple(sorted({ref.partition(":")[0] for ref in refs if ref}))
 
 
@@ -125,6 +127,7 @@ STAGES: tuple[Stage, ...] = (
         config=("train",),
         roles=("student",),
         entry="doctune.train.stage:run",
+        estimate="doctune.train.estimate:estimate",
         extra_fingerprint="doctune.train.stage:fingerprint",
         refingerprint=True,
     ),
@@ -306,25 +309,35 @@ async def run_pipeline(
 
 def estimate(ctx: RunContext, stages: list[Stage]) -> list[tuple[Stage, CallEstimate]]:
     """Expected model calls per stage for --dry-run. Stages that call no model are run for real
-    when their inputs exist (ingest is free), so later estimates can count real chunks."""
+    when their inputs exist (ingest is free), so later estimates can count real chunks. A stage
+    that will run makes every later stage that reads from it run too (its fingerprint still
+    looks at the old artifacts), and those estimate from what it is expected to write."""
     rows: list[tuple[Stage, CallEstimate]] = []
-    for stage in stages:
-        if stage.estimate is None:
-            continue
-        if ctx.manifest.is_up_to_date(stage.name, stage_fingerprint(ctx, stage)):
-            rows.extend(
-                (
-                    stage,
-                    CallEstimate(
-                        role=r, calls=0, prompt_tokens=0, completion_tokens=0, note="up to date"
-                    ),
-                )
-                for r in stage.roles
-            )
-            continue
-        with ctx.reading(stage.name, stage.reads):
-            rows.extend((stage, est) for est in stage.load("estimate")(ctx))
+    reruns = _reruns(ctx, stages)
+    with expected.rerunning(reruns):
+        for stage in stages:
+            if stage.estimate is None:
+                continue
+            if stage.name not in reruns:
+                rows.extend((stage, _up_to_date(role)) for role in stage.roles)
+                continue
+            with ctx.reading(stage.name, stage.reads):
+                rows.extend((stage, est) for est in stage.load("estimate")(ctx))
     return rows
+
+
+def _up_to_date(role: str) -> CallEstimate:
+    return CallEstimate(role=role, calls=0, prompt_tokens=0, completion_tokens=0, note="up to date")
+
+
+def _reruns(ctx: RunContext, stages: list[Stage]) -> list[str]:
+    """The stages of the plan that will run: out of date, or reading from one that will."""
+    names: list[str] = []
+    for stage in stages:
+        upstream = any(r.stage in names for r in stage.reads)
+        if upstream or not ctx.manifest.is_up_to_date(stage.name, stage_fingerprint(ctx, stage)):
+            names.append(stage.name)
+    return names
 
 
 def run_free_stages_for_estimate(ctx: RunContext, stages: list[Stage]) -> list[Stage]:

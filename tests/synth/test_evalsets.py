@@ -15,6 +15,7 @@ from doctune.foundation.records import (
     RejectedRecord,
     RephrasedRecord,
 )
+from doctune.generation.expected import DEFAULT_KEEP_RATE
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import (
@@ -223,8 +224,10 @@ def test_estimate_is_exact_with_splits_and_zero_when_cached(
     ctx = context(project, chunks)
     planned_rephrase, planned_quiz = evalsets.estimate(ctx)
     assert planned_rephrase.exact is False
-    # pdf_synthetic 6 chunks x 3 + distillation target 300, 90 % of each in test + train
-    assert planned_rephrase.calls == round(18 * 0.9) + round(300 * 0.9)
+    # pdf_synthetic 6 chunks x 3 + distillation target 300, the share curation keeps by default
+    # (no last run), of which 80 % go to train and 10 % to test
+    kept = [round(n * DEFAULT_KEEP_RATE) for n in (18, 300)]
+    assert planned_rephrase.calls == sum(round(k * 0.8) + round(k * 0.1) for k in kept)
 
     for split, records in SPLITS.items():
         register_split(ctx, "pdf_synthetic", split, records)

@@ -20,6 +20,7 @@ from doctune.foundation.config import ROLES, load_config, model_settings
 from doctune.foundation.config.options import StageOptions
 from doctune.foundation.display import console_text
 from doctune.foundation.errors import EXIT_INTERRUPTED, DoctuneError
+from doctune.foundation.results import CallEstimate
 from doctune.foundation.runlock import run_lock
 
 err_console = Console(stderr=True)
@@ -204,7 +205,7 @@ def _dry_run(ctx: RunContext, stages: list[pipeline.Stage]) -> None:
         cost = (
             est.prompt_tokens * settings.price_input_per_mtok
             + est.completion_tokens * settings.price_output_per_mtok
-        ) / 1e6
+        ) / 1e6 + (est.cost_usd or 0.0)
         total_calls += est.calls
         total_cost += cost
         approx = "" if est.exact else "~"
@@ -216,10 +217,23 @@ def _dry_run(ctx: RunContext, stages: list[pipeline.Stage]) -> None:
             f"{approx}{est.prompt_tokens}",
             f"{approx}{est.completion_tokens}",
             f"{approx}{cost:.4f}",
-            est.note,
+            _training_note(est) if est.train_tokens is not None else est.note,
         )
     table.add_row("total", "", "", str(total_calls), "", "", f"{total_cost:.4f}", "")
     console = Console()
     if not console.is_terminal:  # a pipe or a log: do not wrap cells at 80 columns
         console = Console(width=200)
     console.print(table)
+
+
+def _training_note(est: CallEstimate) -> str:
+    """A training row: its tokens and time first, then where they come from."""
+    if est.train_seconds is None:
+        took = "time unknown"
+    elif est.train_seconds < 90:
+        took = f"~{est.train_seconds:.0f} s"
+    elif est.train_seconds < 5400:
+        took = f"~{est.train_seconds / 60:.0f} min"
+    else:
+        took = f"~{est.train_seconds / 3600:.1f} h"
+    return f"train ~{est.train_tokens:,} tokens, {took}; {est.note}"

@@ -23,6 +23,7 @@ from doctune.foundation.manifest import Artifact
 from doctune.foundation.recipes import record_type
 from doctune.foundation.records import QARecord, RejectedRecord, RephrasedRecord, stable_id
 from doctune.foundation.results import CallEstimate, StageResult
+from doctune.generation import expected
 from doctune.generation.common import (
     FitTally,
     Teacher,
@@ -33,7 +34,6 @@ from doctune.generation.common import (
     normalise,
     request_tokens,
 )
-from doctune.generation.recipes import get_recipe
 from doctune.generation.schemas import QUESTION_CHARS, quizzes_model, rephrasings_model
 from doctune.models.base import Message
 from doctune.prompts import load_prompt
@@ -189,7 +189,7 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
 
 def _estimate_rephrase(ctx: RunContext, cfg: RephraseConfig, teacher: Teacher) -> CallEstimate:
     """Exact when the splits exist; before that, from the datasets the earlier stages plan."""
-    by_recipe = split_records(ctx, cfg.splits)
+    by_recipe = split_records(ctx, cfg.splits) if expected.written(ctx, "split") else {}
     if not by_recipe:
         questions = _planned_split_questions(ctx, cfg.splits)
         return CallEstimate(
@@ -218,22 +218,11 @@ def _estimate_rephrase(ctx: RunContext, cfg: RephraseConfig, teacher: Teacher) -
 
 
 def _planned_split_questions(ctx: RunContext, splits: Sequence[str]) -> int:
-    """Questions the configured splits will hold, from the synthesis plan and split sizes."""
-    synth = ctx.config.synthesize
-    try:
-        chunks = load_chunks(ctx)
-    except InputError:
-        return 0
-    total = 0
-    for recipe in synth.recipes:
-        size = get_recipe(recipe).expected_size(len(chunks), synth)
-        sizes = ctx.config.split.sizes_for(recipe)
-        values = {"train": sizes.train, "validation": sizes.validation, "test": sizes.test}
-        if sizes.is_count:
-            total += int(sum(min(values[s], size) for s in splits))
-        else:
-            total += round(size * sum(values[s] for s in splits))
-    return total
+    """Questions the configured splits will hold, expected after curation (generation.expected)."""
+    return sum(
+        sum(expected.split_sizes(ctx, recipe)[0].get(s, 0) for s in splits)
+        for recipe in ctx.config.synthesize.recipes
+    )
 
 
 def _estimate_quiz(ctx: RunContext, teacher: Teacher) -> CallEstimate:

@@ -23,6 +23,7 @@ from doctune.foundation.config.options import EvaluateOptions
 from doctune.foundation.evalrecords import EvalItem
 from doctune.foundation.results import CallEstimate
 from doctune.foundation.suites import suite_info
+from doctune.generation import expected
 from doctune.models.base import ChatRequest, GenerationParams
 from doctune.models.cache import request_key
 from doctune.models.identity import backend_identity as identity_of
@@ -73,10 +74,19 @@ def _answer_request(asker: Asker, job: Job, item: EvalItem, defaults: Generation
     return None if messages is None else asker.request(defaults, messages)
 
 
+def _inputs_written(ctx: RunContext) -> bool:
+    """Whether the plan's items are the ones the run will ask: the splits and eval sets will
+    not be rewritten first, nor the fine-tuned models `best` picks from."""
+    stages = ("split", "evalsets", *(("train",) if "best" in ctx.config.evaluate.models else ()))
+    return bool(ctx.inputs("dataset", stage="split")) and all(
+        expected.written(ctx, s) for s in stages
+    )
+
+
 def estimate(ctx: RunContext) -> list[CallEstimate]:
     cfg = ctx.config.evaluate
     plan = build_plan(ctx)
-    if not ctx.inputs("dataset", stage="split"):
+    if not _inputs_written(ctx):
         return _extrapolated(ctx, len(plan.models))
     asker = make_asker(ctx, plan)
     judges = [ctx.spec("judge"), *([cfg.second_judge] if cfg.second_judge else [])]
@@ -135,21 +145,44 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
 
 
 def _extrapolated(ctx: RunContext, known_models: int) -> list[CallEstimate]:
-    """Before the splits exist (a dry run of the whole pipeline): max_items per QA suite and
-    dataset, the planned quizzes, for the models known now plus one fine-tuned model per student
-    and dataset when `best` is asked for (its runs do not exist yet)."""
+    """Before the splits and eval sets exist (a dry run of the whole pipeline): each suite's
+    items from the expected split sizes after curation and the quizzes expected to pass (at most
+    max_items each), times the variants, for the models known now plus one fine-tuned model per
+    student and dataset when `best` is asked for (its runs do not exist yet)."""
     cfg = ctx.config.evaluate
-    suites = selected_suites(ctx)
-    per = cfg.max_items or 100
+    per = cfg.max_items or 10**9
     recipes = cfg.datasets or ctx.config.synthesize.recipes
-    qa = sum(suite_info(s).per_dataset for s in suites) * per
-    quizzes = [s for s in suites if suite_info(s).source == "quizzes"]
-    quiz = len(quizzes) * min(per, ctx.config.evalsets.quiz.count)
-    tuned = len(students(ctx)) * len(ctx.config.train.datasets) if "best" in cfg.models else 0
-    answers = known_models * (qa * len(recipes) + quiz) + tuned * (qa + quiz)
-    judged = known_models * qa * len(recipes) + tuned * qa
-    judged *= 2 if cfg.second_judge else 1
-    note = f"~{known_models + tuned} models x up to {per} items per suite (no splits yet)"
+    variants = len(dict.fromkeys(cfg.variants))
+    qa: dict[str, int] = {}  # answers of one model on one dataset's QA suites
+    shared = 0  # answers of one model on the suites every model answers
+    for suite in selected_suites(ctx):
+        info = suite_info(suite)
+        times = 1 if info.plain_only else variants
+        if info.per_dataset:
+            for recipe in recipes:
+                qa[recipe] = qa.get(recipe, 0) + times * min(per, _qa_items(ctx, suite, recipe))
+        elif info.source == "quizzes":
+            shared += times * min(per, expected.quiz_count(ctx))
+        else:
+            found = suite_kind(suite).items(ctx)
+            if not isinstance(found, str):  # MMLU without its folder asks nothing
+                shared += times * sum(len(items) for items in found.values())
+    all_qa = sum(qa.values())
+    # A fine-tuned model answers the QA suites of its own dataset only (none when that dataset
+    # is not evaluated) and every shared suite.
+    tuned = list(ctx.config.train.datasets) if "best" in cfg.models else []
+    tuned_qa = sum(qa.get(r, 0) for r in tuned)
+    per_student = tuned_qa + len(tuned) * shared
+    answers = known_models * (all_qa + shared) + len(students(ctx)) * per_student
+    judged = (known_models * all_qa + len(students(ctx)) * tuned_qa) * (
+        2 if cfg.second_judge else 1
+    )
+    models = known_models + len(students(ctx)) * len(tuned)
+    if expected.chunk_count(ctx) and recipes:
+        source = expected.split_sizes(ctx, recipes[0])[1]
+        note = f"~{models} models x the expected splits ({source}) and quizzes (no splits yet)"
+    else:
+        note = f"~{models} models x up to {cfg.max_items or 100} items per suite (no splits yet)"
     return [
         CallEstimate(
             "student", answers, answers * 150, answers * ANSWER_TOKENS, exact=False, note=note
@@ -158,6 +191,15 @@ def _extrapolated(ctx: RunContext, known_models: int) -> list[CallEstimate]:
             "judge", judged, judged * 450, judged * REPLY_TOKENS // 2, exact=False, note=note
         ),
     ]
+
+
+def _qa_items(ctx: RunContext, suite: str, recipe: str) -> int:
+    if not expected.chunk_count(ctx):  # nothing ingested to size the splits by: the cap
+        return ctx.config.evaluate.max_items or 100
+    if suite == "rephrased_qa":
+        return expected.rephrased_count(ctx, recipe, ctx.config.evaluate.rephrased_from)
+    sizes, _ = expected.split_sizes(ctx, recipe)
+    return sizes.get("train" if suite == "train_qa" else "test", 0)
 
 
 def fingerprint(ctx: RunContext) -> str:

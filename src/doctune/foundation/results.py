@@ -27,7 +27,9 @@ class StageFailed(DoctuneError):
 
 @dataclass(frozen=True)
 class CallEstimate:
-    """What a stage expects to spend, for --dry-run. `exact` is False for an extrapolation."""
+    """What a stage expects to spend, for --dry-run. `exact` is False for an extrapolation.
+    Training (no calls) fills `train_tokens` (tokens seen, over every epoch and experiment) and
+    `train_seconds` (None when no throughput figure is known)."""
 
     role: str
     calls: int
@@ -35,3 +37,6 @@ class CallEstimate:
     completion_tokens: int
     exact: bool = True
     note: str = ""
+    train_tokens: int | None = None
+    train_seconds: float | None = None
+    cost_usd: float | None = None  # a price known apart from per-token call prices (hosted jobs)

@@ -1,0 +1,146 @@
+"""`--dry-run` estimates each stage from what the earlier ones wrote or are expected to write.
+
+The project is a copy of the example; the estimates run through the same functions the command
+uses (the free stages for real, then `pipeline.estimate`). Where a real run is needed first, the
+teacher is the loopback FakeOpenAIServer (a fake of the paid service).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from doctune import pipeline
+from doctune.cli import main
+from doctune.commands.common import make_context
+from doctune.foundation.manifest import StageState
+from doctune.generation.expected import DEFAULT_KEEP_RATE
+from doctune.models.tokens import estimate_tokens
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.train.estimate import DEFAULT_RECORD_TOKENS
+
+
+def configure(project: Path, **sections: dict[str, object]) -> None:
+    cfg = yaml.safe_load((project / "doctune.yaml").read_text())
+    cfg["synthesize"]["knowledge_distillation"]["target_size"] = 80
+    cfg["evalsets"]["quiz"]["count"] = 12
+    cfg["evaluate"]["max_items"] = 10_000  # no cap: the items follow the splits
+    for name, values in sections.items():
+        cfg.setdefault(name, {}).update(values)
+    (project / "doctune.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def dry_run(project: Path, student: str | None = None) -> dict[tuple[str, str], list]:
+    """The dry run's rows by (stage, role)."""
+    ctx = make_context(project, None, {"student": student}, True, True)
+    stages = pipeline.plan()
+    free = pipeline.run_free_stages_for_estimate(ctx, stages)
+    asyncio.run(pipeline.run_pipeline(ctx, free))
+    rows: dict[tuple[str, str], list] = defaultdict(list)
+    for stage, est in pipeline.estimate(ctx, stages):
+        rows[(stage.name, est.role)].append(est)
+    return rows
+
+
+def last_curation(project: Path, kept_share: float) -> None:
+    """A manifest whose last curate run kept `kept_share` of each recipe's records."""
+    ctx = make_context(project, None, {}, True, True)
+    recipes = {
+        name: {"records": 100, "kept": round(100 * kept_share)}
+        for name in ctx.config.synthesize.recipes
+    }
+    ctx.manifest.data.stages["curate"] = StageState(
+        fingerprint="a-last-run",
+        finished_at="2026-01-01T00:00:00+00:00",
+        summary={"recipes": recipes},
+    )
+    ctx.manifest.save()
+
+
+def calls(rows: dict[tuple[str, str], list], stage: str, role: str) -> int:
+    return sum(e.calls for e in rows[(stage, role)])
+
+
+def test_evalsets_and_evaluate_estimates_follow_the_last_runs_curation(
+    example_project: Path, tmp_path: Path
+) -> None:
+    configure(example_project)
+    halved = tmp_path / "halved"
+    import shutil
+
+    shutil.copytree(example_project, halved)
+    last_curation(example_project, 1.0)
+    last_curation(halved, 0.5)
+    everything, half = dry_run(example_project), dry_run(halved)
+
+    rephrase = [e for e in everything[("evalsets", "teacher")] if e.note.startswith("rephrase")]
+    rephrase_half = [e for e in half[("evalsets", "teacher")] if e.note.startswith("rephrase")]
+    assert rephrase[0].calls > 20
+    assert abs(rephrase_half[0].calls / rephrase[0].calls - 0.5) < 0.05
+    assert "last run's keep rate 0.50" in half[("evaluate", "judge")][0].note
+    # The judge scores the QA suites only, whose items are the splits: half of them.
+    judged, judged_half = calls(everything, "evaluate", "judge"), calls(half, "evaluate", "judge")
+    assert judged > 20 and abs(judged_half / judged - 0.5) < 0.05
+    # The quizzes do not depend on curation; the student answers them either way.
+    assert 0.5 < calls(half, "evaluate", "student") / calls(everything, "evaluate", "student") < 1
+
+
+def test_without_a_last_run_the_default_keep_rate_is_used(example_project: Path) -> None:
+    configure(example_project)
+    rows = dry_run(example_project)
+    assert f"default keep rate {DEFAULT_KEEP_RATE:.2f}" in rows[("evaluate", "judge")][0].note
+
+
+def test_train_is_listed_with_its_tokens_and_time(
+    example_project: Path, tiny_model_dir: Path
+) -> None:
+    configure(
+        example_project,
+        train={
+            "datasets": ["pdf_synthetic"],
+            "grid": {"epochs": [2], "batch_size": [4], "learning_rate": [2e-4]},
+        },
+    )
+    rows = dry_run(example_project, student=f"hf:{tiny_model_dir}")
+    (train,) = rows[("train", "student")]
+    # 77 chunks x 3 pairs, half kept, 0.7 of them in train; a default size per record; 2 epochs.
+    records = round(round(77 * 3 * DEFAULT_KEEP_RATE) * 0.7)
+    system = estimate_tokens(
+        yaml.safe_load((example_project / "doctune.yaml").read_text())["export"]["system_prompt"]
+    )
+    assert train.train_tokens == records * (DEFAULT_RECORD_TOKENS + system) * 2
+    assert train.train_seconds is not None and train.train_seconds > 0
+    assert "training_throughput" in train.note
+
+    output = CliRunner().invoke(
+        main,
+        ["run", str(example_project), "--dry-run", "--student", f"hf:{tiny_model_dir}"],
+    )
+    assert output.exit_code == 0, output.output
+    assert f"train ~{train.train_tokens:,} tokens" in output.output
+
+
+def test_a_stage_after_one_that_reruns_is_estimated_not_up_to_date(
+    example_project: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    configure(example_project)
+    args = ["run", str(example_project), "--until", "evalsets", "--no-progress"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = dry_run(example_project)
+    assert [e.note for s in ("synthesize", "evalsets") for e in rows[(s, "teacher")]] == [
+        "up to date",
+        "up to date",
+    ]
+
+    configure(example_project, synthesize={"pdf_synthetic": {"questions_per_chunk": 2}})
+    rows = dry_run(example_project)
+    # Curate's and evalsets' own fingerprints still see the old datasets: they would say
+    # "up to date" although the new synthesis feeds them.
+    assert calls(rows, "evalsets", "teacher") > 0
+    notes = [e.note for e in rows[("evalsets", "teacher")]]
+    assert any("splits not written yet" in n for n in notes)
