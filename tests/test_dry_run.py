@@ -144,3 +144,19 @@ def test_a_stage_after_one_that_reruns_is_estimated_not_up_to_date(
     assert calls(rows, "evalsets", "teacher") > 0
     notes = [e.note for e in rows[("evalsets", "teacher")]]
     assert any("splits not written yet" in n for n in notes)
+
+
+def test_synthesis_estimate_uses_the_topics_the_teacher_listed_last_time(
+    example_project: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    configure(example_project)
+    until = ["run", str(example_project), "--until", "synthesize", "--no-progress"]
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    configure(example_project, client={"seed": 99})  # every request new: nothing cached
+    rows = dry_run(example_project)
+    (pdf, kd) = rows[("synthesize", "teacher")]
+    assert "as the last run found" in kd.note
+    served = fake_openai.completions
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    # The fake lists two topics per document where the estimate alone would assume the most.
+    assert pdf.calls + kd.calls == fake_openai.completions - served

@@ -13,13 +13,16 @@ After one run the project's own rate replaces it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from doctune.context import RunContext
-from doctune.generation.recipes import get_recipe
+from doctune.foundation.records import Chunk
+from doctune.foundation.results import CallEstimate
+from doctune.generation.recipes import distillation, get_recipe
 
 DEFAULT_KEEP_RATE = 0.5
 SPLITS = ("train", "validation", "test")
@@ -126,3 +129,33 @@ def rephrased_count(ctx: RunContext, recipe: str, splits: Sequence[str]) -> int:
     cfg = ctx.config.evalsets.rephrase
     sizes, _ = split_sizes(ctx, recipe)
     return sum(sizes.get(s, 0) for s in cfg.splits if s in splits) * cfg.k
+
+
+def with_last_run(
+    ctx: RunContext, recipe: str, est: CallEstimate, chunks: Sequence[Chunk]
+) -> CallEstimate:
+    """A recipe's synthesis estimate, corrected by what the teacher did last time where the
+    recipe's calls hang on it: distillation's topics per document are only known once the
+    teacher has listed them, so the estimate assumes the most it may list; after a run over
+    the same number of documents, the topics it found then plan the cells and answers now."""
+    last = _summary(ctx, "synthesize").get(recipe, {})
+    docs = len(distillation.documents(chunks))
+    if recipe != distillation.RECIPE or last.get("documents") != docs or not docs:
+        return est
+    cfg = ctx.config.synthesize.knowledge_distillation
+    topics = min(cfg.max_topics, int(last.get("topics_found", 0)))
+    counts = distillation.plan_counts(
+        cfg.target_size, topics, len(cfg.facets), cfg.max_questions_per_facet
+    )
+    cells = sum(1 for row in counts for n in row if n > 0)
+    answers = sum(sum(row) for row in counts)
+    calls = docs + cells + answers
+    scale = calls / est.calls if est.calls else 1.0
+    return dataclasses.replace(
+        est,
+        calls=calls,
+        prompt_tokens=round(est.prompt_tokens * scale),
+        completion_tokens=round(est.completion_tokens * scale),
+        note=f"{recipe}: {topics} topics as the last run found x {len(cfg.facets)} facets, "
+        f"{answers} records planned",
+    )

@@ -19,6 +19,7 @@ from doctune.foundation.jsonl import write_json, write_jsonl
 from doctune.foundation.manifest import Artifact
 from doctune.foundation.records import Chunk
 from doctune.foundation.results import CallEstimate, StageResult
+from doctune.generation import expected
 from doctune.generation.common import FitTally, RecipeOutput, Teacher, is_cached, make_teacher
 from doctune.generation.recipes import get_recipe
 
@@ -83,6 +84,11 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
         ctx, STAGE, ctx.config.section_hash("synthesize"), cfg.temperature, client=False
     )
     return [
-        get_recipe(name).estimate(chunks, cfg, teacher, lambda r: is_cached(ctx, teacher, r))
+        expected.with_last_run(
+            ctx,
+            name,
+            get_recipe(name).estimate(chunks, cfg, teacher, lambda r: is_cached(ctx, teacher, r)),
+            chunks,
+        )
         for name in cfg.recipes
     ]
