@@ -2,14 +2,17 @@
 
 A model tested on a question whose source chunk it was trained on is tested on memory, not on
 generalisation; so no chunk id may feed two splits. Records can cite several chunks
-(distillation answers use up to three), so records sharing any chunk form one group (connected
-components, union-find) and whole groups are assigned to splits, seeded. The sizes of
-validation and test are hit exactly where the group sizes allow (a subset-sum over the shuffled
-groups); counts are then exact, surplus records are dropped with a reason.
+(distillation answers use up to three), so records sharing any chunk form one group and whole
+groups are assigned to splits, each by a seeded hash of its own id (split/assign.py): a rerun
+after an edit or an added document moves only the groups that changed. Groups too large to
+place whole are cut along their chunks, and records straddling the cut are dropped.
 
-If the groups are too coarse to fill validation and test (retrieval over a small corpus links
-nearly every chunk into one component), chunks are partitioned instead: each record goes to the
-split that owns all its chunks, and records whose chunks straddle two splits are dropped.
+With ratios, sizes follow the targets on average, not exactly: each group falls in a split with
+that split's share, so a split's size varies by about the square root of its record count (for
+the example, a few records either way); the report lists the targets next to the sizes. With
+counts, sizes are exact where the records allow: a short split takes whole surplus groups
+(lowest hash first), a full one hands its records of highest hash back; these choices move at
+most the groups at the edge of a split when another document changes.
 
 Last, validation and test questions that are near-duplicates of a train question (leaks) are
 removed, and the check is run again to show none remain.
@@ -18,8 +21,7 @@ removed, and the check is run again to show none remain.
 from __future__ import annotations
 
 import math
-import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,39 +35,19 @@ from doctune.foundation.recipes import record_type
 from doctune.foundation.records import SPLITS, QARecord, RejectedRecord
 from doctune.foundation.results import StageResult
 from doctune.split import reviews as review_mod
+from doctune.split.assign import (
+    STRADDLING,
+    SURPLUS,
+    assign,
+    fill,
+    group_records,
+    record_keys,
+    trim,
+)
 
 STAGE = "split"
-_FILL_FIRST = ("test", "validation")  # the small splits are filled first, train takes the rest
-_FRESH_CANDIDATES = 8  # chunks from outside the frontier considered per step of a chunk partition
-
-
-def record_keys(record: QARecord) -> list[str]:
-    """What a record must not share across splits: its chunks (or itself, if it cites none)."""
-    return list(dict.fromkeys(record.provenance.chunk_ids)) or [f"record:{record.id}"]
-
-
-def group_records(records: Sequence[QARecord]) -> list[list[QARecord]]:
-    """Connected components of records over shared chunk ids, in a deterministic order."""
-    parent: dict[str, str] = {}
-
-    def find(key: str) -> str:
-        parent.setdefault(key, key)
-        while parent[key] != key:
-            parent[key] = parent[parent[key]]  # path halving keeps the trees flat
-            key = parent[key]
-        return key
-
-    for record in records:
-        keys = record_keys(record)
-        for key in keys[1:]:
-            a, b = find(keys[0]), find(key)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-        find(keys[0])
-    groups: dict[str, list[QARecord]] = defaultdict(list)
-    for record in sorted(records, key=lambda r: r.id):
-        groups[find(record_keys(record)[0])].append(record)
-    return [groups[root] for root in sorted(groups)]
+_FILL_ORDER = ("test", "validation", "train")  # the order of the slices of [0, 1)
+__all__ = ["group_records", "record_keys", "split_records", "targets"]
 
 
 def targets(sizes: SplitSizes, available: int, recipe: str) -> dict[str, int]:
@@ -89,119 +71,16 @@ def targets(sizes: SplitSizes, available: int, recipe: str) -> dict[str, int]:
     return dict(zip(SPLITS, counts, strict=True))
 
 
-def tolerance(target: int) -> int:
-    """How far from its target a split may end up before the chunk partition is tried."""
-    return max(1, math.ceil(0.1 * target))
-
-
-def pick_groups(sizes: Sequence[int], target: int, *, exact_counts: bool) -> list[int]:
-    """Indexes of groups whose sizes sum to `target`, or as close as the sizes allow.
-
-    A subset-sum over bitsets (bit s of reach[i] set: the first i groups can sum to s). With
-    exact counts, a sum just above the target is preferred to one below, because surplus records
-    can be dropped to make the count exact; with ratios the nearest sum wins, ties below.
-    """
-    cap = target + tolerance(target)
-    mask = (1 << (cap + 1)) - 1
-    reach = [1]
-    for size in sizes:
-        reach.append((reach[-1] | (reach[-1] << size)) & mask)
-    sums = [s for s in range(cap + 1) if reach[-1] >> s & 1]
-    below = max(s for s in sums if s <= target)
-    above = [s for s in sums if s > target]
-    if below == target or not above:
-        chosen = below
-    elif exact_counts or above[0] - target < target - below:
-        chosen = above[0]
-    else:
-        chosen = below
-    picked = []
-    for i in range(len(sizes) - 1, -1, -1):
-        if not reach[i] >> chosen & 1:  # the first i groups cannot make it: group i is in
-            picked.append(i)
-            chosen -= sizes[i]
-    return sorted(picked)
-
-
-def assign_groups(
-    groups: list[list[QARecord]], wanted: dict[str, int], rng: random.Random, exact_counts: bool
-) -> dict[str, list[QARecord]]:
-    """Whole groups to splits: test, then validation, then train (the rest, with ratios)."""
-    pool = list(range(len(groups)))
-    rng.shuffle(pool)
-    out: dict[str, list[QARecord]] = {}
-    order = (*_FILL_FIRST, "train") if exact_counts else _FILL_FIRST
-    for name in order:
-        chosen = set(
-            pick_groups([len(groups[g]) for g in pool], wanted[name], exact_counts=exact_counts)
-        )
-        out[name] = [r for j, g in enumerate(pool) if j in chosen for r in groups[g]]
-        pool = [g for j, g in enumerate(pool) if j not in chosen]
-    out["surplus" if exact_counts else "train"] = [r for g in pool for r in groups[g]]
-    return out
-
-
-def assign_chunks(
-    records: Sequence[QARecord], wanted: dict[str, int], rng: random.Random
-) -> dict[str, list[QARecord]]:
-    """Chunks to splits, then each record to the split owning all its chunks ("straddling" for
-    records whose chunks ended up in two). Test and validation grow from a seeded start through
-    chunks that complete the most records, so few records are cut."""
-    keys_of = {r.id: record_keys(r) for r in records}
-    records_of: dict[str, list[str]] = defaultdict(list)
-    for rid, keys in keys_of.items():
-        for key in keys:
-            records_of[key].append(rid)
-    order = sorted(records_of)
-    rng.shuffle(order)
-    owner: dict[str, str] = {}
-    for name in _FILL_FIRST:
-        _grow(name, wanted[name], order, owner, keys_of, records_of)
-    out: dict[str, list[QARecord]] = {name: [] for name in (*SPLITS, "straddling")}
-    for record in records:
-        owners = {owner.get(k, "train") for k in keys_of[record.id]}
-        out[owners.pop() if len(owners) == 1 else "straddling"].append(record)
-    return out
-
-
-def _grow(
-    name: str,
-    target: int,
-    order: list[str],
-    owner: dict[str, str],
-    keys_of: dict[str, list[str]],
-    records_of: dict[str, list[str]],
-) -> None:
-    # need[r]: chunks record r still lacks in this split; only records with no chunk owned
-    # elsewhere can still land here.
-    need = {r: len(k) for r, k in keys_of.items() if not any(c in owner for c in k)}
-    rank = {c: i for i, c in enumerate(order)}
-    frontier: set[str] = set()
-    complete = 0
-
-    def score(chunk: str) -> tuple[int, int, int]:
-        live = [r for r in records_of[chunk] if r in need]
-        completes = sum(1 for r in live if need[r] == 1)
-        opens = sum(1 for r in live if need[r] == len(keys_of[r]) > 1)
-        return completes, -opens, -rank[chunk]
-
-    while complete < target:
-        fresh = [c for c in order if c not in owner and c not in frontier][:_FRESH_CANDIDATES]
-        candidates = frontier | set(fresh)
-        if not candidates:
-            break
-        chunk = max(candidates, key=score)
-        owner[chunk] = name
-        frontier.discard(chunk)
-        for rid in records_of[chunk]:
-            if rid not in need:
-                continue
-            need[rid] -= 1
-            if need[rid] == 0:
-                complete += 1
-                del need[rid]
-            else:
-                frontier.update(c for c in keys_of[rid] if c not in owner)
+def shares_for(sizes: SplitSizes, available: int) -> dict[str, float]:
+    """The slices of [0, 1) a group's hash is placed by: the ratios, or with counts each count's
+    share of the records available and the rest as surplus."""
+    given = dict(zip(SPLITS, sizes.values, strict=True))
+    if not sizes.is_count:
+        return {n: given[n] for n in _FILL_ORDER}
+    total = max(available, 1)
+    shares = {n: given[n] / total for n in _FILL_ORDER}
+    shares[SURPLUS] = max(0.0, 1.0 - sum(shares.values()))
+    return shares
 
 
 @dataclass
@@ -209,24 +88,6 @@ class SplitOutcome:
     splits: dict[str, list[QARecord]]
     rejected: list[RejectedRecord] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
-
-
-def _on_target(
-    splits: dict[str, list[QARecord]], wanted: dict[str, int], names: Sequence[str]
-) -> bool:
-    return all(abs(len(splits[n]) - wanted[n]) <= tolerance(wanted[n]) for n in names if wanted[n])
-
-
-def _trim(
-    records: list[QARecord], count: int, rng: random.Random
-) -> tuple[list[QARecord], list[QARecord]]:
-    """Keep `count` records chosen by the seed; the rest are surplus."""
-    if len(records) <= count:
-        return records, []
-    keep = set(rng.sample(range(len(records)), count))
-    return [r for i, r in enumerate(records) if i in keep], [
-        r for i, r in enumerate(records) if i not in keep
-    ]
 
 
 def remove_leaks(
@@ -282,40 +143,37 @@ def split_records(
         raise InputError(f"{recipe}: record ids appear more than once: {', '.join(twice[:5])}")
     wanted = targets(sizes, len(records), recipe)
     exact = sizes.is_count
-    rng = random.Random(f"{seed}:{recipe}")
-    groups = group_records(records)
-    splits, mode = assign_groups(groups, wanted, rng, exact), "groups"
-    if not _on_target(splits, wanted, SPLITS if exact else _FILL_FIRST):
-        splits, mode = (
-            assign_chunks(records, wanted, random.Random(f"{seed}:{recipe}:chunks")),
-            "chunks",
-        )
+    parts, placed = assign(records, shares_for(sizes, len(records)), seed=seed, recipe=recipe)
     rejected = [
         reject(r, "straddles_splits", "its chunks are in more than one split", stage=STAGE)
-        for r in splits.pop("straddling", [])
+        for r in parts.pop(STRADDLING)
     ]
-    surplus = splits.pop("surplus", [])
-    if exact:
-        splits["train"], extra = _trim(splits["train"], wanted["train"], rng)
-        surplus += extra
+    parts.setdefault(SURPLUS, [])
+    if exact:  # validation and test are trimmed after the leak check, which may take some
+        fill(parts, wanted, _FILL_ORDER, seed=seed, recipe=recipe)
+        trim(parts, wanted, ("train",), seed=seed, recipe=recipe)
+    splits = {n: parts[n] for n in SPLITS}
     leaks_found, leak_rejects = remove_leaks(splits, leak_threshold)
     rejected += leak_rejects
     if exact:
-        for name in _FILL_FIRST:
-            splits[name], extra = _trim(splits[name], wanted[name], rng)
-            surplus += extra
+        parts.update(splits)
+        trim(parts, wanted, ("test", "validation"), seed=seed, recipe=recipe)
+        splits = {n: parts[n] for n in SPLITS}
+    surplus = parts[SURPLUS]
     detail = f"sizes ask for {'/'.join(str(wanted[n]) for n in SPLITS)} records"
     rejected += [reject(r, "surplus", detail, stage=STAGE) for r in surplus]
     check_disjoint(splits)
     splits = {n: [r.model_copy(update={"split": n}) for r in splits[n]] for n in SPLITS}
+    sized = {n: len(splits[n]) for n in SPLITS}
     report = {
-        "mode": mode,
+        "mode": "hash",
         "records": len(records),
         "asked": dict(zip(SPLITS, sizes.values, strict=True)),
         "targets": wanted,
-        "sizes": {n: len(splits[n]) for n in SPLITS},
-        "groups": len(groups),
-        "largest_group": max((len(g) for g in groups), default=0),
+        "sizes": sized,
+        # With ratios the sizes follow the targets on average (see the module doc).
+        "off_target": {n: sized[n] - wanted[n] for n in SPLITS},
+        **placed,
         "chunks": chunks_per_split(splits),
         "straddling_dropped": sum(1 for r in rejected if r.reason == "straddles_splits"),
         "surplus_dropped": len(surplus),
