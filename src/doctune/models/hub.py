@@ -56,6 +56,30 @@ class HubUnavailable(OSError):
     """Not in the local cache, and the hub cannot be reached (or offline mode is on)."""
 
 
+def in_local_cache(name: str) -> bool:
+    """Whether hub id `name` has a snapshot in the local hub cache, read from the cache's folders
+    (huggingface_hub's layout: models--org--name/snapshots/<revision>/), so that a caller learns
+    it without importing transformers (seconds) just to be told no."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    snapshots = Path(HF_HUB_CACHE) / f"models--{name.replace('/', '--')}" / "snapshots"
+    try:
+        return any(any(rev.iterdir()) for rev in snapshots.iterdir() if rev.is_dir())
+    except OSError:  # no such folder: never downloaded
+        return False
+
+
+def unavailable(name: str) -> HubUnavailable | None:
+    """The error loading `name` would end in, when it can be neither found on disk nor fetched;
+    None when a loader may be tried."""
+    if is_local(name) or in_local_cache(name) or hub_reachable():
+        return None
+    return HubUnavailable(
+        f"'{name}' is not in the local hub cache and the hub cannot be reached"
+        + (" (HF_HUB_OFFLINE is set)" if offline() else "")
+    )
+
+
 def load_local_first(name: str, load: Callable[..., T]) -> T:
     """`load(name, local_files_only=True)`, else `load(name)` when the hub can be reached."""
     if is_local(name):

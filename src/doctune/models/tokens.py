@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import cache
 
 from doctune.foundation.errors import ConfigError
-from doctune.models.hub import HubUnavailable, load_local_first
+from doctune.models.hub import HubUnavailable, load_local_first, unavailable
 from doctune.models.spec import capabilities, parse_spec
 
 TokenCounter = Callable[[str], int]
@@ -27,6 +27,11 @@ def get_token_counter(tokenizer: str | None) -> TokenCounter:
     """A counter for an hf tokenizer (hub id or local path), or the estimate when None."""
     if not tokenizer:
         return estimate_tokens
+    missing = unavailable(
+        tokenizer
+    )  # asked of the disk first: transformers takes seconds to import
+    if missing is not None:
+        raise ConfigError(f"tokenizer {missing}")
     try:
         from transformers import AutoTokenizer
     except ImportError:  # the hf extra is not installed
