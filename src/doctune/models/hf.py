@@ -183,14 +183,19 @@ class HFBackend(ChatBackend):
         # batches; see doctune.models.hf_loglik.
         model, tokenizer = self.model, self.tokenizer
         started = time.perf_counter()
-        with self._tokenize_lock:
-            plan = plan_windows(model, tokenizer, context, continuations)
-            prompt_tokens = len(tokenizer.encode(context))
-            cut = truncated_tokens(model, tokenizer, context, continuations[0])
+        counted: dict[str, int] = {}
+
+        def prepare() -> Plan:
+            with self._tokenize_lock:
+                counted["prompt"] = len(tokenizer.encode(context))
+                counted["cut"] = truncated_tokens(model, tokenizer, context, continuations[0])
+                return plan_windows(model, tokenizer, context, continuations)
+
+        logprobs = self._loglik.score(prepare)
         return Loglik(
-            logprobs=self._loglik.score(plan),
-            prompt_tokens=prompt_tokens,
-            cut=cut,
+            logprobs=logprobs,
+            prompt_tokens=counted["prompt"],
+            cut=counted["cut"],
             latency_s=time.perf_counter() - started,
         )
 

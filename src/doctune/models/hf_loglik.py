@@ -6,8 +6,9 @@ one gathering thread takes what has queued (up to `batch_size` requests) and sco
 single padded pass (`doctune.models.loglik.batched_logprobs`) on the backend's model thread,
 so scoring and generation never run the model at the same time.
 
-A caller that sends one request at a time pays nothing for this: the gatherer waits for company
-only once it has seen requests arrive together.
+A caller that sends one request at a time pays nothing for this: the gatherer waits (up to
+`wait_s`) only for callers that have arrived and are still tokenizing, never for callers that
+may or may not come.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ class _Request:
 
 
 class LoglikBatcher:
-    """Collects `score(plan)` calls from many threads into batches for `run(plans)`.
+    """Collects `score(prepare)` calls from many threads into batches for `run(plans)`.
 
     `run` receives up to `batch_size` plans and returns their sums in order; it is called from
-    one thread at a time. `wait_s` is how long a batch waits to fill once concurrent callers
-    have been seen.
+    one thread at a time. `wait_s` is the longest a batch waits for callers still preparing.
     """
 
     def __init__(
@@ -55,17 +55,31 @@ class LoglikBatcher:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
-        self._company = False
+        # Callers inside score() whose plan is not queued yet: the company worth waiting for.
+        self._arriving = 0
+        self._count_lock = threading.Lock()
         #: How many batches of each size ran.
         self.batch_sizes: dict[int, int] = {}
 
-    def score(self, plan: Plan) -> list[float]:
-        """The sums for one request's plan, computed in a batch; blocks until they are."""
+    def score(self, prepare: Callable[[], Plan]) -> list[float]:
+        """The sums for the plan `prepare()` makes (in the calling thread), computed in a
+        batch; blocks until they are."""
         if self._closed:
             raise ModelError(f"{self.name}: the backend is closed")
         self._ensure_thread()
-        request = _Request(plan)
-        self._queue.put(request)
+        with self._count_lock:
+            self._arriving += 1
+        try:
+            request = _Request(prepare())
+        except BaseException:
+            with self._count_lock:
+                self._arriving -= 1
+            raise
+        with (
+            self._count_lock
+        ):  # one step, so the gatherer never sees it neither arriving nor queued
+            self._arriving -= 1
+            self._queue.put(request)
         while True:
             try:
                 return request.future.result(timeout=1.0)
@@ -101,19 +115,22 @@ class LoglikBatcher:
                 return
 
     def _gather(self, batch: list[_Request]) -> bool:
-        """Add queued requests to `batch` (waiting up to wait_s once callers have come in
-        company); True when close() was seen."""
-        deadline = time.monotonic() + (self.wait_s if self._company else 0.0)
+        """Add queued requests to `batch`, waiting up to wait_s while callers are still
+        preparing theirs; True when close() was seen."""
+        deadline = time.monotonic() + self.wait_s
         while len(batch) < self.batch_size:
-            timeout = deadline - time.monotonic()
             try:
-                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                with self._count_lock:
+                    coming = self._arriving > 0 or not self._queue.empty()
+                if not coming or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.0005)
+                continue
             if item is None:
                 return True
             batch.append(item)
-        self._company = len(batch) > 1
         return False
 
     def _score(self, batch: list[_Request]) -> None:

@@ -176,9 +176,9 @@ def _padded_forward(model: Any, windows: list[tuple[int, ...]], keep: int, pad_i
     import torch.nn.functional as F
 
     device = next(model.parameters()).device
-    if len(windows) == 1:  # alone: exactly the harness's call, no mask, bit for bit
+    if len(windows) == 1:  # alone: the harness's call (no mask), the last positions only
         ids = torch.tensor([windows[0]], dtype=torch.long, device=device)
-        return F.log_softmax(model(ids).logits[:, -keep:, :], dim=-1)
+        return F.log_softmax(model(input_ids=ids, logits_to_keep=keep).logits, dim=-1)
     width = max(len(w) for w in windows)
     ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(windows), width), dtype=torch.long)

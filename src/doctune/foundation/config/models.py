@@ -38,7 +38,12 @@ class ModelSettings(Section):
         "tokens exactly when fitting prompts; default an estimate of ~4 characters per token "
         "with a safety margin.",
     )
-    batch_size: int = Field(8, gt=0, description="hf: generation batch size.")
+    batch_size: int = Field(
+        8,
+        gt=0,
+        description="hf: requests run together in one padded batch, for generation and for "
+        "log-likelihood scoring (MMLU).",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="hf: weights dtype."
     )
