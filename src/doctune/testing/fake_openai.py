@@ -262,7 +262,8 @@ class _Handler(JSONHandler):
             self.send_json(500, {"error": {"message": "gave up"}})
             return
         try:
-            content = owner.reply_for(body)
+            # Streamed or not, a request gets the same reply (a responder seeds on the body).
+            content = owner.reply_for({k: v for k, v in body.items() if k not in _STREAM_KEYS})
         except HTTPFault as refused:
             owner.counts[str(refused.status)] += 1
             self.send_json(refused.status, {"error": {"message": refused.message}})
@@ -273,6 +274,9 @@ class _Handler(JSONHandler):
             owner.counts["truncated" if fault == "truncated" else "ok"] += 1
             owner.bodies.append(body)
         prompt_chars = len(prompt_text(body))
+        if body.get("stream"):
+            self.send_stream(body, content, "length" if fault == "truncated" else "stop")
+            return
         self.send_json(
             200,
             {
@@ -294,6 +298,52 @@ class _Handler(JSONHandler):
                 },
             },
         )
+
+    def send_stream(self, body: dict[str, Any], content: str, finish: str) -> None:
+        """The reply as Server-Sent Events, a few words per chunk the way a server streams
+        tokens, then the usage chunk when asked for (`stream_options.include_usage`) and
+        `data: [DONE]`; sent with chunked transfer encoding, as real servers do."""
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0}
+        base["model"] = body.get("model", "fake-model")
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        deltas += [{"content": piece} for piece in stream_pieces(content)]
+        events = [
+            {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
+        ]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            prompt_tokens = len(prompt_text(body)) // 4 + 1
+            completion_tokens = len(content) // 4 + 1
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
+            events.append({**base, "choices": [], "usage": usage})
+        lines = [f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"]
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for line in lines:
+                raw = line.encode()
+                self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+_STREAM_KEYS = ("stream", "stream_options")
+_PIECE = re.compile(r"\s*\S+\s*")
+
+
+def stream_pieces(content: str, words: int = 2) -> list[str]:
+    """`content` cut into pieces of a few words each (joined, they give it back exactly)."""
+    found = _PIECE.findall(content)
+    pieces = ["".join(found[i : i + words]) for i in range(0, len(found), words)]
+    return pieces or ([content] if content else [])
 
 
 FakeOpenAIServer.handler = _Handler
