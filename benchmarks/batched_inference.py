@@ -132,7 +132,7 @@ async def score_suite(made: HFBackend, settings: MMLUSettings, cache: Path) -> d
         "rate": len(items) / seconds,
         "letters": [r.extracted for r in results],
         "scores": scores,
-        "batches": dict(sorted(made._loglik.batch_sizes.items())),
+        "batches": dict(sorted(made.loglik_batch_sizes.items())),
     }
 
 

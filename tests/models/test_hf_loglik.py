@@ -82,7 +82,7 @@ def test_concurrent_calls_share_a_batch_and_score_as_alone(backend: HFBackend) -
     # Keep the model thread busy so that every call below queues before the first batch runs:
     # what meets in a batch is then certain, not a matter of thread timing.
     backend._executor.submit(release.wait)
-    backend._loglik.batch_sizes.clear()
+    backend.loglik_batch_sizes.clear()
     with ThreadPoolExecutor(len(REQUESTS)) as pool:
         calls = [pool.submit(backend.loglikelihoods, c, k) for c, k in REQUESTS]
         # The gatherer takes a first batch (up to 4) and waits on the model thread; once the
@@ -93,8 +93,8 @@ def test_concurrent_calls_share_a_batch_and_score_as_alone(backend: HFBackend) -
             waited += 1
         release.set()
         scored = [call.result() for call in calls]
-    assert max(backend._loglik.batch_sizes) == 4
-    assert sum(backend._loglik.batch_sizes.values()) < len(REQUESTS)
+    assert max(backend.loglik_batch_sizes) == 4
+    assert sum(backend.loglik_batch_sizes.values()) < len(REQUESTS)
     assert_close([s.logprobs for s in scored], alone)
     for s, (context, _) in zip(scored, REQUESTS, strict=True):
         assert s.prompt_tokens == len(backend.tokenizer.encode(context)) and s.cut == 0

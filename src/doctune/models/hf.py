@@ -199,6 +199,11 @@ class HFBackend(ChatBackend):
             latency_s=time.perf_counter() - started,
         )
 
+    @property
+    def loglik_batch_sizes(self) -> dict[int, int]:
+        """How many log-likelihood batches of each size ran."""
+        return self._loglik.batch_sizes
+
     def _score_plans(self, plans: list[Plan]) -> list[list[float]]:
         """One batch of log-likelihood requests, on the thread that runs the model."""
         work = self._executor.submit(

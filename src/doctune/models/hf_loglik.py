@@ -6,6 +6,9 @@ one gathering thread takes what has queued (up to `batch_size` requests) and sco
 single padded pass (`doctune.models.loglik.batched_logprobs`) on the backend's model thread,
 so scoring and generation never run the model at the same time.
 
+A batch can hold no more requests than there are caller threads: through `ModelClient`, the
+threads of asyncio's default pool (cores + 4), so on a 2-core machine at most 6.
+
 A caller that sends one request at a time pays nothing for this: the gatherer waits (up to
 `wait_s`) only for callers that have arrived and are still tokenizing, never for callers that
 may or may not come.
