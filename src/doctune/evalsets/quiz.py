@@ -9,9 +9,9 @@ rejected with its reason.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,7 +43,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z\d.])(\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(\s*%)?")
 class Assignment:
     chunk: Chunk
     n: int  # quizzes asked of this chunk
-    first: int  # running number of its first quiz (decides the requested letters)
+    first: int  # where its requested letters start in the rotation (from its id's hash)
 
 
 class QuizRejected(Exception):
@@ -52,16 +52,27 @@ class QuizRejected(Exception):
         self.reason, self.detail = reason, detail
 
 
+def _hash(salt: str, chunk_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{salt}\x1f{chunk_id}".encode()).digest()[:8], "big")
+
+
 def assign(chunks: Sequence[Chunk], count: int) -> list[Assignment]:
-    """Spread `count` quizzes evenly over the chunks, in chunk order: distinct, evenly spaced
-    chunks when there are enough of them, else every chunk gets its share."""
+    """`count` quizzes over the chunks, in chunk order: each chunk gets count // len(chunks), and
+    the count % len(chunks) left over go to the chunks of lowest hash of their id (with fewer
+    quizzes than chunks, those are a seeded sample of distinct chunks). Which chunks get a quiz,
+    how many and at which letters depends on each chunk's own id, not on its position, so an edit
+    or an added document re-asks the chunks it changed and the few whose rank crossed the edge,
+    not every chunk after the change (each re-ask is a new paid call)."""
     if not chunks or count <= 0:
         return []
-    per = Counter(i * len(chunks) // count for i in range(count))
-    out, first = [], 0
-    for i in sorted(per):
-        out.append(Assignment(chunks[i], per[i], first))
-        first += per[i]
+    base, extra = divmod(count, len(chunks))
+    ranked = sorted(range(len(chunks)), key=lambda i: (_hash("quiz-share", chunks[i].id), i))
+    bonus = set(ranked[:extra])
+    out = []
+    for i, chunk in enumerate(chunks):
+        n = base + (i in bonus)
+        if n:
+            out.append(Assignment(chunk, n, _hash("quiz-letters", chunk.id) % len(LETTERS)))
     return out
 
 
@@ -69,7 +80,8 @@ def layout_for(a: Assignment) -> Layout:
     """The assignment's prompt; too long for the teacher, the chunk's text loses its start."""
     # Asking for the correct option at rotating letters keeps the answer key balanced: models
     # left alone put most correct answers at B or C, and a quiz set whose key is skewed rewards
-    # a letter bias instead of knowledge.
+    # a letter bias instead of knowledge. Each chunk starts the rotation at a letter drawn from
+    # its id, so the key is balanced over many chunks (not exactly, in exchange for stability).
     letters = [LETTERS[(a.first + j) % len(LETTERS)] for j in range(a.n)]
     c = a.chunk
     return chunk_text_layout(
