@@ -9,7 +9,7 @@ named by its experiment.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +18,9 @@ from doctune.foundation.config import ROLES, ClientConfig, ModelSettings
 from doctune.foundation.errors import ConfigError, InputError, ModelError
 from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.records import Chunk
-from doctune.models import GenerationParams, Message, ModelClient, load_backend
+from doctune.models import ChatRequest, GenerationParams, Message, ModelClient, load_backend
 from doctune.models.experiments import ExperimentTable
+from doctune.models.streaming import stream_reply
 
 COMMANDS_HELP = "/reset forgets the conversation, /exit ends it"
 
@@ -43,17 +44,35 @@ class ChatSession:
     params: dict[str, Any] = field(default_factory=dict)
 
     async def ask(self, question: str) -> Reply:
+        messages, sources = self._prompt(question)
+        response = await self.client.chat(messages, **self.params)
+        self._remember(question, response.text)
+        return Reply(text=response.text, sources=sources)
+
+    async def ask_streamed(self, question: str) -> AsyncIterator[str]:
+        """`ask`, the answer yielded piece by piece as the model writes it (in one piece from a
+        backend that cannot stream); the history takes the answer once it is complete."""
+        messages, _ = self._prompt(question)
+        request = ChatRequest(messages=tuple(messages), params=self.client.params(**self.params))
+        parts = []
+        async for piece in stream_reply(self.client, request):
+            parts.append(piece)
+            yield piece
+        self._remember(question, "".join(parts))
+
+    def _prompt(self, question: str) -> tuple[list[Message], list[Chunk]]:
         # The evaluation's retriever and context template: the chatbot answers the way the
         # +RAG rows of the report were measured.
         sources = self.retriever.search(question, self.k) if self.retriever else []
         turn = Message(role="user", content=with_context(question, sources))
         system = [Message(role="system", content=self.system)] if self.system else []
-        response = await self.client.chat([*system, *self.history, turn], **self.params)
+        return [*system, *self.history, turn], sources
+
+    def _remember(self, question: str, answer: str) -> None:
         self.history += [
             Message(role="user", content=question),
-            Message(role="assistant", content=response.text),
+            Message(role="assistant", content=answer),
         ]
-        return Reply(text=response.text, sources=sources)
 
     def reset(self) -> None:
         self.history.clear()

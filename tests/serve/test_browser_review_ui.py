@@ -105,10 +105,8 @@ def test_review_compare_and_chat_in_headless_chromium(
             page.fill("#chat-question", "Over which catalyst is the ketone hydrogenated?")
             page.click("#chat-send")
             answer = page.locator("#chat-log .turn.assistant pre").last
-            page.wait_for_function(
-                "() => document.querySelector('#chat-log .turn.assistant:last-child pre')"
-                ".textContent !== '…'"
-            )
+            # Streamed in pieces: the turn is marked done once the whole answer is in.
+            page.wait_for_selector("#chat-log .turn.assistant.done:last-child")
             assert answer.inner_text() == "Over Raney nickel at 70 °C."
             assert page.locator("#passages li").count() == 1  # the project's one chunk
             assert page.locator("#passages a").inner_text() == "process.md p. 3 (Synthesis)"

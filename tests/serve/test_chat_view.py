@@ -1,7 +1,7 @@
 """The Chat page against the loopback OpenAI-compatible server: a plain form POST answers with
 the page (history carried in the form, the project's system prompt sent), RAG puts the retrieved
 passage into the request and on the page, the stream endpoint sends the passages before the
-answer, and a model that is neither spec, role nor experiment is one clear line."""
+answer and the answer in pieces (cached like a plain one), and a model that is neither spec, role nor experiment is one clear line."""
 
 from __future__ import annotations
 
@@ -59,9 +59,13 @@ def client(tmp_path: Path, fake_openai: FakeOpenAIServer) -> TestClient:
         yield client
 
 
-def post(client: TestClient, path: str = "/chat", **form: str):
+def form(client: TestClient, **fields: str) -> dict[str, str]:
     csrf = client.app.state.doctune.csrf_token  # type: ignore[attr-defined]
-    return client.post(path, data={"csrf": csrf, "model": "openai:fake-model", **form})
+    return {"csrf": csrf, "model": "openai:fake-model", **fields}
+
+
+def post(client: TestClient, path: str = "/chat", **fields: str):
+    return client.post(path, data=form(client, **fields))
 
 
 def test_plain_post_answers_and_carries_the_conversation(
@@ -103,13 +107,31 @@ def test_stream_sends_passages_then_the_answer(client: TestClient) -> None:
     response = post(client, "/chat/stream", question="Which equivalents of NBS?", rag="on")
     assert response.status_code == 200
     events = [json.loads(line) for line in response.text.splitlines()]
-    assert [e["event"] for e in events] == ["start", "sources", "answer"]
+    kinds = [e["event"] for e in events]
+    assert kinds[:2] == ["start", "sources"] and kinds[-1] == "answer"
+    assert set(kinds[2:-1]) == {"token"}
     assert events[1]["sources"][0]["url"] == "/chunks/c-bromination"
-    assert events[2]["text"] == "<b>answer</b> to 2 messages"
-    assert json.loads(events[2]["history"])[0] == {
+    assert events[-1]["text"] == "<b>answer</b> to 2 messages"
+    assert json.loads(events[-1]["history"])[0] == {
         "role": "user",
         "content": "Which equivalents of NBS?",
     }
+
+
+def test_a_long_answer_streams_in_several_pieces_and_is_cached(
+    client: TestClient, fake_openai: FakeOpenAIServer
+) -> None:
+    reply = "Bromination uses NBS. It runs at 82 °C. The yield is 91 % after distillation."
+    fake_openai.responder = lambda body: reply
+    with client.stream("POST", "/chat/stream", data=form(client, question="Which yield?")) as r:
+        events = [json.loads(line) for line in r.iter_lines() if line]
+    tokens = [e["text"] for e in events if e["event"] == "token"]
+    assert len(tokens) > 1 and "".join(tokens) == reply
+    assert events[-1] == {"event": "answer", "text": reply, "history": events[-1]["history"]}
+    assert fake_openai.bodies[-1]["stream"] is True
+    # The streamed answer is in the call cache: the same question as a plain POST pays nothing.
+    page = post(client, question="Which yield?")
+    assert html.escape(reply) in page.text and fake_openai.completions == 1
 
 
 def test_an_unknown_model_is_one_clear_line(client: TestClient) -> None:

@@ -1,6 +1,7 @@
 /* doctune serve: the Chat page without a page reload. The form works as a plain POST; this
    sends it to /chat/stream instead and shows each event as it arrives: the retrieved passages
-   first, then the answer. Every text goes in as textContent, never as HTML. */
+   first, then the answer as the model writes it (the turn gets the class "done" once the whole
+   answer is in). Every text goes in as textContent, never as HTML. */
 (function () {
   "use strict";
   var form = document.getElementById("chat-form");
@@ -44,8 +45,20 @@
   function handle(ev, pending) {
     if (ev.event === "start") { spec.textContent = "answered by " + ev.spec; }
     else if (ev.event === "sources") { showSources(ev.sources); }
-    else if (ev.event === "answer") { pending.textContent = ev.text; history.value = ev.history; }
-    else if (ev.event === "error") { pending.textContent = "error: " + ev.message; pending.className = "text bad"; }
+    else if (ev.event === "token") {
+      if (!pending.dataset.streaming) { pending.textContent = ""; pending.dataset.streaming = "1"; }
+      pending.textContent += ev.text;
+    }
+    else if (ev.event === "answer") {
+      pending.textContent = ev.text;
+      history.value = ev.history;
+      pending.parentNode.classList.add("done");
+    }
+    else if (ev.event === "error") {
+      pending.textContent = "error: " + ev.message;
+      pending.className = "text bad";
+      pending.parentNode.classList.add("done");
+    }
   }
   form.addEventListener("submit", function (event) {
     if (event.submitter && event.submitter.value === "/reset") { return; }
@@ -73,7 +86,10 @@
         }
         return pump();
       })
-      .catch(function (err) { pending.textContent = "error: " + err; });
+      .catch(function (err) {
+        pending.textContent = "error: " + err;
+        pending.parentNode.classList.add("done");
+      });
   });
   question.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {

@@ -1,7 +1,8 @@
 """Chat: the QA chatbot against any model spec, role or experiment, with the RAG toggle showing
 the passages retrieved. A plain form POST answers with the whole page (no JS needed); the page's
 script posts to /chat/stream instead and shows the passages as soon as they are retrieved and
-the answer when it arrives (NDJSON events)."""
+the answer as the model writes it (NDJSON events: start, sources, a token per piece of the
+answer, then the whole answer with the conversation to carry)."""
 
 from __future__ import annotations
 
@@ -90,11 +91,14 @@ async def _events(request: Request, asked: dict[str, Any]) -> AsyncIterator[str]
         if session.retriever is not None:
             found = session.retriever.search(asked["question"], session.k)
             yield event(event="sources", sources=source_view(Reply("", found)))
-        reply = await session.ask(asked["question"])
+        parts = []
+        async for piece in session.ask_streamed(asked["question"]):
+            parts.append(piece)
+            yield event(event="token", text=piece)
     except DoctuneError as exc:
         yield event(event="error", message=str(exc))
         return
-    yield event(event="answer", text=reply.text, history=dump_history(session.history))
+    yield event(event="answer", text="".join(parts), history=dump_history(session.history))
 
 
 routes: list[BaseRoute] = [
