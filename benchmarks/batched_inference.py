@@ -16,14 +16,16 @@ as items per second and the ratio batched / one at a time, with the results chec
   `ModelClient` to a backend with `--batch-size`, against the same requests awaited one by
   one on a backend with `batch_size` 1; the texts must be equal.
 
-Measured here (2 CPU cores shared with other work, load ~1.9, 1 torch thread, defaults; one run):
-    loglik      bs1 12.4 items/s, batched 13.1 items/s: 1.06 x; max |diff| 1.9e-06, letters
-                equal; batches {1: 15, 2: 20, 4: 20, 5: 13}
-    scorer      bs1 13.1 items/s, bs8 14.4 items/s: 1.10 x (every request at once)
-    generation  bs1 9.05 replies/s, batched 19.93 replies/s: 2.20 x; texts equal; batches {8: 8}
-(earlier runs of the same: loglik 0.93-1.10 x, generation 2.9-3.6 x). On a CPU a forward pass
-over a 200-token prompt already keeps the core busy, so scoring gains little from batching;
-generation gains because each decoding step is one token per row.
+Measured here (2 CPU cores shared with other work, load 2.6-3.4, 1 torch thread, defaults; one run):
+    loglik      bs1 10.2 items/s, batched 8.2 items/s: 0.80 x; max |diff| 1.9e-06, letters
+                equal; batches {2: 34, 4: 33}
+    scorer      bs1 11.3 items/s, bs8 11.8 items/s: 1.04 x (every request at once, no thread
+                pool); continuation_logprobs one by one 10.5 items/s
+    generation  bs1 10.10 replies/s, batched 30.78 replies/s: 3.05 x; texts equal; batches {8: 8}
+(other runs, load ~1.9: loglik 0.93-1.10 x, scorer 1.10 x, generation 2.2-3.6 x). On a CPU a
+forward pass over a 200-token prompt already keeps the core busy, so scoring gains nothing from
+batching, and through the suite the thread hand-offs cost a little; generation gains because
+each decoding step is one token per row.
 
 The client runs each log-likelihood call in a worker thread of asyncio's default pool, which
 has (cores + 4) threads, so on this 2-core machine at most 6 requests meet in a batch (the
@@ -53,7 +55,7 @@ from doctune.models.cache import CallCache
 from doctune.models.client import ModelClient
 from doctune.models.experiments import ModelRef
 from doctune.models.hf import HFBackend
-from doctune.models.loglik import batched_logprobs, plan_windows
+from doctune.models.loglik import batched_logprobs, continuation_logprobs, plan_windows
 from doctune.models.spec import parse_spec
 from doctune.testing.tiny_model import build_tiny_model
 
@@ -144,6 +146,10 @@ def scorer_alone(model_dir: Path, settings: MMLUSettings, batch_size: int) -> st
     plans = [
         plan_windows(made.model, made.tokenizer, c, [" A", " B", " C", " D"]) for c in contexts
     ]
+    started = time.perf_counter()
+    for context in contexts:  # the scorer before batching: every position's logits computed
+        continuation_logprobs(made.model, made.tokenizer, context, [" A", " B", " C", " D"])
+    before = len(contexts) / (time.perf_counter() - started)
     rates = {}
     for size in (1, batch_size):
         started = time.perf_counter()
@@ -151,7 +157,8 @@ def scorer_alone(model_dir: Path, settings: MMLUSettings, batch_size: int) -> st
         rates[size] = len(plans) / (time.perf_counter() - started)
     return (
         f"scorer      bs1 {rates[1]:.1f} items/s, bs{batch_size} {rates[batch_size]:.1f} items/s: "
-        f"{rates[batch_size] / rates[1]:.2f} x (every request at once, no thread pool)"
+        f"{rates[batch_size] / rates[1]:.2f} x (every request at once, no thread pool); "
+        f"continuation_logprobs one by one {before:.1f} items/s"
     )
 
 
