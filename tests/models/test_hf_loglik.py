@@ -17,6 +17,7 @@ from doctune.foundation.config import ModelSettings
 from doctune.foundation.errors import ModelError
 from doctune.models.client import ModelClient
 from doctune.models.hf import HFBackend
+from doctune.models.hf_loglik import LoglikBatcher, Plan
 from doctune.models.loglik import batched_logprobs, continuation_logprobs, plan_windows
 from doctune.models.spec import parse_spec
 
@@ -116,3 +117,26 @@ def test_a_closed_backend_refuses_scoring(tiny_model_dir: Path) -> None:
     asyncio.run(closed.aclose())
     with pytest.raises(ModelError, match="closed"):
         closed.loglikelihoods("Question?\nAnswer:", [" A"])
+
+
+def test_a_failed_batch_fails_each_of_its_requests_in_one_line() -> None:
+    seen: list[int] = []
+    gate = threading.Event()
+
+    def out_of_memory(plans: list[Plan]) -> list[list[float]]:
+        seen.append(len(plans))
+        gate.wait(5)
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\ntraceback lines")
+
+    batcher = LoglikBatcher(out_of_memory, batch_size=8, wait_s=0.01, name="hf:tiny")
+    with ThreadPoolExecutor(3) as pool:
+        calls = [pool.submit(batcher.score, lambda: [((1, 2), [3])]) for _ in range(3)]
+        gate.set()
+        errors = [call.exception(timeout=10) for call in calls]
+    batcher.close()
+    assert sum(seen) == 3
+    for error in errors:
+        assert isinstance(error, ModelError)
+        assert str(error) == (
+            "hf:tiny: log-likelihood scoring failed: CUDA out of memory. Tried to allocate 2.00 GiB"
+        )

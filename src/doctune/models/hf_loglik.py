@@ -78,9 +78,8 @@ class LoglikBatcher:
             with self._count_lock:
                 self._arriving -= 1
             raise
-        with (
-            self._count_lock
-        ):  # one step, so the gatherer never sees it neither arriving nor queued
+        # One step, so the gatherer never sees the request neither arriving nor queued.
+        with self._count_lock:
             self._arriving -= 1
             self._queue.put(request)
         while True:
