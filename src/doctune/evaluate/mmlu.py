@@ -9,7 +9,9 @@ Prompts are lm-evaluation-harness's MMLU default (doctune.evaluate.mmlu_prompt),
 be set beside published ones. Two scorings:
 - generate (any chat model): the prompt as one user message, the letter read from the reply;
 - loglikelihood (`hf:` models): " A".." D" scored after the prompt without a chat template, the
-  argmax chosen, exactly as the harness does for a base model (see `doctune.models.loglik`).
+  argmax chosen, exactly as the harness does for a base model (see `doctune.models.loglik`);
+  every item is sent at once, longest first, and the backend scores them in padded batches
+  (the same sums within 1e-5 as one at a time).
 """
 
 from __future__ import annotations
