@@ -11,12 +11,28 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from doctune.serve.chatting import close_chat
 from doctune.serve.security import Guard
 from doctune.serve.state import ServeState
 from doctune.serve.templating import STATIC_DIR
 from doctune.serve.views import VIEWS
+
+
+class StampVersion:
+    """Notes the manifest's version stamp as a request starts, before its view reads any data
+    (`render` puts it in the page): a run that lands while a page is being made then shows as a
+    change, never as the page's own version."""
+
+    def __init__(self, app: ASGIApp, state: ServeState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["data_version"] = self.state.version()
+        await self.app(scope, receive, send)
 
 
 @contextlib.asynccontextmanager
@@ -37,6 +53,7 @@ def create_app(
     state = ServeState.load(project, config_file, out, token)
     routes: list[BaseRoute] = [route for view in VIEWS for route in view.routes]
     routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, state=state)], lifespan=_lifespan)
+    middleware = [Middleware(Guard, state=state), Middleware(StampVersion, state=state)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=_lifespan)
     app.state.doctune = state
     return app

@@ -67,3 +67,13 @@ class ServeState:
 
     def changed_since(self, seen: float | None) -> bool:
         return _mtime(self.manifest_path) != seen
+
+    def version(self) -> str:
+        """A stamp of the manifest on disk now (mtime and size; "none" before any run). Every
+        page carries the stamp it was rendered with and polls `/api/state` for the current one:
+        when a run rewrites the manifest, the open page says its data is stale."""
+        try:
+            stat = self.manifest_path.stat()
+        except FileNotFoundError:
+            return "none"
+        return f"{stat.st_mtime_ns}-{stat.st_size}"

@@ -40,9 +40,12 @@ def state_of(request: Request) -> ServeState:
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """The page `name` with the shared context; `seen` (the manifest mtime the page was loaded
-    with, from ?seen=) makes the page say when a run changed the data since."""
+    """The page `name` with the shared context. The page carries the manifest's version stamp,
+    which static/stale.js compares with `/api/state`'s; `seen` (the manifest mtime a page was
+    loaded with, from ?seen=) says the same without the script."""
     state = state_of(request)
+    # Stamped as the request began (app.StampVersion), before the view read any data.
+    version = getattr(request.state, "data_version", None) or state.version()
     seen = request.query_params.get("seen")
     changed = seen is not None and state.changed_since(_float(seen))
     shared = {
@@ -50,6 +53,7 @@ def render(
         "project_name": state.project.name,
         "csrf_token": state.csrf_token,
         "manifest_mtime": state.manifest_mtime,
+        "data_version": version,
         "data_changed": changed,
         "path": request.url.path,
     }

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from doctune.serve.views import chat, compare, datasets, documents, overview, records, report
+from doctune.serve.views import (
+    api,
+    chat,
+    compare,
+    datasets,
+    documents,
+    overview,
+    records,
+    report,
+)
 
 VIEWS: list[ModuleType] = [
     overview,
@@ -14,4 +23,5 @@ VIEWS: list[ModuleType] = [
     compare,
     chat,
     report,
+    api,
 ]
