@@ -9,7 +9,7 @@ import pytest
 from doctune.foundation.config import ProjectConfig
 from doctune.foundation.errors import InputError
 from doctune.foundation.records import Provenance, QARecord
-from doctune.foundation.reviews import ReviewStore, apply_reviews, review_user
+from doctune.foundation.reviews import Change, ReviewStore, apply_reviews, review_user
 
 
 def record(rid: str, question: str = "Q?", answer: str = "A.") -> QARecord:
@@ -61,6 +61,28 @@ def test_bad_reviews_are_refused_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "junk.sqlite").write_text("not a database at all" * 100)
     with pytest.raises(InputError, match=r"junk\.sqlite"):
         ReviewStore(tmp_path / "junk.sqlite").all()
+
+
+def test_set_many_stores_a_selection_at_once_with_an_audit_row_each(tmp_path: Path) -> None:
+    store = ReviewStore(tmp_path / "reviews.sqlite")
+    store.set("r1", "edited", "ana", answer="Fixed.")
+    approved = store.set_many([Change(f"r{i}", "approved") for i in range(1, 4)], "ben")
+    # The edited record stays an edit once approved; the others are plain approvals.
+    assert [(r.record_id, r.status, r.answer) for r in approved] == [
+        ("r1", "edited", "Fixed."),
+        ("r2", "approved", None),
+        ("r3", "approved", None),
+    ]
+    assert store.all() == approved
+    assert [len(store.audit(f"r{i}")) for i in range(1, 4)] == [2, 1, 1]
+    assert store.audit("r1")[1].before["answer"] == "Fixed."  # the prior review's state
+    # One bad change stores none of the selection.
+    with pytest.raises(ValueError, match="r5 needs a reason"):
+        store.set_many([Change("r4", "rejected", "dup"), Change("r5", "rejected")], "cy")
+    with pytest.raises(ValueError, match="more than once"):
+        store.set_many([Change("r6", "approved"), Change("r6", "approved")], "cy")
+    assert {r.record_id for r in store.all()} == {"r1", "r2", "r3"}
+    assert store.set_many([], "cy") == []
 
 
 def test_many_orphaned_and_digest(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -57,6 +57,18 @@ class Review:
     reason: str | None = None
     question: str | None = None  # the edited text; None: the record's own
     answer: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One review to store (see `ReviewStore.set`)."""
+
+    record_id: str
+    status: str
+    reason: str | None = None
+    question: str | None = None
+    answer: str | None = None
+    before: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,34 +157,56 @@ class ReviewStore:
         """Record a review and its audit row. `before` is what the caller saw (the record's
         question and answer); without it the audit keeps the previous review's state.
         Approving an edited record keeps its edit; `pending` clears the review's effect."""
-        prior = self.get(record_id)
-        review = _new_review(prior, record_id, status, user, reason, question, answer)
-        audit_before = before if before is not None else (_state(prior) if prior else None)
-        with self._connect(write=True) as conn:
-            assert conn is not None  # write=True always opens
-            conn.execute(
-                f"INSERT OR REPLACE INTO reviews ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        change = Change(record_id, status, reason, question, answer, before)
+        return self.set_many([change], user)[0]
+
+    def set_many(self, changes: Sequence[Change], user: str) -> list[Review]:
+        """`set` for many records at once (a bulk review): every change checked first, then
+        all stored in one transaction, each with its own audit row; a bad change stores none."""
+        ids = [c.record_id for c in changes]
+        if not ids:
+            return []
+        if len(set(ids)) != len(ids):
+            raise ValueError("a bulk review names a record more than once")
+        priors = self._priors(ids)
+        reviews = [
+            _new_review(
+                priors.get(c.record_id), c.record_id, c.status, user, c.reason, c.question, c.answer
+            )
+            for c in changes
+        ]
+        audit_rows = []
+        for change, review in zip(changes, reviews, strict=True):
+            prior = priors.get(change.record_id)
+            before = (
+                change.before if change.before is not None else (_state(prior) if prior else None)
+            )
+            audit_rows.append(
                 (
                     review.record_id,
-                    review.status,
-                    review.user,
-                    review.at,
-                    review.reason,
-                    review.question,
-                    review.answer,
-                ),
-            )
-            conn.execute(
-                "INSERT INTO audit (record_id, user, at, before, after) VALUES (?, ?, ?, ?, ?)",
-                (
-                    record_id,
                     user,
                     review.at,
-                    None if audit_before is None else json.dumps(audit_before, sort_keys=True),
+                    None if before is None else json.dumps(before, sort_keys=True),
                     json.dumps(_state(review), sort_keys=True),
-                ),
+                )
             )
-        return review
+        with self._connect(write=True) as conn:
+            assert conn is not None  # write=True always opens
+            conn.executemany(
+                f"INSERT OR REPLACE INTO reviews ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [astuple(r) for r in reviews],
+            )
+            conn.executemany(
+                "INSERT INTO audit (record_id, user, at, before, after) VALUES (?, ?, ?, ?, ?)",
+                audit_rows,
+            )
+        return reviews
+
+    def _priors(self, ids: list[str]) -> dict[str, Review]:
+        if len(ids) == 1:
+            found = self.get(ids[0])
+            return {found.record_id: found} if found else {}
+        return self.many(ids)
 
     def audit(self, record_id: str) -> list[AuditEntry]:
         with self._connect() as conn:

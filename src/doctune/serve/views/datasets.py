@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from doctune.foundation.reviews import STATUSES, Review, review_user
+from doctune.foundation.reviews import STATUSES, Change, Review, review_user
 from doctune.serve.dataset_index import PAGE_SIZE, PENDING, Filters, facets, page_of
 from doctune.serve.reviewing import (
     Current,
@@ -97,6 +97,7 @@ async def bulk(request: Request) -> Response:
     store = review_store(request)
     user = review_user(serve_state(request).config)
     status = BULK[action]
+    changes = []
     for row in view.selected:
         prior = view.reviews.get(row.id)
         # An edited record is an approved one (its edit is what trains).
@@ -108,7 +109,9 @@ async def bulk(request: Request) -> Response:
             "question": question,
             "answer": answer,
         }
-        store.set(row.id, status, user, reason=reason or None, before=before)
+        changes.append(Change(row.id, status, reason=reason or None, before=before))
+    # One transaction for the whole selection (one audit row per record all the same).
+    store.set_many(changes, user)
     return RedirectResponse(list_url(view.filters, int_param(params.get("at"))), status_code=303)
 
 
