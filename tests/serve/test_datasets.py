@@ -4,6 +4,8 @@ on to the next record, bulk actions on the filtered selection, and model text es
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 from tests.serve.datasets_factory import HOSTILE, make_project
 
+from doctune.foundation.manifest import Manifest
 from doctune.foundation.reviews import ReviewStore, reviews_path
 from doctune.serve.app import create_app
 
@@ -185,3 +188,42 @@ def test_reviews_of_records_gone_are_listed_as_orphaned(client: TestClient, proj
     orphaned = page.text[page.text.index('id="orphaned"') :]
     assert "<code>pdf-99999</code>" in orphaned and "stale" in orphaned
     assert "pdf-00001" not in orphaned
+
+
+def test_as_written_is_what_synthesis_wrote_after_a_run_applied_the_edit(
+    client: TestClient, project: Path
+) -> None:
+    rid, edit = "pdf-00005", "Raney nickel at 70 °C, as the reviewer checked."
+    written = ReviewStore(reviews_path(project))
+    form = {"csrf": csrf(client), "action": "edit", "question": "", "answer": edit}
+    page = client.get(f"/records/{rid}")
+    form["question"] = html_text(page.text, "question")
+    original = html_text(page.text, "answer")
+    assert client.post(f"/records/{rid}/review", data=form).status_code == 303
+    assert written.get(rid).answer == edit
+    # What split writes once a run applied the review: the record with its edited text.
+    manifest = Manifest(project / "out")
+    for artifact in manifest.find("dataset", stage="split"):
+        path = manifest.resolve(artifact)
+        lines = path.read_text().splitlines()
+        path.write_text(
+            "".join(
+                (json.dumps({**json.loads(line), "answer": edit}) if rid in line else line) + "\n"
+                for line in lines
+            )
+        )
+    shown = client.get(f"/records/{rid}").text
+    assert html_text(shown, "answer") == edit
+    as_written = re.search(r'id="as-written">(.*?)</p>', shown, re.S)
+    assert as_written and html.escape(original, quote=True) in as_written.group(1)
+    assert html.escape(edit, quote=True) not in as_written.group(1)
+    # Back to pending: the record shows its own text again, not split's copy of the old edit.
+    pending = {"csrf": csrf(client), "action": "pending"}
+    assert client.post(f"/records/{rid}/review", data=pending).status_code == 303
+    assert html_text(client.get(f"/records/{rid}").text, "answer") == original
+
+
+def html_text(page: str, element_id: str) -> str:
+    found = re.search(rf'<pre class="text" id="{element_id}">(.*?)</pre>', page, re.S)
+    assert found, element_id
+    return html.unescape(found.group(1))

@@ -41,6 +41,13 @@ class Row:
     verdict: str = NOT_CURATED
     split: str | None = None
     haystack: str = ""
+    # The record as synthesis wrote it: `record` is the latest stage's copy, and split's copy
+    # carries the reviewers' edits once a run applied them.
+    written: QARecord | None = None
+
+    @property
+    def as_written(self) -> QARecord:
+        return self.written or self.record
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,9 @@ def _join(artifacts: list[Artifact], contents: list[list[Any]]) -> list[Row]:
 
 def _apply_dataset(rows: dict[str, Row], artifact: Artifact, recipe: str, record: Any) -> None:
     row = rows.get(record.id) or Row(id=record.id, recipe=recipe, record=record)
-    if artifact.stage == "curate":
+    if artifact.stage == "synthesize":
+        row = replace(row, written=record)
+    elif artifact.stage == "curate":
         row = replace(row, verdict=KEPT)
     elif artifact.stage == "split":
         row = replace(row, verdict=KEPT, split=artifact.split or record.split, record=record)

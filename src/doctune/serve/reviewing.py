@@ -94,8 +94,9 @@ def list_url(filters: Filters, at: int | None = None, anchor: str | None = None)
 
 
 def shown_text(row: Row, review: Review | None) -> tuple[str, str]:
-    """The question and answer as they will train: the reviewer's edit, else the record's."""
-    question, answer = row.record.question, row.record.answer
+    """The question and answer as they will train: the reviewer's edit, else the record as
+    synthesis wrote it (not split's copy, which holds an edit a review may have undone since)."""
+    question, answer = row.as_written.question, row.as_written.answer
     if review is not None and review.status == "edited":
         question = review.question if review.question is not None else question
         answer = review.answer if review.answer is not None else answer
@@ -118,8 +119,8 @@ def apply_action(
     if action == "edit":
         new_q = _text(form, "question")
         new_a = _text(form, "answer")
-        kwargs["question"] = new_q if new_q != row.record.question else None
-        kwargs["answer"] = new_a if new_a != row.record.answer else None
+        kwargs["question"] = new_q if new_q != row.as_written.question else None
+        kwargs["answer"] = new_a if new_a != row.as_written.answer else None
         if kwargs["question"] is None and kwargs["answer"] is None:
             # Edited back to the record's own text: the edit is undone, not stored as one.
             action = "pending"
