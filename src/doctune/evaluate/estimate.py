@@ -87,7 +87,8 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
     cfg = ctx.config.evaluate
     plan = build_plan(ctx)
     if not _inputs_written(ctx):
-        return _extrapolated(ctx, len(plan.models))
+        # The fine-tuned models of the last run are replaced by those about to be trained.
+        return _extrapolated(ctx, sum(m.kind != "finetuned" for m in plan.models))
     asker = make_asker(ctx, plan)
     judges = [ctx.spec("judge"), *([cfg.second_judge] if cfg.second_judge else [])]
     judge_ids = [(backend_identity(ctx, j), client_defaults(ctx, j)) for j in judges]

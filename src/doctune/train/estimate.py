@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from doctune.context import RunContext
+from doctune.foundation.config.options import TrainOptions
+from doctune.foundation.errors import InputError
 from doctune.foundation.results import CallEstimate
 from doctune.generation import expected
 from doctune.models import grid
 from doctune.models.experiments import ExperimentTable
 from doctune.models.spec import parse_spec
 from doctune.models.tokens import estimate_tokens
-from doctune.train.stage import experiments_of
+from doctune.train.stage import config_hash, data_files, distributed_settings, experiments_of
 
 # A guess before any export: a system prompt, a question (~35 tokens) and an answer (~180).
 DEFAULT_RECORD_TOKENS = 250
@@ -38,7 +40,7 @@ CPU_REFERENCE_PARAMS = 583_680  # the tiny model as `_parameters` counts it (552
 
 def estimate(ctx: RunContext) -> list[CallEstimate]:
     table = ExperimentTable(ctx.out_dir)
-    todo = [e for e in experiments_of(ctx) if not _done(table, e)]
+    todo = [e for e in experiments_of(ctx) if not _done(ctx, table, e)]
     if not todo:
         return [CallEstimate("student", 0, 0, 0, note="every experiment trained", train_tokens=0)]
     tokens = seconds = 0.0
@@ -72,11 +74,25 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
     ]
 
 
-def _done(table: ExperimentTable, exp: grid.Experiment) -> bool:
+def _done(ctx: RunContext, table: ExperimentTable, exp: grid.Experiment) -> bool:
+    """Trained already on the data it will be given: not when export writes new files first,
+    nor, for a local run, when its config hash (data, hyperparameters, ...) changed since."""
     row = table.get(exp.id)
     if row is None or row.status != "succeeded" or not row.output:
         return False
-    return row.route == "hosted" or (table.out_dir / row.output).exists()
+    if not expected.written(ctx, "export"):
+        return False
+    if row.route == "hosted":
+        return True
+    dist = distributed_settings(
+        ctx.config.train.distributed, ctx.stage_options(TrainOptions).distributed
+    )
+    try:
+        files = data_files(ctx, exp.dataset)
+    except InputError:
+        return False
+    config = config_hash(exp, ctx.config.train, dist, files)
+    return row.config_hash == config and (table.out_dir / row.output).exists()
 
 
 def _records(ctx: RunContext, dataset: str) -> tuple[int, float]:
