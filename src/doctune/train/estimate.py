@@ -4,7 +4,8 @@ Tokens are the training split's records (the export written, else the split expe
 curation, `doctune.generation.expected`) x tokens per record x epochs, summed over the
 experiments of the grid that are not done yet. Tokens per record come from export's stats (the
 student's tokenizer, or ~4 characters per token when it was not cached), else the last run's
-stats, else a default.
+stats, else a default; times the ratio of the tokens the last run's trainer counted to those
+export counted (the chat template's tokens), where there was a last run.
 
 Time is tokens / tokens per second, from the last run's training logs of the same student when
 there are some (the experiments table), else, for a local run on a CPU, from the figure measured
@@ -45,9 +46,11 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
         return [CallEstimate("student", 0, 0, 0, note="every experiment trained", train_tokens=0)]
     tokens = seconds = 0.0
     timed, sources, cost = True, set(), 0.0
+    factor = _template_factor(table, _stats(ctx))
     for exp in todo:
         records, per_record = _records(ctx, exp.dataset)
-        n = round(records * min(per_record, ctx.config.train.max_length) * exp.hp.epochs)
+        per_record = min(per_record * factor, ctx.config.train.max_length)
+        n = round(records * per_record * exp.hp.epochs)
         tokens += n
         rate, source = _throughput(ctx, table, exp)
         sources.add(source)
@@ -108,6 +111,19 @@ def _records(ctx: RunContext, dataset: str) -> tuple[int, float]:
         return sizes["train"], train["total_tokens"] / train["samples"]
     system = estimate_tokens(ctx.config.export.system_prompt or "")
     return sizes["train"], DEFAULT_RECORD_TOKENS + system
+
+
+def _template_factor(table: ExperimentTable, stats: dict[str, Any]) -> float:
+    """Tokens the trainer counted per token export counted, in the last run: the chat
+    template's tokens around each message, which export's counting leaves out (1 without a
+    last run)."""
+    trained = counted = 0.0
+    for row in table.rows.values():
+        split = stats.get(row.dataset, {}).get("splits", {}).get("train", {})
+        if row.status == "succeeded" and row.route == "local" and row.train_tokens and split:
+            trained += row.train_tokens
+            counted += split.get("total_tokens", 0) * row.epochs
+    return trained / counted if counted else 1.0
 
 
 def _stats(ctx: RunContext) -> dict[str, Any]:
