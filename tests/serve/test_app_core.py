@@ -282,3 +282,16 @@ def test_the_overview_lists_evaluate_exclusions_as_the_stage_summary_writes_them
     data["stages"]["evaluate"]["summary"]["excluded"] = "none"
     manifest_path.write_text(json.dumps(data))
     assert TestClient(create_app(ingested)).get("/").status_code == 200
+
+
+def test_the_overview_reuses_the_stage_states_until_a_file_changes(ingested: Path) -> None:
+    app = create_app(ingested)
+    client = TestClient(app)
+    assert stage_states(client.get("/").text)["ingest"] == "up to date"
+    assert stage_states(client.get("/").text)["ingest"] == "up to date"
+    cache = app.state.overview_states
+    assert cache.computed == 1  # the second load hashed nothing
+    document = next((ingested / "documents").glob("*.md"))
+    document.write_text(document.read_text() + "\nOne more line.\n")
+    assert stage_states(client.get("/").text)["ingest"] == "stale"
+    assert cache.computed == 2

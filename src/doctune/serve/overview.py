@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +64,66 @@ def _context(state: ServeState) -> RunContext:
     )
 
 
-def stage_rows(state: ServeState) -> list[StageRow]:
+@dataclass
+class StateCache:
+    """The stages' states as last computed, and the stamp of what they were computed from.
+
+    Telling a stage up to date hashes its inputs and outputs (every document, every dataset):
+    seconds on a large project, for every load of the overview. The stamp is the names, sizes
+    and mtimes of every file in the project and output folders (the manifest, the documents,
+    the reviews, the artifacts), a stat each; the states are computed again when it changes,
+    and at least every MAX_AGE_S (a stage also depends on files outside the project, such as a
+    base model's local weights). `computed` counts the computations."""
+
+    MAX_AGE_S = 60.0
+
+    key: Any = None
+    at: float = 0.0
+    states: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    computed: int = 0
+
+    def get(self, state: ServeState) -> dict[str, tuple[str, str | None]]:
+        key = _stamp(state)
+        if key != self.key or time.monotonic() - self.at > self.MAX_AGE_S:
+            self.states = _states(state)
+            self.key, self.at = key, time.monotonic()
+            self.computed += 1
+        return self.states
+
+
+def _stamp(state: ServeState) -> tuple[tuple[str, int, int], ...]:
+    roots = [state.project] + ([] if state.out.is_relative_to(state.project) else [state.out])
+    found: list[tuple[str, int, int]] = []
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in _NOT_INPUTS]
+            for name in files:
+                try:
+                    stat = os.stat(os.path.join(folder, name))
+                except FileNotFoundError:
+                    continue  # removed while walking (a run replacing it): the next stamp sees it
+                found.append((os.path.join(folder, name), stat.st_mtime_ns, stat.st_size))
+    return tuple(sorted(found))
+
+
+# Folders no stage reads: version control and Python's byte-code.
+_NOT_INPUTS = frozenset({".git", "__pycache__", ".venv"})
+
+
+def _states(state: ServeState) -> dict[str, tuple[str, str | None]]:
     manifest = state.manifest()
     ctx = _context(state)
     ctx.manifest = manifest
+    return {
+        stage.name: _state(ctx, stage)
+        for stage in pipeline.STAGES
+        if manifest.stage_state(stage.name) is not None
+    }
+
+
+def stage_rows(state: ServeState, cache: StateCache | None = None) -> list[StageRow]:
+    manifest = state.manifest()
+    states = (cache or StateCache()).get(state)
     usage = _usage(state.out)
     rows = []
     for stage in pipeline.STAGES:
@@ -75,7 +132,7 @@ def stage_rows(state: ServeState) -> list[StageRow]:
         if recorded is not None:
             row.finished_at = recorded.finished_at
             row.summary = recorded.summary
-            row.state, row.note = _state(ctx, stage)
+            row.state, row.note = states.get(stage.name, (UNKNOWN, "the run changed it; reload"))
         row.records = sum(a.records or 0 for a in manifest.find_stage(stage.name))
         for spent in usage.get(stage.name, {}).values():
             row.calls += int(spent.get("calls", 0))

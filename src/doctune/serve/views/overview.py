@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from doctune.serve.overview import problems, running, stage_rows
+from doctune.serve.overview import StateCache, problems, running, stage_rows
 from doctune.serve.templating import render, state_of
 
 # Where each stage's outputs are browsed in the app.
@@ -29,7 +29,10 @@ def shown_path(path: Path, project: Path) -> str:
 
 async def overview(request: Request) -> Response:
     state = state_of(request)
-    rows = stage_rows(state)
+    cache = getattr(request.app.state, "overview_states", None)
+    if cache is None:
+        cache = request.app.state.overview_states = StateCache()
+    rows = stage_rows(state, cache)
     context = {
         "title": "Overview",
         "stages": rows,
