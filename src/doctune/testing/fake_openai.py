@@ -192,6 +192,9 @@ class FakeOpenAIServer(LoopbackServer):
         self.counts: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
         self.auth_headers: list[str] = []
+        # (arrived, answered, schema name or "") per completion served, time.monotonic() seconds:
+        # tests read the order of a run's phases here, benchmarks the calls in flight.
+        self.timeline: list[tuple[float, float, str]] = []
 
     @property
     def completions(self) -> int:
@@ -234,6 +237,7 @@ class _Handler(JSONHandler):
 
     def do_POST(self) -> None:
         owner = self.owner
+        arrived = time.monotonic()
         body = json.loads(self.read_body() or b"{}")
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self.send_json(404, {"error": {"message": f"no route {self.path}"}})
@@ -273,6 +277,8 @@ class _Handler(JSONHandler):
         with owner._lock:
             owner.counts["truncated" if fault == "truncated" else "ok"] += 1
             owner.bodies.append(body)
+            schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+            owner.timeline.append((arrived, time.monotonic(), schema or ""))
         prompt_chars = len(prompt_text(body))
         if body.get("stream"):
             self.send_stream(body, content, "length" if fault == "truncated" else "stop")
