@@ -11,6 +11,7 @@ import asyncio
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -160,3 +161,17 @@ def test_synthesis_estimate_uses_the_topics_the_teacher_listed_last_time(
     assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
     # The fake lists two topics per document where the estimate alone would assume the most.
     assert pdf.calls + kd.calls == fake_openai.completions - served
+
+
+def test_hosted_fine_tuning_is_priced_by_its_trained_tokens(example_project: Path) -> None:
+    configure(
+        example_project,
+        train={
+            "students": ["openai:gpt-4o-mini-2024-07-18"],
+            "datasets": ["pdf_synthetic"],
+            "hosted": {"price_per_mtok_trained": 3.0},
+        },
+    )
+    (train,) = dry_run(example_project)[("train", "student")]
+    assert train.train_tokens and train.cost_usd == pytest.approx(train.train_tokens * 3.0 / 1e6)
+    assert train.train_seconds is None and "hosted" in train.note

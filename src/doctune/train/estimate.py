@@ -56,7 +56,7 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
         sources.add(source)
         if rate:
             seconds += n / rate
-        elif exp.route == "local":
+        else:
             timed = False
         if exp.route == "hosted":
             price = ctx.config.train.hosted.price_per_mtok_trained
