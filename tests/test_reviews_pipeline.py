@@ -158,7 +158,9 @@ def test_require_approval_exports_only_approved_records(
         cli("review", project, rid, "--approve")
     cli("review", project, ids[4], "--edit", "--answer", "Edited and so signed off.")
     configure(example_project, require_approval=True)
-    cli("run", project, "--until", "export", "--no-progress")
+    output = cli("run", project, "--until", "export", "--no-progress")
+    # A recipe no one approved a record of is emptied, and the run says so at split.
+    assert "split knowledge_distillation: no record approved yet" in output
     kept = {i for i, r in split_records(out).items() if r.recipe == RECIPE}
     assert kept <= set(ids[:5]) and kept  # some may be lost to the split's leak check or sizes
     assert not {i for i, r in split_records(out).items() if r.recipe != RECIPE}

@@ -49,6 +49,13 @@ def edited(
     applied = apply_reviews(
         records, reviews, require_approval=ctx.config.review.require_approval, stage=STAGE
     )
+    if records and not applied.kept and applied.counts["not_approved"]:
+        # Said once here, at the cause: train and evaluate then meet empty splits.
+        ctx.log(
+            f"split {records[0].recipe}: no record approved yet ({applied.counts['not_approved']} "
+            "awaiting review, review.require_approval: true): its splits are empty until a "
+            "reviewer approves some (`doctune serve` or `doctune review`)"
+        )
     reviewed = {r.id: r for r in applied.kept}
     return [reviewed.get(r.id, r) for r in records], applied
 
