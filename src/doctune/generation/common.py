@@ -9,6 +9,7 @@ that still does not fit is not sent, and its record is rejected with the reason
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 from doctune.context import RunContext, Tick
 from doctune.foundation.config import model_settings
 from doctune.foundation.records import Chunk, Provenance, QARecord, RejectedRecord, stable_id
+from doctune.generation.scheduler import CallScheduler, Priority
 from doctune.models.base import ChatRequest, GenerationParams, Message
 from doctune.models.cache import request_key
 from doctune.models.client import ModelClient
@@ -80,6 +82,8 @@ class Teacher:
     client: ModelClient | None = None
     tick: Tick | None = None
     fitting: FitTally = field(default_factory=FitTally)
+    # Shared by the recipes of a stage that run at once: one limit, the planning calls first.
+    scheduler: CallScheduler | None = None
 
     def params(self, reply_chars: int) -> GenerationParams:
         # The completion limit grows with what the schema allows, so a long reply is never cut
@@ -106,10 +110,15 @@ class Teacher:
         return fit(request, layout, room, floor=REPLY_FLOOR)
 
     async def ask(
-        self, prompt: Sequence[Message] | Fitted, output_type: type[M], reply_chars: int
+        self,
+        prompt: Sequence[Message] | Fitted,
+        output_type: type[M],
+        reply_chars: int,
+        priority: Priority = Priority.LEAF,
     ) -> Structured[M]:
         """The teacher's validated reply; a prompt that cannot fit is not sent and comes back
-        as a failure with no attempt (see `invalid_output`)."""
+        as a failure with no attempt (see `invalid_output`). With a scheduler, the call waits
+        for a slot of it by `priority` (its re-asks keep the slot)."""
         assert self.client is not None, "Teacher built without a client (estimate only)"
         fitted = prompt
         if not isinstance(fitted, Fitted):
@@ -120,13 +129,15 @@ class Teacher:
         else:
             self.fitting.fitted += bool(fitted.steps)
             p = fitted.request.params
-            result = await self.client.structured(
-                fitted.messages,
-                output_type,
-                temperature=p.temperature,
-                max_tokens=p.max_tokens,
-                seed=p.seed,
-            )
+            gate = self.scheduler.slot(priority) if self.scheduler else contextlib.nullcontext()
+            async with gate:
+                result = await self.client.structured(
+                    fitted.messages,
+                    output_type,
+                    temperature=p.temperature,
+                    max_tokens=p.max_tokens,
+                    seed=p.seed,
+                )
         if self.tick is not None:
             self.tick.advance()
         return result
@@ -158,6 +169,12 @@ def make_teacher(
         config_hash=config_hash,
         client=ctx.client("teacher", stage) if client else None,
     )
+
+
+def call_limit(client: ModelClient, concurrency: int) -> int:
+    """How many calls `client` lets run at once: `concurrency`, or its backend's own limit
+    where that is lower (an in-process model's batch)."""
+    return min(concurrency, client.backend.max_concurrency or concurrency)
 
 
 def chunk_text_layout(text: str, render: Callable[[str], list[Message]]) -> Layout:

@@ -8,10 +8,14 @@ from the cache and ends with the same bytes as a run never interrupted.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 from doctune.context import RunContext
+from doctune.foundation.aio import gather_all
 from doctune.foundation.artifacts import load_chunks
 from doctune.foundation.config import SynthesizeConfig
 from doctune.foundation.errors import InputError
@@ -20,31 +24,50 @@ from doctune.foundation.manifest import Artifact
 from doctune.foundation.records import Chunk
 from doctune.foundation.results import CallEstimate, StageResult
 from doctune.generation import expected
-from doctune.generation.common import FitTally, RecipeOutput, Teacher, is_cached, make_teacher
+from doctune.generation.common import (
+    FitTally,
+    RecipeOutput,
+    Teacher,
+    call_limit,
+    is_cached,
+    make_teacher,
+)
 from doctune.generation.recipes import get_recipe
+from doctune.generation.scheduler import CallScheduler
 
 STAGE = "synthesize"
 
 
 async def run(ctx: RunContext) -> StageResult:
+    """Every recipe at once, their calls under one limit (see generation.scheduler): no recipe
+    waits for another to finish, and the endpoint stays busy through each one's phases."""
     chunks = load_chunks(ctx)
     cfg = ctx.config.synthesize
     teacher = make_teacher(
         ctx, STAGE, ctx.config.section_hash("synthesize"), cfg.temperature, client=True
     )
+    assert teacher.client is not None
+    scheduler = CallScheduler(call_limit(teacher.client, ctx.config.client.concurrency))
     out_dir = ctx.stage_dir(STAGE)
+    with contextlib.ExitStack() as bars:  # entered and left in order: rich nests them
+        teachers = [
+            dataclasses.replace(
+                teacher,
+                tick=bars.enter_context(ctx.progress(f"synthesize {recipe}", None)),
+                fitting=FitTally(),
+                scheduler=scheduler,
+            )
+            for recipe in cfg.recipes
+        ]
+        outputs = await gather_all(
+            _generate_and_write(recipe, chunks, cfg, recipe_teacher, out_dir)
+            for recipe, recipe_teacher in zip(cfg.recipes, teachers, strict=True)
+        )
     artifacts: list[Artifact] = []
     summary: dict[str, object] = {"chunks": len(chunks)}
-    for recipe in cfg.recipes:
-        with ctx.progress(f"synthesize {recipe}", None) as tick:
-            recipe_teacher = dataclasses.replace(teacher, tick=tick, fitting=FitTally())
-            output = await generate(recipe, chunks, cfg, recipe_teacher)
+    for recipe, recipe_teacher, output in zip(cfg.recipes, teachers, outputs, strict=True):
         dataset = out_dir / f"{recipe}.jsonl"
         rejected = out_dir / f"{recipe}.rejected.jsonl"
-        write_jsonl(dataset, output.records)
-        write_jsonl(rejected, output.rejected)
-        for name, data in output.sidecar.items():  # for people to read; no stage depends on it
-            write_json(out_dir / f"{recipe}.{name}.json", data)
         artifacts.append(ctx.manifest.artifact(STAGE, "dataset", dataset, recipe=recipe))
         artifacts.append(ctx.manifest.artifact(STAGE, "rejected", rejected, recipe=recipe))
         summary[f"{recipe}_records"] = len(output.records)
@@ -64,6 +87,23 @@ async def run(ctx: RunContext) -> StageResult:
                 f"shortened; not sent, see {rejected.relative_to(ctx.out_dir)}"
             )
     return StageResult(artifacts=artifacts, summary=summary)
+
+
+async def _generate_and_write(
+    recipe: str, chunks: Sequence[Chunk], cfg: SynthesizeConfig, teacher: Teacher, out_dir: Path
+) -> RecipeOutput:
+    """One recipe, its files written (each atomically) as soon as it is done; in a thread,
+    so the other recipes' calls go on meanwhile."""
+    output = await generate(recipe, chunks, cfg, teacher)
+    await asyncio.to_thread(_write, recipe, output, out_dir)
+    return output
+
+
+def _write(recipe: str, output: RecipeOutput, out_dir: Path) -> None:
+    write_jsonl(out_dir / f"{recipe}.jsonl", output.records)
+    write_jsonl(out_dir / f"{recipe}.rejected.jsonl", output.rejected)
+    for name, data in output.sidecar.items():  # for people to read; no stage depends on it
+        write_json(out_dir / f"{recipe}.{name}.json", data)
 
 
 async def generate(

@@ -14,6 +14,7 @@ corpus into topics, asks questions per topic and facet, and answers each with re
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from doctune.generation.common import (
     kept_chunks,
     normalise,
 )
+from doctune.generation.scheduler import Priority
 from doctune.generation.schemas import (
     ANSWER_CHARS,
     QUESTION_CHARS,
@@ -166,7 +168,14 @@ async def generate(
     limit = min(TOPICS_PER_DOCUMENT, config.max_topics)
     if teacher.tick is not None:
         teacher.tick.total(len(docs))
-    results = await gather_all(_doc_topics(doc, limit, teacher) for doc in docs)
+    # The index is built in a thread while the topic calls are in flight: on the event loop it
+    # would hold every call of the stage for as long as it takes (it grows with the corpus).
+    building = asyncio.ensure_future(asyncio.to_thread(ChunkIndex, chunks))
+    try:
+        results = await gather_all(_doc_topics(doc, limit, teacher) for doc in docs)
+    except BaseException:
+        building.cancel()
+        raise
     overviews = []
     for doc, (topics, rejected) in zip(docs, results, strict=True):
         overviews.append((doc[0].doc_id, topics))
@@ -185,7 +194,7 @@ async def generate(
     planned = sum(c.n for c in cells)
     if teacher.tick is not None:
         teacher.tick.total(len(docs) + len(cells) + planned)
-    index = ChunkIndex(chunks)
+    index = await building
     by_doc = {doc[0].doc_id: doc for doc in docs}
     cell_results = await gather_all(
         _cell(cell, index, by_doc, config.context_chunks, config.context_window, teacher)
@@ -233,7 +242,7 @@ async def _doc_topics(
     doc: Sequence[Chunk], limit: int, teacher: Teacher
 ) -> tuple[list[Topic], list[RejectedRecord]]:
     fitted = teacher.fit(topics_layout(doc, limit), TopicOverview, topics_reply_chars(limit))
-    result = await teacher.ask(fitted, TopicOverview, topics_reply_chars(limit))
+    result = await teacher.ask(fitted, TopicOverview, topics_reply_chars(limit), Priority.PLAN)
     if result.value is not None:
         return list(result.value.topics), []
     prompt = load_prompt(TOPICS_PROMPT)
@@ -292,7 +301,7 @@ async def _cell(
     layout = context_layout(context, lambda chunks: questions_messages(cell, chunks))
     output_type, reply_chars = facet_questions_model(cell.n), cell.n * QUESTION_CHARS
     result = await teacher.ask(
-        teacher.fit(layout, output_type, reply_chars), output_type, reply_chars
+        teacher.fit(layout, output_type, reply_chars), output_type, reply_chars, Priority.EXPAND
     )
     if result.value is None:
         key = (RECIPE, "questions", cell.topic.key, cell.facet, qprompt.hash, teacher.spec)

@@ -1,0 +1,204 @@
+"""doctune's synthesize stage against a bare asyncio loop replaying exactly the same requests.
+
+    python benchmarks/synthesis_replay.py [--concurrency 16 32] [--latency 0.1] [--rounds 1]
+
+One run: the example project (examples/ibuprofen: its documents ingested, both recipes,
+pdf_synthetic and knowledge_distillation, with its settings) is synthesized against a loopback
+OpenAI-compatible server with a fixed latency, with an empty call cache, at each concurrency.
+The server logs every request body; a bare loop (`asyncio.Semaphore(concurrency)` around
+`AsyncOpenAI.chat.completions.create`, nothing else) then sends those same bodies to the same
+server at the same concurrency. The ratio of the two rates is what doctune's own work costs:
+its phases (topics before questions before answers), caching, validation and file writes.
+Mean calls in flight are taken from the server's log (the sum of request durations over the
+span from the first arrival to the last answer).
+
+The server runs in its own process (in this one it would share the client's GIL), but on this
+machine it shares the 2 cores with the client: even the bare loop reaches only ~0.6 of
+concurrency / latency, so the bare loop of the same run is the baseline, not that bound.
+
+Measured here (2 cores, shared with other work; latency 100 ms, 601 calls per run):
+see the README's measured table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "ibuprofen"
+
+
+# -- the server, in its own process ----------------------------------------------------------
+def serve(latency: float) -> None:
+    """Serve until stdin closes; `dump PATH` writes the log since the last dump to PATH."""
+    from doctune.testing.fake_openai import FakeOpenAIServer
+
+    server = FakeOpenAIServer(latency_s=latency).start()
+    print(server.base_url, flush=True)
+    for line in sys.stdin:
+        command, _, path = line.strip().partition(" ")
+        if command == "dump":
+            with server._lock:
+                bodies, timeline = server.bodies[:], server.timeline[:]
+                server.bodies.clear()
+                server.timeline.clear()
+            Path(path).write_text(json.dumps({"bodies": bodies, "timeline": timeline}))
+            print("dumped", flush=True)
+    server.stop()
+
+
+class Server:
+    def __init__(self, latency: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.base_url = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+
+    def dump(self, path: Path) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"dump {path}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "dumped"
+        return json.loads(path.read_text())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+# -- the two clients ---------------------------------------------------------------------------
+def prepare(root: Path) -> Path:
+    """The example project with its documents ingested (the real ingest stage)."""
+    from doctune.context import RunContext
+    from doctune.pipeline import get_stage, run_stage
+
+    project = root / "project"
+    project.mkdir()
+    shutil.copy(EXAMPLE / "doctune.yaml", project / "doctune.yaml")
+    shutil.copytree(EXAMPLE / "documents", project / "documents")
+    ctx = RunContext(project, show_progress=False)
+
+    async def ingest() -> None:
+        try:
+            await run_stage(ctx, get_stage("ingest"), force=True)
+        finally:
+            await ctx.aclose()
+
+    asyncio.run(ingest())
+    return project
+
+
+def configure(project: Path, concurrency: int, cache: Path) -> None:
+    config = yaml.safe_load((EXAMPLE / "doctune.yaml").read_text())
+    config["client"].update(concurrency=concurrency, cache_path=str(cache))
+    (project / "doctune.yaml").write_text(yaml.safe_dump(config))
+
+
+async def run_doctune(project: Path) -> tuple[float, str]:
+    """Seconds the synthesize stage took, and a digest of the files it wrote."""
+    from doctune.context import RunContext
+    from doctune.synth import stage
+
+    ctx = RunContext(project, show_progress=False)
+    try:
+        started = time.perf_counter()
+        await stage.run(ctx)
+        elapsed = time.perf_counter() - started
+    finally:
+        await ctx.aclose()
+    digest = hashlib.sha256()
+    for path in sorted((ctx.out_dir / "synthesize").iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return elapsed, digest.hexdigest()[:16]
+
+
+async def run_replay(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
+    """Seconds a bare semaphore loop over the openai SDK takes to send `bodies`."""
+    from openai import AsyncOpenAI
+
+    started = time.perf_counter()
+    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=120)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(body: dict[str, Any]) -> None:
+        async with gate:
+            await client.chat.completions.create(**body)
+
+    await asyncio.gather(*(one(b) for b in bodies))
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return elapsed
+
+
+def in_flight(timeline: list[list[Any]]) -> float:
+    """Mean requests in flight at the server from its first arrival to its last answer."""
+    span = max(t[1] for t in timeline) - min(t[0] for t in timeline)
+    return sum(t[1] - t[0] for t in timeline) / span
+
+
+# -- the run -----------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--latency", type=float, default=0.1, help="server latency per request, s")
+    parser.add_argument("--rounds", type=int, default=1, help="pairs of runs per concurrency")
+    parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve)
+        return
+
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DOCTUNE_NO_PROGRESS="1")
+    server = Server(args.latency)
+    os.environ.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-bench")
+    digests = set()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            project = prepare(root)
+            server.dump(root / "ingest.json")  # ingest makes no calls; start from an empty log
+            print(f"latency {args.latency * 1000:.0f} ms; server in its own process")
+            print(
+                "concurrency | calls | doctune calls/s | bare replay calls/s | ratio | "
+                "in flight doctune / replay"
+            )
+            for concurrency in args.concurrency:
+                for n in range(args.rounds):
+                    configure(project, concurrency, root / f"calls-{concurrency}-{n}.sqlite")
+                    took, digest = asyncio.run(run_doctune(project))
+                    digests.add(digest)
+                    log = server.dump(root / "doctune.json")
+                    bodies = log["bodies"]
+                    replayed = asyncio.run(run_replay(server.base_url, bodies, concurrency))
+                    replay_log = server.dump(root / "replay.json")
+                    assert len(replay_log["bodies"]) == len(bodies), "the replay lost requests"
+                    ours, bare = len(bodies) / took, len(bodies) / replayed
+                    print(
+                        f"{concurrency:>11} | {len(bodies):>5} | {ours:>15.1f} | {bare:>19.1f} | "
+                        f"{ours / bare:.3f} | {in_flight(log['timeline']):.1f} / "
+                        f"{in_flight(replay_log['timeline']):.1f}"
+                    )
+    finally:
+        server.close()
+    print(f"outputs identical across runs: {'yes' if len(digests) == 1 else 'NO'} {sorted(digests)}")
+
+
+if __name__ == "__main__":
+    main()

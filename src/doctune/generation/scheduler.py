@@ -1,0 +1,80 @@
+"""One concurrency limit for every teacher call of a stage, granted by priority.
+
+The recipes of synthesize run at the same time and their calls share one limit. Which waiting
+call goes next decides how busy the endpoint stays: a call whose reply decides what is asked
+next (distillation's topic lists, then its question lists) goes before a call that only makes
+records, so the later phases never wait behind a queue of leaf calls and the leaf calls fill
+the slots while a phase's replies are awaited. Equal priorities go in the order they asked.
+
+The order of calls changes nothing in what a stage writes: records are ordered by their inputs
+and every reply is a function of its request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from collections.abc import AsyncIterator
+from enum import IntEnum
+
+
+class Priority(IntEnum):
+    """Lower goes first."""
+
+    PLAN = 0  # its reply plans many calls (a document's topic list)
+    EXPAND = 1  # its reply adds a few calls (a cell's questions, each then answered)
+    LEAF = 2  # its reply is records
+
+
+class CallScheduler:
+    """At most `limit` holders at once; a freed slot goes to the best-priority waiter."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"a scheduler needs at least one slot, not {limit}")
+        self.limit = limit
+        self._free = limit
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return sum(not f.done() for _, _, f in self._waiters)
+
+    @property
+    def holding(self) -> int:
+        return self.limit - self._free
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int = Priority.LEAF) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        # A free slot means no live waiter: `_release` hands a slot to a waiter before it
+        # frees one. What is left in the heap then is cancelled waiters only.
+        if self._free > 0:
+            self._free -= 1
+            self._waiters.clear()
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (int(priority), next(self._order), granted))
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self._release()  # granted, then cancelled before it ran: pass the slot on
+            raise
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, waiter = heapq.heappop(self._waiters)
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to it; `_free` is unchanged
+                return
+        self._free += 1
