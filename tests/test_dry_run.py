@@ -20,9 +20,11 @@ from doctune.cli import main
 from doctune.commands.common import make_context
 from doctune.foundation.manifest import StageState
 from doctune.generation.expected import DEFAULT_KEEP_RATE
+from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.tokens import estimate_tokens
 from doctune.testing.fake_openai import FakeOpenAIServer
 from doctune.train.estimate import DEFAULT_RECORD_TOKENS
+from doctune.train.stage import experiments_of
 
 
 def configure(project: Path, **sections: dict[str, object]) -> None:
@@ -175,3 +177,20 @@ def test_hosted_fine_tuning_is_priced_by_its_trained_tokens(example_project: Pat
     (train,) = dry_run(example_project)[("train", "student")]
     assert train.train_tokens and train.cost_usd == pytest.approx(train.train_tokens * 3.0 / 1e6)
     assert train.train_seconds is None and "hosted" in train.note
+
+
+def test_training_time_comes_from_the_last_runs_logs(
+    example_project: Path, tiny_model_dir: Path
+) -> None:
+    configure(example_project, train={"datasets": ["pdf_synthetic"]})
+    student = f"hf:{tiny_model_dir}"
+    ctx = make_context(example_project, None, {"student": student}, True, True)
+    (exp,) = experiments_of(ctx)
+    row = ExperimentRow.for_experiment(exp, "lora", "an-older-config")
+    # Trained before on other data (its adapter is gone): it trains again, at the same speed.
+    ExperimentTable(ctx.out_dir).upsert(
+        row.model_copy(update={"status": "succeeded", "output": "gone", "tokens_per_s": 1000.0})
+    )
+    (train,) = dry_run(example_project, student=student)[("train", "student")]
+    assert "the last run's training logs" in train.note
+    assert train.train_seconds == pytest.approx(train.train_tokens / 1000.0)

@@ -144,7 +144,7 @@ def _throughput(
         return None, "no time for hosted jobs (the provider's queue decides)"
     rates = [
         r.tokens_per_s
-        for r in table.rows
+        for r in table.rows.values()
         if r.student == exp.student and r.status == "succeeded" and r.tokens_per_s
     ]
     if rates:
