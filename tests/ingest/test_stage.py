@@ -15,9 +15,9 @@ from ingest_samples import write_docx, write_image_pdf, write_pdf
 from doctune.context import RunContext
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl
-from doctune.foundation.manifest import file_sha256
 from doctune.foundation.records import Chunk
 from doctune.ingest import stage as ingest_stage
+from doctune.ingest.chunking import document_id
 from doctune.ingest.readers import read_document
 from doctune.pipeline import get_stage, run_stage
 
@@ -143,7 +143,7 @@ def test_chunks_point_into_their_documents(mixed: RunContext) -> None:
         if chunk.path in by_path:
             assert chunk.text == by_path[chunk.path][chunk.start : chunk.end]
     pdf = [c for c in chunks if c.path == "notes.pdf"]
-    assert pdf[0].doc_id == file_sha256(docs_dir / "notes.pdf")[:16]
+    assert pdf[0].doc_id == document_id("notes.pdf")
     assert [c.index for c in pdf] == list(range(len(pdf)))
     assert pdf[0].pages == [1] and pdf[-1].pages[-1] >= 3
     assert {c.section.split(" > ")[-1] for c in pdf} >= {

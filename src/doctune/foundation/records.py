@@ -55,8 +55,13 @@ class Provenance(Record):
 
 
 class Chunk(Record):
-    id: str
-    doc_id: str = Field(description="Content hash of the source document.")
+    id: str = Field(
+        description="Hash of the document id, the chunk's text and which repeat of that text in "
+        "the document it is: an edit changes the ids of the chunks it touches only."
+    )
+    doc_id: str = Field(
+        description="Hash of the document's path relative to documents/ (and record part, '#3')."
+    )
     path: str = Field(description="Document path relative to documents/.")
     index: int = Field(ge=0, description="Position of the chunk within its document.")
     text: str

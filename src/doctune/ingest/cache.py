@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from doctune.foundation.jsonl import atomic_write_text
 from doctune.foundation.records import Chunk
-from doctune.ingest.chunking import chunk_id
+from doctune.ingest.chunking import chunk_ids, document_id
 
 
 @dataclass
@@ -59,7 +59,8 @@ class DocumentCache:
         except (OSError, ValueError, KeyError, TypeError, ValidationError):
             return None  # missing or unreadable: the document is simply read again
         if entry.path != path:
-            entry.chunks = [_moved(c, entry.path, path) for c in entry.chunks]
+            entry.chunks = _moved(entry.chunks, entry.path, path)
+            entry.doc_id = document_id(path)
             entry.path = path
         return entry
 
@@ -87,8 +88,27 @@ class DocumentCache:
         return len(stale)
 
 
-def _moved(chunk: Chunk, old: str, new: str) -> Chunk:
-    path = new + chunk.path[len(old) :]  # keeps a record's "#3"
-    return chunk.model_copy(
-        update={"path": path, "id": chunk_id(chunk.doc_id, path, chunk.start, chunk.end)}
-    )
+def _moved(chunks: list[Chunk], old: str, new: str) -> list[Chunk]:
+    """A renamed file's chunks: paths, the path-derived document ids, and so the chunk ids."""
+    out: list[Chunk] = []
+    for part_chunks in _by_path(chunks):
+        first = part_chunks[0]
+        path = new + first.path[len(old) :]  # keeps a record's "#3"
+        # An id a reader chose itself (not derived from the path) stays as it is.
+        doc_id = document_id(path) if first.doc_id == document_id(first.path) else first.doc_id
+        ids = chunk_ids(doc_id, [c.text for c in part_chunks])
+        out += [
+            c.model_copy(update={"path": path, "doc_id": doc_id, "id": i})
+            for c, i in zip(part_chunks, ids, strict=True)
+        ]
+    return out
+
+
+def _by_path(chunks: list[Chunk]) -> list[list[Chunk]]:
+    groups: list[list[Chunk]] = []
+    for chunk in chunks:
+        if groups and groups[-1][0].path == chunk.path:
+            groups[-1].append(chunk)
+        else:
+            groups.append([chunk])
+    return groups

@@ -272,28 +272,42 @@ def to_chunks(
     doc: Extracted, spans: list[Span], *, path: str, doc_id: str, min_chars: int
 ) -> list[Chunk]:
     """Chunk records for a document's spans; spans shorter than `min_chars` are dropped."""
-    chunks: list[Chunk] = []
-    for span in spans:
-        text = doc.text[span.start : span.end]
-        if len(text.strip()) < min_chars:
-            continue
-        chunks.append(
-            Chunk(
-                id=chunk_id(doc_id, path, span.start, span.end),
-                doc_id=doc_id,
-                path=path,
-                index=len(chunks),
-                text=text,
-                pages=doc.pages_between(span.start, span.end),
-                section=" > ".join(span.section) or None,
-                start=span.start,
-                end=span.end,
-                n_tokens=span.n_tokens,
-                sha256=text_sha256(text),
-            )
+    kept = [(s, doc.text[s.start : s.end]) for s in spans]
+    kept = [(s, text) for s, text in kept if len(text.strip()) >= min_chars]
+    ids = chunk_ids(doc_id, [text for _, text in kept])
+    return [
+        Chunk(
+            id=ids[index],
+            doc_id=doc_id,
+            path=path,
+            index=index,
+            text=text,
+            pages=doc.pages_between(span.start, span.end),
+            section=" > ".join(span.section) or None,
+            start=span.start,
+            end=span.end,
+            n_tokens=span.n_tokens,
+            sha256=text_sha256(text),
         )
-    return chunks
+        for index, (span, text) in enumerate(kept)
+    ]
 
 
-def chunk_id(doc_id: str, path: str, start: int, end: int) -> str:
-    return stable_id(doc_id, path, start, end)
+def document_id(path: str) -> str:
+    """A file document's id: its path relative to documents/ (with "#3" for a record), so an edit
+    keeps the id; the file's content hash, kept apart, is what tells an edit."""
+    return stable_id("document", path)
+
+
+def chunk_ids(doc_id: str, texts: list[str]) -> list[str]:
+    """The ids of a document's chunks, in order: each from the chunk's own text and how many
+    earlier chunks of the document have the same text (duplicate paragraphs stay distinct). No
+    offset goes in, so an edit changes the ids of the chunks it touches and no others."""
+    seen: dict[str, int] = {}
+    ids = []
+    for text in texts:
+        digest = text_sha256(text)
+        occurrence = seen.get(digest, 0)
+        seen[digest] = occurrence + 1
+        ids.append(stable_id(doc_id, digest, occurrence))
+    return ids

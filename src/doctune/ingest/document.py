@@ -39,7 +39,7 @@ class Extracted:
     page_starts: dict[int, int] = field(default_factory=dict)
     page_count: int | None = None
     part: str = ""
-    doc_id: str | None = None  # set by record readers; files use the hash of their bytes
+    doc_id: str | None = None  # a reader's own id; else ingest derives one from the path
     fallback_pages: list[int] = field(default_factory=list)  # PDF pages read by pdfminer.six
 
     def pages_between(self, start: int, end: int) -> list[int]:

@@ -9,13 +9,11 @@ table would hide the break.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from pathlib import Path
 from typing import Any
 
-from doctune.foundation.records import stable_id
 from doctune.ingest.document import Extracted, ReadError, TextBuilder, clean_inline
 from doctune.ingest.text import decode_text
 
@@ -52,7 +50,7 @@ def read_csv(path: Path, data: bytes) -> list[Extracted]:
             records.append(list(zip(names, row, strict=False)))
     except csv.Error as exc:
         raise ReadError(f"line {rows.line_num}: {exc}") from None
-    return _documents(records, data)
+    return _documents(records)
 
 
 def read_jsonl(path: Path, data: bytes) -> list[Extracted]:
@@ -67,7 +65,7 @@ def read_jsonl(path: Path, data: bytes) -> list[Extracted]:
         if not isinstance(value, dict):
             raise ReadError(f"line {lineno}: a record must be a JSON object")
         records.append(_flatten(value))
-    return _documents(records, data)
+    return _documents(records)
 
 
 def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -86,10 +84,9 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def _documents(records: list[list[tuple[str, Any]]], data: bytes) -> list[Extracted]:
+def _documents(records: list[list[tuple[str, Any]]]) -> list[Extracted]:
     if not records:
         raise ReadError("no records")
-    file_hash = hashlib.sha256(data).hexdigest()
     docs = []
     for number, fields in enumerate(records, start=1):
         pairs = [(k, _value_text(v)) for k, v in fields]
@@ -100,9 +97,8 @@ def _documents(records: list[list[tuple[str, Any]]], data: bytes) -> list[Extrac
         builder.context(_title(pairs))
         for i, (key, value) in enumerate(pairs):
             builder.block(f"{key}: {value}", sep="\n" if i else "")
-        part = f"#{number}"
-        # Its own id: the file's content hash and the record's place in it.
-        docs.append(builder.build(part=part, doc_id=stable_id(file_hash, part)))
+        # Its id comes from the file's path and this part (ingest's document_id), not the bytes.
+        docs.append(builder.build(part=f"#{number}"))
     return docs
 
 

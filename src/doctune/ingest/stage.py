@@ -24,7 +24,7 @@ from doctune.foundation.manifest import file_sha256, fingerprint
 from doctune.foundation.records import Chunk
 from doctune.foundation.results import StageResult
 from doctune.ingest.cache import CachedFile, DocumentCache
-from doctune.ingest.chunking import Chunker, to_chunks
+from doctune.ingest.chunking import Chunker, document_id, to_chunks
 from doctune.ingest.document import ReadError
 from doctune.ingest.listing import list_documents, scan_documents
 from doctune.ingest.readers import read_document
@@ -49,6 +49,7 @@ class FileReport:
     status: str  # ok | error | skipped
     reason: str | None = None
     doc_id: str | None = None
+    sha256: str | None = None  # of the file's bytes: what tells an edit (the cache's key too)
     pages: int | None = None
     records: int | None = None
     chunks: int = 0
@@ -142,7 +143,7 @@ def _ingest_file(
     cached = entry is not None
     if entry is None:
         try:
-            entry = _read_and_chunk(ctx, rel, path, data, sha, chunker)
+            entry = _read_and_chunk(ctx, rel, path, data, chunker)
         except ReadError as exc:
             return FileReport(rel, "error", str(exc))
         except Exception as exc:  # a reader bug or a file no reader expected: still one line
@@ -154,6 +155,7 @@ def _ingest_file(
         "ok",
         entry.note,
         doc_id=entry.doc_id,
+        sha256=sha,
         pages=entry.pages,
         records=entry.records,
         chunks=len(entry.chunks),
@@ -164,11 +166,11 @@ def _ingest_file(
 
 
 def _read_and_chunk(
-    ctx: RunContext, rel: str, path: Path, data: bytes, sha: str, chunker: Chunker
+    ctx: RunContext, rel: str, path: Path, data: bytes, chunker: Chunker
 ) -> CachedFile:
     cfg = ctx.config.ingest
     docs = read_document(path, data, password=pdf_password(cfg, rel))
-    doc_id = sha[:16]  # the document's identity is its content
+    doc_id = document_id(rel)  # its name, so an edit keeps it (the report's sha256 tells one)
     if not any(d.text.strip() for d in docs):
         raise ReadError("no text found")
     chunks: list[Chunk] = []
@@ -177,7 +179,7 @@ def _read_and_chunk(
             doc,
             chunker.split(doc),
             path=rel + doc.part,
-            doc_id=doc.doc_id or doc_id,
+            doc_id=doc.doc_id or document_id(rel + doc.part),
             min_chars=cfg.min_chars,
         )
     notes = []
