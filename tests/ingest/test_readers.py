@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from ingest_samples import write_docx
+from ingest_samples import write_docx, write_pdf
 
 from doctune.ingest.document import Extracted, ReadError
 from doctune.ingest.readers import read_document
@@ -247,3 +249,25 @@ def test_html_declared_legacy_charset(tmp_path: Path) -> None:
     page = '<html><head><meta charset="windows-1252"></head><body><p>Bromination at 30-40 °C.</p></body></html>'
     (doc,) = read(tmp_path, "legacy.html", page.encode("cp1252"))
     assert doc.text == "Bromination at 30-40 °C."
+
+
+def test_a_pdf_corpus_never_imports_the_html_and_word_readers(make_project) -> None:
+    """Readers load with their first file: a fresh process ingesting PDFs and Markdown has
+    neither bs4 nor python-docx (nor pdfminer, which only undecodable pages need) loaded."""
+    ctx = make_project(
+        {"a.pdf": lambda p: write_pdf(p), "b.md": "# Notes\n\n" + "Some text. " * 20}
+    )
+    script = (
+        "import asyncio, json, sys\n"
+        "from doctune.context import RunContext\n"
+        "from doctune.ingest import stage\n"
+        f"asyncio.run(stage.run(RunContext({str(ctx.project_dir)!r}, show_progress=False)))\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "doctune.ingest.pdf" in loaded and "pypdfium2" in loaded  # the PDF was read
+    for module in ("bs4", "docx", "pdfminer", "doctune.ingest.html", "doctune.ingest.docx"):
+        assert module not in loaded

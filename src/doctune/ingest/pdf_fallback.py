@@ -13,12 +13,13 @@ import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from pdfminer.high_level import extract_pages
-from pdfminer.layout import LAParams, LTChar, LTPage, LTTextContainer, LTTextLine
-from pdfminer.pdfparser import PDFSyntaxError
+
+if TYPE_CHECKING:
+    from pdfminer.layout import LTPage
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ def draws_text(pdf: pdfium.PdfDocument, index: int) -> bool:
 
 def page_lines(data: bytes, index: int, password: str | None) -> list[FallbackLine]:
     """The page's lines through pdfminer.six, in its reading order; [] when it finds none."""
+    # Imported here: most corpora never need pdfminer (~90 ms to import).
+    from pdfminer.high_level import extract_pages
+    from pdfminer.layout import LAParams
+    from pdfminer.pdfparser import PDFSyntaxError
+
     # pdfminer logs every glyph it cannot map at WARNING; a page that fails is reported once,
     # by the caller.
     logging.getLogger("pdfminer").setLevel(logging.ERROR)
@@ -75,6 +81,8 @@ def page_lines(data: bytes, index: int, password: str | None) -> list[FallbackLi
 
 
 def _lines(page: LTPage) -> Iterator[FallbackLine]:
+    from pdfminer.layout import LTChar, LTTextContainer, LTTextLine
+
     for box in page:
         if not isinstance(box, LTTextContainer):
             continue
