@@ -30,9 +30,10 @@ def test_a_recipes_second_phase_starts_before_the_first_recipe_ends(
     tmp_path: Path, fake_openai: FakeOpenAIServer
 ) -> None:
     """Seen in the server's log: distillation's question calls arrive while pdf_synthetic's
-    calls are still being answered (run one recipe after the other, they could not)."""
-    fake_openai.latency_s = 0.02
-    project = make_project(tmp_path, merge(CONFIG, {"client": {"concurrency": 2}}))
+    calls are still being answered (run one recipe after the other, they could not). At
+    concurrency 1 the calls are served one at a time, so the order is the scheduler's alone."""
+    fake_openai.latency_s = 0.01
+    project = make_project(tmp_path, merge(CONFIG, {"client": {"concurrency": 1}}))
     run(context(project, make_chunks()), "synthesize")
     timeline = fake_openai.timeline
     pdf = [t for t in timeline if t[2].startswith("QAPairs")]

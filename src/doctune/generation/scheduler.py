@@ -28,6 +28,18 @@ class Priority(IntEnum):
     LEAF = 2  # its reply is records
 
 
+def slots_over(limit: int) -> int:
+    """The scheduler's slots over a client that sends at most `limit` calls at once.
+
+    A call holds its slot from the cache lookup to the cache store and validation; only the
+    part between is the endpoint's. With exactly `limit` slots the endpoint would see fewer
+    calls than the client allows (measured: 0.86-0.96 of the bare replay at concurrency 32,
+    against 1.00-1.10 with a quarter more). The client's own limit still bounds what is sent;
+    the extra slots only let a few calls past the priority order.
+    """
+    return limit + max(1, limit // 4)
+
+
 class CallScheduler:
     """At most `limit` holders at once; a freed slot goes to the best-priority waiter."""
 

@@ -33,7 +33,7 @@ from doctune.generation.common import (
     make_teacher,
 )
 from doctune.generation.recipes import get_recipe
-from doctune.generation.scheduler import CallScheduler
+from doctune.generation.scheduler import CallScheduler, slots_over
 
 STAGE = "synthesize"
 
@@ -47,7 +47,8 @@ async def run(ctx: RunContext) -> StageResult:
         ctx, STAGE, ctx.config.section_hash("synthesize"), cfg.temperature, client=True
     )
     assert teacher.client is not None
-    scheduler = CallScheduler(call_limit(teacher.client, ctx.config.client.concurrency))
+    limit = call_limit(teacher.client, ctx.config.client.concurrency)
+    scheduler = CallScheduler(slots_over(limit))
     out_dir = ctx.stage_dir(STAGE)
     with contextlib.ExitStack() as bars:  # entered and left in order: rich nests them
         teachers = [
