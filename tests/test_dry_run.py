@@ -189,7 +189,9 @@ def test_training_time_comes_from_the_last_runs_logs(
     row = ExperimentRow.for_experiment(exp, "lora", "an-older-config")
     # Trained before on other data (its adapter is gone): it trains again, at the same speed.
     ExperimentTable(ctx.out_dir).upsert(
-        row.model_copy(update={"status": "succeeded", "output": "gone", "tokens_per_s": 1000.0})
+        row.model_copy(
+            update={"status": "succeeded", "output": "gone", "train_tokens": 5000, "wall_s": 5.0}
+        )
     )
     (train,) = dry_run(example_project, student=student)[("train", "student")]
     assert "the last run's training logs" in train.note

@@ -8,7 +8,7 @@ stats, else a default; times the ratio of the tokens the last run's trainer coun
 export counted (the chat template's tokens), where there was a last run.
 
 Time is tokens / tokens per second, from the last run's training logs of the same student when
-there are some (the experiments table), else, for a local run on a CPU, from the figure measured
+there are some (the experiments table: tokens trained over wall time), else, for a local run on a CPU, from the figure measured
 on the tiny model by benchmarks/training_throughput.py, scaled by the student's parameter count
 when its config.json is at hand. There is no figure for a GPU or a model whose size is unknown.
 Hosted fine-tuning is priced at `train.hosted.price_per_mtok_trained` where it is set.
@@ -142,13 +142,16 @@ def _throughput(
     """Tokens per second for an experiment, and where the figure comes from."""
     if exp.route == "hosted":
         return None, "no time for hosted jobs (the provider's queue decides)"
-    rates = [
-        r.tokens_per_s
+    # Tokens over wall time, not the trainer's own tokens/s: the run's time also loads the
+    # model, evaluates and saves.
+    rows = [
+        r
         for r in table.rows.values()
-        if r.student == exp.student and r.status == "succeeded" and r.tokens_per_s
+        if r.student == exp.student and r.status == "succeeded" and r.train_tokens and r.wall_s
     ]
-    if rates:
-        return sum(rates) / len(rates), "the last run's training logs"
+    if rows:
+        rate = sum(r.train_tokens or 0 for r in rows) / sum(r.wall_s or 0.0 for r in rows)
+        return rate, "the last run's training logs"
     import torch  # the trainer needs it anyway; only its CUDA check is asked here
 
     if torch.cuda.is_available():
