@@ -50,6 +50,7 @@ class CallScheduler:
         self._free = limit
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        self._dispatching = False
 
     @property
     def waiting(self) -> int:
@@ -68,14 +69,14 @@ class CallScheduler:
             self._release()
 
     async def _acquire(self, priority: int) -> None:
-        # A free slot means no live waiter: `_release` hands a slot to a waiter before it
-        # frees one. What is left in the heap then is cancelled waiters only.
-        if self._free > 0:
-            self._free -= 1
-            self._waiters.clear()
-            return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (int(priority), next(self._order), granted))
+        if self._free > 0 and not self._dispatching:
+            # Free slots go out on the next turn of the loop, not to whoever asks first: the
+            # calls that ask in the same turn (every recipe's first calls, at the start) are
+            # then served by priority too.
+            self._dispatching = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
         try:
             await granted
         except asyncio.CancelledError:
@@ -83,10 +84,20 @@ class CallScheduler:
                 self._release()  # granted, then cancelled before it ran: pass the slot on
             raise
 
-    def _release(self) -> None:
+    def _dispatch(self) -> None:
+        self._dispatching = False
+        while self._free > 0 and self._grant():
+            self._free -= 1
+
+    def _grant(self) -> bool:
+        """Hand a slot to the best live waiter; False when there is none."""
         while self._waiters:
             _, _, waiter = heapq.heappop(self._waiters)
             if not waiter.done():
-                waiter.set_result(None)  # the slot goes straight to it; `_free` is unchanged
-                return
-        self._free += 1
+                waiter.set_result(None)
+                return True
+        return False
+
+    def _release(self) -> None:
+        if not self._grant():  # a waiter gets the slot straight away; `_free` is unchanged
+            self._free += 1
