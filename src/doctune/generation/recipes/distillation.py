@@ -10,6 +10,14 @@ corpus into topics, asks questions per topic and facet, and answers each with re
 3. Answers: one call per question with that question's own best chunks. Not batched: each
    question retrieves different context, a failed reply costs one record rather than a batch,
    and the cache then holds one entry per record, so a resumed run repeats nothing.
+
+The questions wait for every document's topic list: which topics make the `max_topics` cut
+depends on how many documents name each, and each cell's question count on how many topics
+there are, so no question prompt is final before the last list is back (starting one early
+could pay for a prompt that then changes). The wait is kept short instead: topic calls go
+first under the stage's scheduler (generation.scheduler), the index is built in a thread
+meanwhile, the other recipes' calls fill the endpoint, and each cell's answers start as soon
+as its own questions are back.
 """
 
 from __future__ import annotations
