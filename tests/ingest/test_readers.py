@@ -254,9 +254,8 @@ def test_html_declared_legacy_charset(tmp_path: Path) -> None:
 def test_a_pdf_corpus_never_imports_the_html_and_word_readers(make_project) -> None:
     """Readers load with their first file: a fresh process ingesting PDFs and Markdown has
     neither bs4 nor python-docx (nor pdfminer, which only undecodable pages need) loaded."""
-    ctx = make_project(
-        {"a.pdf": lambda p: write_pdf(p), "b.md": "# Notes\n\n" + "Some text. " * 20}
-    )
+    files = {"a.pdf": lambda p: write_pdf(p), "b.md": "# Notes\n\n" + "Some text. " * 20}
+    ctx = make_project(files, workers=1)  # read in the process whose modules are listed
     script = (
         "import asyncio, json, sys\n"
         "from doctune.context import RunContext\n"

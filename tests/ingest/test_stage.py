@@ -7,7 +7,6 @@ import asyncio
 import json
 import shutil
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from ingest_samples import write_docx, write_image_pdf, write_pdf
@@ -162,42 +161,32 @@ def test_chunks_point_into_their_documents(mixed: RunContext) -> None:
     assert [c.path for c in chunks if c.path.startswith("db/")] == ["db/records.jsonl#1"]
 
 
-def test_unchanged_documents_are_not_read_again(
-    make_project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ctx = make_project({"a.md": MD, "b.html": HTML, "c.pdf": lambda p: write_pdf(p)})
-    calls: list[str] = []
-
-    def counting(path: Path, data: bytes, *, password: str | None = None):
-        calls.append(path.name)
-        return read_document(path, data, password=password)
-
-    monkeypatch.setattr(ingest_stage, "read_document", counting)
+def read_again(ctx: RunContext) -> list[str]:
+    """Run the stage; the files it read (not taken from the cache)."""
     run(ctx)
-    first = (ctx.out_dir / "ingest" / "chunks.jsonl").read_text()
-    assert sorted(calls) == ["a.md", "b.html", "c.pdf"]
+    report = json.loads((ctx.out_dir / "ingest" / "report.json").read_text())
+    return sorted(f["path"] for f in report["files"] if f["status"] == "ok" and not f["cached"])
 
-    calls.clear()
-    result = run(ctx)
-    assert calls == []  # nothing read: every document came from the cache
-    assert result.summary["reused"] == 3
+
+def test_unchanged_documents_are_not_read_again(make_project) -> None:
+    ctx = make_project({"a.md": MD, "b.html": HTML, "c.pdf": lambda p: write_pdf(p)})
+    assert read_again(ctx) == ["a.md", "b.html", "c.pdf"]
+    first = (ctx.out_dir / "ingest" / "chunks.jsonl").read_text()
+
+    assert read_again(ctx) == []  # nothing read: every document came from the cache
     assert (ctx.out_dir / "ingest" / "chunks.jsonl").read_text() == first
 
     (ctx.documents_dir / "b.html").write_text(
         HTML + "<p>One more paragraph about 99 % atom economy.</p>"
     )
     (ctx.documents_dir / "a.md").rename(ctx.documents_dir / "renamed.md")
-    calls.clear()
-    run(ctx)
-    assert calls == ["b.html"]  # the renamed file has the same bytes: reused, moved
+    assert read_again(ctx) == ["b.html"]  # the renamed file has the same bytes: reused, moved
     chunks = read_jsonl(ctx.out_dir / "ingest" / "chunks.jsonl", Chunk)
     assert {c.path for c in chunks} == {"renamed.md", "b.html", "c.pdf"}
     assert len(list((ctx.out_dir / "ingest" / "cache").glob("*.json"))) == 3  # old entries pruned
 
     ctx.config.ingest.chunk_tokens = 200  # another chunk size: every document is chunked again
-    calls.clear()
-    run(ctx)
-    assert sorted(calls) == ["b.html", "c.pdf", "renamed.md"]
+    assert read_again(ctx) == ["b.html", "c.pdf", "renamed.md"]
 
 
 def test_fingerprint_follows_the_documents(make_project) -> None:
@@ -273,3 +262,24 @@ def test_report_never_contains_a_password(mixed: RunContext) -> None:
         if path.is_file():
             assert b"s3cret" not in path.read_bytes()
     assert "s3cret" not in printed(mixed)
+
+
+def test_workers_give_the_same_chunks_and_report_in_document_order(mixed: RunContext) -> None:
+    """Two reading processes or none: the same files, byte for byte, and the same lines said."""
+    out = mixed.out_dir / "ingest"
+    results = []
+    for workers in (1, 2):
+        shutil.rmtree(mixed.out_dir, ignore_errors=True)  # no cache: every file is read
+        mixed.config.ingest.workers = workers
+        mixed.console.file.seek(0)  # type: ignore[attr-defined]
+        mixed.console.file.truncate()  # type: ignore[attr-defined]
+        run(mixed)
+        results.append(
+            (
+                (out / "chunks.jsonl").read_bytes(),
+                (out / "report.json").read_bytes(),
+                printed(mixed),
+            )
+        )
+    assert results[0] == results[1]
+    assert "ingest: broken.pdf: not a readable PDF" in results[1][2]

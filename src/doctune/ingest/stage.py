@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,9 @@ from doctune.foundation.manifest import file_sha256, fingerprint
 from doctune.foundation.records import Chunk
 from doctune.foundation.results import StageResult
 from doctune.ingest.cache import CachedFile, DocumentCache
-from doctune.ingest.chunking import Chunker, document_id, to_chunks
-from doctune.ingest.document import ReadError
+from doctune.ingest.chunking import Chunker
 from doctune.ingest.listing import list_documents, scan_documents
-from doctune.ingest.readers import read_document
+from doctune.ingest.reading import Job, Setup, read_all, worker_count
 
 __all__ = ["documents_fingerprint", "list_documents", "pdf_password", "run", "scan_documents"]
 from doctune.models.tokens import (
@@ -41,6 +41,7 @@ STAGE = "ingest"
 CHUNKS_NAME = "chunks.jsonl"
 REPORT_NAME = "report.json"
 ESTIMATE_LABEL = "estimate (~4 characters per token)"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @dataclass
@@ -65,19 +66,20 @@ async def run(ctx: RunContext) -> StageResult:
     cfg = ctx.config.ingest
     files, problems = scan_documents(ctx.documents_dir, cfg)
     tokenizer, count = _token_counter(ctx)
-    chunker = Chunker(count, cfg.chunk_tokens, cfg.overlap_tokens)
+    Chunker(count, cfg.chunk_tokens, cfg.overlap_tokens)  # a bad size fails here, not in a worker
     out = ctx.stage_dir(STAGE)
     cache = DocumentCache(out / "cache", _cache_key(cfg, tokenizer))
     reports = [FileReport(rel, "skipped", why) for rel, why in problems]
+    setup = Setup(tokenizer, cfg.chunk_tokens, cfg.overlap_tokens, cfg.min_chars)
+    with ctx.progress("ingest: reading documents", len(files)) as tick:
+        known, jobs = _from_cache(ctx, files, cache, tick.advance)
+        outcomes = read_all(jobs, setup, count, worker_count(cfg.workers))
+        for job, (sha, entry) in zip(jobs, outcomes, strict=True):
+            known[job.rel] = _read_report(job.rel, sha, entry, cache)
+            tick.advance()
+    reports += [known[rel] for rel, _ in files]  # in the documents' order
     for report in reports:
         _log_file(ctx, report)
-    first_seen: dict[str, str] = {}  # sha256 -> path, to skip a second copy of a file
-    with ctx.progress("ingest: reading documents", len(files)) as tick:
-        for rel, path in files:
-            report = _ingest_file(ctx, rel, path, chunker, cache, first_seen)
-            _log_file(ctx, report)
-            reports.append(report)
-            tick.advance()
     cache.prune()
 
     chunks = [c for r in reports for c in r.items]
@@ -121,37 +123,51 @@ def _no_chunks_line(documents_dir: Path, reports: list[FileReport], shown: int =
     )
 
 
-def _ingest_file(
+def _from_cache(
     ctx: RunContext,
-    rel: str,
-    path: Path,
-    chunker: Chunker,
+    files: list[tuple[str, Path]],
     cache: DocumentCache,
-    first_seen: dict[str, str],
-) -> FileReport:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return FileReport(rel, "error", f"cannot be opened: {exc.strerror or exc}")
-    if not data:
-        return FileReport(rel, "error", "empty file (0 bytes)")
-    sha = hashlib.sha256(data).hexdigest()
-    if sha in first_seen:
-        return FileReport(rel, "skipped", f"same content as {first_seen[sha]}")
-    first_seen[sha] = rel
-    entry = cache.load(sha, rel)
-    cached = entry is not None
-    if entry is None:
+    advance: Callable[[], None],
+) -> tuple[dict[str, FileReport], list[Job]]:
+    """The reports of the files that need no reading (cached, empty, a copy of another) and the
+    jobs for the rest, in the documents' order."""
+    known: dict[str, FileReport] = {}
+    jobs: list[Job] = []
+    first_seen: dict[str, str] = {}  # sha256 -> path, to skip a second copy of a file
+    for rel, path in files:
         try:
-            entry = _read_and_chunk(ctx, rel, path, data, chunker)
-        except ReadError as exc:
-            return FileReport(rel, "error", str(exc))
-        except Exception as exc:  # a reader bug or a file no reader expected: still one line
-            first_line = (str(exc).splitlines() or [""])[0][:200]
-            return FileReport(rel, "error", f"cannot be read ({type(exc).__name__}: {first_line})")
-        cache.save(sha, entry)
+            sha = file_sha256(path)
+        except OSError as exc:
+            known[rel] = FileReport(rel, "error", f"cannot be opened: {exc.strerror or exc}")
+        else:
+            if sha == EMPTY_SHA256:
+                known[rel] = FileReport(rel, "error", "empty file (0 bytes)")
+            elif sha in first_seen:
+                known[rel] = FileReport(rel, "skipped", f"same content as {first_seen[sha]}")
+            else:
+                first_seen[sha] = rel
+                entry = cache.load(sha, rel)
+                if entry is None:
+                    jobs.append(Job(rel, path, pdf_password(ctx.config.ingest, rel)))
+                    continue
+                known[rel] = _ok_report(entry, sha, cached=True)
+        advance()
+    return known, jobs
+
+
+def _read_report(
+    rel: str, sha: str | None, entry: CachedFile | str, cache: DocumentCache
+) -> FileReport:
+    if isinstance(entry, str):
+        return FileReport(rel, "error", entry)
+    assert sha is not None
+    cache.save(sha, entry)  # under the hash of the bytes read, if the file changed meanwhile
+    return _ok_report(entry, sha, cached=False)
+
+
+def _ok_report(entry: CachedFile, sha: str, *, cached: bool) -> FileReport:
     return FileReport(
-        rel,
+        entry.path,
         "ok",
         entry.note,
         doc_id=entry.doc_id,
@@ -163,55 +179,6 @@ def _ingest_file(
         fallback_pages=entry.fallback_pages,
         items=entry.chunks,
     )
-
-
-def _read_and_chunk(
-    ctx: RunContext, rel: str, path: Path, data: bytes, chunker: Chunker
-) -> CachedFile:
-    cfg = ctx.config.ingest
-    docs = read_document(path, data, password=pdf_password(cfg, rel))
-    doc_id = document_id(rel)  # its name, so an edit keeps it (the report's sha256 tells one)
-    if not any(d.text.strip() for d in docs):
-        raise ReadError("no text found")
-    chunks: list[Chunk] = []
-    for doc in docs:
-        chunks += to_chunks(
-            doc,
-            chunker.split(doc),
-            path=rel + doc.part,
-            doc_id=doc.doc_id or document_id(rel + doc.part),
-            min_chars=cfg.min_chars,
-        )
-    notes = []
-    fallback = sorted({p for d in docs for p in d.fallback_pages})
-    if fallback:
-        notes.append(
-            f"page(s) {_ranges(fallback)} read with pdfminer.six: PDFium could not decode their "
-            "fonts (no ToUnicode map)"
-        )
-    if not chunks:
-        notes.append(f"no chunk reaches ingest.min_chars ({cfg.min_chars} characters)")
-    is_records = any(d.part for d in docs)
-    return CachedFile(
-        path=rel,
-        doc_id=doc_id,
-        pages=docs[0].page_count if not is_records else None,
-        records=len(docs) if is_records else None,
-        chunks=chunks,
-        note="; ".join(notes) or None,
-        fallback_pages=fallback,
-    )
-
-
-def _ranges(pages: list[int]) -> str:
-    """[1, 2, 3, 7] -> '1-3, 7'."""
-    spans: list[list[int]] = []
-    for page in pages:
-        if spans and page == spans[-1][1] + 1:
-            spans[-1][1] = page
-        else:
-            spans.append([page, page])
-    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
 def _summary(reports: list[FileReport], chunks: list[Chunk], tokenizer: str | None) -> dict:
@@ -306,6 +273,6 @@ def _cache_key(cfg: IngestConfig, tokenizer: str | None) -> str:
         tokenizer=tokenizer,
         # What turns one file into chunks and stores them (not the stage's listing or logging).
         code=code_version(
-            "doctune.ingest.readers", "doctune.ingest.chunking", "doctune.ingest.cache"
+            "doctune.ingest.reading", "doctune.ingest.chunking", "doctune.ingest.cache"
         ),
     )

@@ -41,6 +41,12 @@ class IngestConfig(Section):
         default_factory=dict, description="File name (or glob) -> password for encrypted PDFs."
     )
     min_chars: int = Field(40, ge=0, description="Chunks shorter than this are dropped.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Processes reading documents at once; default: one per CPU core. 1 reads "
+        "in doctune's own process. The chunks are the same whatever the number.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestConfig:

@@ -1,0 +1,162 @@
+"""Reading and chunking the documents that are not in the cache, on every core.
+
+Each file is read and chunked in a worker process (`ingest.workers` of them; 1 reads in this
+process). The results come back in the documents' order, never in the order the workers finish,
+so the chunks file is the same whatever the number of workers. Only a few files are in flight at
+a time (their bytes travel to the worker), so memory does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from doctune.foundation.records import Chunk
+from doctune.ingest.cache import CachedFile
+from doctune.ingest.chunking import Chunker, document_id, to_chunks
+from doctune.ingest.document import ReadError
+from doctune.ingest.readers import read_document
+from doctune.models.tokens import TokenCounter, get_token_counter
+
+IN_FLIGHT_PER_WORKER = 4  # enough to keep a worker busy while the next file's bytes travel
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to read. The worker reads its bytes itself: only names travel between processes,
+    and the stage holds no file's bytes while others are read."""
+
+    rel: str
+    path: Path
+    password: str | None
+
+
+# What reading a file gives: the sha256 of the bytes read (None when they could not be), and
+# the result or the one-line reason it could not be read.
+Outcome = tuple[str | None, CachedFile | str]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What turns bytes into chunks; a worker builds its own chunker from it."""
+
+    tokenizer: str | None  # None: the estimate
+    chunk_tokens: int
+    overlap_tokens: int
+    min_chars: int
+
+
+# The worker process's chunker, built once by `_start_worker`.
+_worker: tuple[Chunker, int] | None = None
+
+
+def worker_count(configured: int | None) -> int:
+    return configured if configured is not None else os.cpu_count() or 1
+
+
+def read_all(
+    jobs: Sequence[Job], setup: Setup, count: TokenCounter, workers: int
+) -> Iterator[Outcome]:
+    """Each job's outcome, in the jobs' order."""
+    if workers <= 1 or len(jobs) <= 1:
+        chunker = Chunker(count, setup.chunk_tokens, setup.overlap_tokens)
+        for job in jobs:
+            yield read_one(job, chunker, setup.min_chars)
+        return
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), initializer=_start_worker, initargs=(setup,)
+    ) as pool:
+        pending: list[Future[Outcome]] = []
+        queue = iter(jobs)
+        for job in queue:
+            pending.append(pool.submit(_work, job))
+            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+                break
+        while pending:
+            yield _result(pending.pop(0))
+            job = next(queue, None)
+            if job is not None:
+                pending.append(pool.submit(_work, job))
+
+
+def _result(future: Future[Outcome]) -> Outcome:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:  # the worker died (out of memory, a crash in a library)
+        return None, f"cannot be read (the reading process died: {exc})"
+
+
+def _start_worker(setup: Setup) -> None:
+    global _worker
+    count = get_token_counter(setup.tokenizer)
+    _worker = (Chunker(count, setup.chunk_tokens, setup.overlap_tokens), setup.min_chars)
+
+
+def _work(job: Job) -> Outcome:
+    assert _worker is not None, "worker not started"
+    return read_one(job, *_worker)
+
+
+def read_one(job: Job, chunker: Chunker, min_chars: int) -> Outcome:
+    try:
+        data = job.path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot be opened: {exc.strerror or exc}"
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        return sha, _read_and_chunk(job, data, chunker, min_chars)
+    except ReadError as exc:
+        return sha, str(exc)
+    except Exception as exc:  # a reader bug or a file no reader expected: still one line
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        return sha, f"cannot be read ({type(exc).__name__}: {first_line})"
+
+
+def _read_and_chunk(job: Job, data: bytes, chunker: Chunker, min_chars: int) -> CachedFile:
+    docs = read_document(job.path, data, password=job.password)
+    if not any(d.text.strip() for d in docs):
+        raise ReadError("no text found")
+    chunks: list[Chunk] = []
+    for doc in docs:
+        chunks += to_chunks(
+            doc,
+            chunker.split(doc),
+            path=job.rel + doc.part,
+            doc_id=doc.doc_id or document_id(job.rel + doc.part),
+            min_chars=min_chars,
+        )
+    notes = []
+    fallback = sorted({p for d in docs for p in d.fallback_pages})
+    if fallback:
+        notes.append(
+            f"page(s) {_ranges(fallback)} read with pdfminer.six: PDFium could not decode their "
+            "fonts (no ToUnicode map)"
+        )
+    if not chunks:
+        notes.append(f"no chunk reaches ingest.min_chars ({min_chars} characters)")
+    is_records = any(d.part for d in docs)
+    return CachedFile(
+        path=job.rel,
+        doc_id=document_id(job.rel),  # its name, so an edit keeps it (the sha256 tells one)
+        pages=docs[0].page_count if not is_records else None,
+        records=len(docs) if is_records else None,
+        chunks=chunks,
+        note="; ".join(notes) or None,
+        fallback_pages=fallback,
+    )
+
+
+def _ranges(pages: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    spans: list[list[int]] = []
+    for page in pages:
+        if spans and page == spans[-1][1] + 1:
+            spans[-1][1] = page
+        else:
+            spans.append([page, page])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
