@@ -9,6 +9,7 @@ import pytest
 from doctune.foundation.dedup import (
     MAX_MISS_PROBABILITY,
     NUM_PERM,
+    SignatureStore,
     deduplicate,
     exact_key,
     find_near_duplicates,
@@ -126,3 +127,31 @@ def test_find_near_duplicates_returns_the_most_similar_match() -> None:
     found = find_near_duplicates([("q", query)], [("close", close), ("closer", closer)], 0.8)
     assert [(m.id, m.match_id, m.similarity) for m in found] == [("q", "closer", 1.0)]
     assert find_near_duplicates([("q", query)], [], 0.8) == []
+
+
+def test_kept_signatures_are_reused_and_give_the_same_verdicts(tmp_path) -> None:
+    rng = random.Random(11)
+    vocab = [f"term{i}" for i in range(400)]
+    records = [
+        record(f"r{i:03d}", " ".join(rng.sample(vocab, 12)), ANSWER, ["c"]) for i in range(60)
+    ]
+    records += [record("near", NEAR, ANSWER, ["c"]), record("base", BASE, ANSWER, ["c"])]
+    path = tmp_path / "minhash.npz"
+    first = SignatureStore(path)
+    kept, rejected = deduplicate(records, 0.85, signatures=first)
+    first.save()
+    assert first.computed == 62 and [r.id for r in rejected] == [
+        "base"
+    ]  # the first of the two is kept
+    again = SignatureStore(path)
+    assert (kept, rejected) == deduplicate(records, 0.85, signatures=again)
+    assert again.computed == 0  # every question's signature came from the file
+    edited = [
+        *records[1:],
+        record("new", "Which solvent is used for the bromination?", ANSWER, ["c"]),
+    ]
+    third = SignatureStore(path)
+    deduplicate(edited, 0.85, signatures=third)
+    assert third.computed == 1
+    path.write_bytes(b"not a numpy file")  # a damaged cache only costs the computation
+    assert deduplicate(records, 0.85, signatures=SignatureStore(path)) == (kept, rejected)

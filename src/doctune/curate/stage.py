@@ -8,7 +8,9 @@ comparisons so that of two near-duplicates the grounded one survives):
 4. the optional LLM-judge score (judge_score).
 Records are processed in id order: ids are content hashes, while the order of a synthesized file
 may depend on which model call finished first, so "the first of two duplicates" is then the same
-record in every run.
+record in every run. The near-duplicate check keeps its MinHash signatures in curate/minhash.npz,
+so a rerun computes them for new questions only; the judge's calls are cached per prompt (the
+record and its chunks), so an unchanged record is never judged twice.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from doctune.curate.grounding import GroundingChecker
 from doctune.curate.judge_filter import judge_records, prompt
 from doctune.foundation.artifacts import load_chunks
 from doctune.foundation.config import CurateConfig
-from doctune.foundation.dedup import deduplicate, reject
+from doctune.foundation.dedup import SignatureStore, deduplicate, reject
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl, write_jsonl
 from doctune.foundation.recipes import record_type
@@ -36,6 +38,7 @@ from doctune.models.client import ModelClient
 from doctune.models.tokens import estimate_tokens
 
 STAGE = "curate"
+SIGNATURES = "minhash.npz"  # a cache of the near-duplicate check, not an artifact
 REASONS = ("too_short", "too_long", "ungrounded", "duplicate", "near_duplicate", "judge_score")
 # Dry-run figures for what is not known before synthesis: a question and answer, a judge reply.
 _QA_TOKENS = 100
@@ -83,6 +86,7 @@ async def curate_records(
     *,
     judge: ModelClient | None = None,
     tick: Tick | None = None,
+    signatures: SignatureStore | None = None,
 ) -> CurateResult:
     """Curate one dataset; a library function a notebook can call with its own records."""
     rejected: list[RejectedRecord] = []
@@ -99,7 +103,9 @@ async def curate_records(
                 rejected.append(reject(record, "ungrounded", grounding.detail))
                 continue
         survivors.append(record)
-    kept, duplicates = deduplicate(survivors, config.near_duplicate_threshold)
+    kept, duplicates = deduplicate(
+        survivors, config.near_duplicate_threshold, signatures=signatures
+    )
     rejected.extend(duplicates)
     result = CurateResult(len(records), kept, rejected)
     if config.judge_filter.enabled:
@@ -135,6 +141,7 @@ async def run(ctx: RunContext) -> StageResult:
     chunks = chunks_by_id(ctx) if needs_chunks else {}
     judge = ctx.client("judge", STAGE) if config.judge_filter.enabled else None
     out_dir = ctx.stage_dir(STAGE)
+    signatures = SignatureStore(out_dir / SIGNATURES)
     artifacts, recipes = [], {}
     for dataset in datasets:
         recipe = dataset.recipe or Path(dataset.path).stem
@@ -142,7 +149,9 @@ async def run(ctx: RunContext) -> StageResult:
         # A progress bar only where a model is called: the other checks take milliseconds.
         bar = ctx.progress(f"curate {recipe}: judge", None) if judge else nullcontext(None)
         with bar as tick:
-            result = await curate_records(records, chunks, config, judge=judge, tick=tick)
+            result = await curate_records(
+                records, chunks, config, judge=judge, tick=tick, signatures=signatures
+            )
         kept_path = out_dir / f"{recipe}.jsonl"
         rejected_path = out_dir / f"{recipe}.rejected.jsonl"
         write_jsonl(kept_path, result.kept)
@@ -151,7 +160,10 @@ async def run(ctx: RunContext) -> StageResult:
         artifacts.append(ctx.manifest.artifact(STAGE, "rejected", rejected_path, recipe=recipe))
         recipes[recipe] = {**result.counts(), "judge_invalid_ids": sorted(result.judge_invalid)}
         _log_recipe(ctx, recipe, result)
-    return StageResult(artifacts, _summary(ctx, recipes))
+    signatures.save()
+    summary = _summary(ctx, recipes)
+    summary["minhash_computed"] = signatures.computed
+    return StageResult(artifacts, summary)
 
 
 def _log_recipe(ctx: RunContext, recipe: str, result: CurateResult) -> None:

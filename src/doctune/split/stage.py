@@ -28,7 +28,7 @@ from typing import Any
 
 from doctune.context import RunContext
 from doctune.foundation.config import SplitSizes
-from doctune.foundation.dedup import find_near_duplicates, reject
+from doctune.foundation.dedup import SignatureStore, find_near_duplicates, reject
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import read_jsonl, write_json, write_jsonl
 from doctune.foundation.recipes import record_type
@@ -46,6 +46,7 @@ from doctune.split.assign import (
 )
 
 STAGE = "split"
+SIGNATURES = "minhash.npz"  # a cache of the leak check, not an artifact
 _FILL_ORDER = ("test", "validation", "train")  # the order of the slices of [0, 1)
 __all__ = ["group_records", "record_keys", "split_records", "targets"]
 
@@ -91,17 +92,17 @@ class SplitOutcome:
 
 
 def remove_leaks(
-    splits: dict[str, list[QARecord]], threshold: float
+    splits: dict[str, list[QARecord]],
+    threshold: float,
+    signatures: SignatureStore | None = None,
 ) -> tuple[dict[str, int], list[RejectedRecord]]:
     """Drop validation/test records whose question is a near-duplicate of a train question."""
     corpus = [(r.id, r.question) for r in splits["train"]]
     found, rejected = {}, []
     for name in ("validation", "test"):
+        queries = [(r.id, r.question) for r in splits[name]]
         leaks = {
-            m.id: m
-            for m in find_near_duplicates(
-                [(r.id, r.question) for r in splits[name]], corpus, threshold
-            )
+            m.id: m for m in find_near_duplicates(queries, corpus, threshold, signatures=signatures)
         }
         found[name] = len(leaks)
         for record in splits[name]:
@@ -113,10 +114,14 @@ def remove_leaks(
     return found, rejected
 
 
-def count_leaks(splits: dict[str, list[QARecord]], threshold: float) -> int:
+def count_leaks(
+    splits: dict[str, list[QARecord]],
+    threshold: float,
+    signatures: SignatureStore | None = None,
+) -> int:
     corpus = [(r.id, r.question) for r in splits["train"]]
     queries = [(r.id, r.question) for n in ("validation", "test") for r in splits[n]]
-    return len(find_near_duplicates(queries, corpus, threshold))
+    return len(find_near_duplicates(queries, corpus, threshold, signatures=signatures))
 
 
 def check_disjoint(splits: dict[str, list[QARecord]]) -> None:
@@ -134,9 +139,17 @@ def chunks_per_split(splits: dict[str, list[QARecord]]) -> dict[str, int]:
 
 
 def split_records(
-    records: Sequence[QARecord], sizes: SplitSizes, *, seed: int, leak_threshold: float, recipe: str
+    records: Sequence[QARecord],
+    sizes: SplitSizes,
+    *,
+    seed: int,
+    leak_threshold: float,
+    recipe: str,
+    signatures: SignatureStore | None = None,
 ) -> SplitOutcome:
-    """Split one dataset; a library function a notebook can call with its own records."""
+    """Split one dataset; a library function a notebook can call with its own records.
+    `signatures`: the leak check's MinHash signatures kept from an earlier run, if any."""
+    signatures = signatures if signatures is not None else SignatureStore()
     records = sorted(records, key=lambda r: r.id)  # file order must not change the split
     twice = sorted(i for i, n in Counter(r.id for r in records).items() if n > 1)
     if twice:  # records are tracked by id from here on
@@ -153,7 +166,7 @@ def split_records(
         fill(parts, wanted, _FILL_ORDER, seed=seed, recipe=recipe)
         trim(parts, wanted, ("train",), seed=seed, recipe=recipe)
     splits = {n: parts[n] for n in SPLITS}
-    leaks_found, leak_rejects = remove_leaks(splits, leak_threshold)
+    leaks_found, leak_rejects = remove_leaks(splits, leak_threshold, signatures)
     rejected += leak_rejects
     if exact:
         parts.update(splits)
@@ -178,7 +191,7 @@ def split_records(
         "straddling_dropped": sum(1 for r in rejected if r.reason == "straddles_splits"),
         "surplus_dropped": len(surplus),
         "leaks_found": leaks_found,
-        "leaks_after_removal": count_leaks(splits, leak_threshold),
+        "leaks_after_removal": count_leaks(splits, leak_threshold, signatures),
     }
     return SplitOutcome(splits, rejected, report)
 
@@ -193,6 +206,7 @@ async def run(ctx: RunContext) -> StageResult:
     out_dir = ctx.stage_dir(STAGE)
     artifacts, reports = [], {}
     reviews = review_mod.load(ctx)
+    signatures = SignatureStore(out_dir / SIGNATURES)
     for dataset in datasets:
         recipe = dataset.recipe or dataset.path.rsplit("/", 1)[-1].removesuffix(".jsonl")
         # Edits before splitting (the leak check reads the edited questions); rejections after,
@@ -206,6 +220,7 @@ async def run(ctx: RunContext) -> StageResult:
             seed=config.seed,
             leak_threshold=config.leak_threshold,
             recipe=recipe,
+            signatures=signatures,
         )
         review_mod.drop_unreviewed(outcome.splits, outcome.rejected, outcome.report, applied)
         check_disjoint(outcome.splits)  # the promise of this stage, checked where it is kept
@@ -220,6 +235,7 @@ async def run(ctx: RunContext) -> StageResult:
         artifacts.append(ctx.manifest.artifact(STAGE, "rejected", rejected_path, recipe=recipe))
         reports[recipe] = outcome.report
         _log_recipe(ctx, recipe, outcome.report)
+    signatures.save()
     orphaned = review_mod.orphaned(ctx, reviews.values())
     report_path = out_dir / "report.json"
     write_json(
