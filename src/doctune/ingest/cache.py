@@ -3,17 +3,25 @@
 An entry is keyed by the file's sha256 and a hash of everything else that decides its chunks (chunk
 size, overlap, minimum length, tokenizer, the ingest code). Only successes are cached: a file that
 failed (a wrong password, say) is tried again next run. Entries no run uses any more are pruned.
+
+Entries are written in batches (`BATCH` of them, the rest by `flush` or `prune`): each through a
+temp file and a rename, and one fsync of the folder per batch rather than one per file (at ~2 ms
+each, per-file fsyncs were a tenth of a PDF corpus's ingest). A killed ingest loses at most the
+batch in memory; a power cut may leave an entry empty or torn, which then fails to parse and its
+document is read again. Either way a resumed ingest ends with the same chunks.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from doctune.foundation.jsonl import atomic_write_text
+from doctune.foundation.jsonl import FILE_MODE
 from doctune.foundation.records import Chunk
 from doctune.ingest.chunking import chunk_ids, document_id
 
@@ -31,11 +39,15 @@ class CachedFile:
     fallback_pages: list[int] = field(default_factory=list)  # PDF pages read by pdfminer.six
 
 
+BATCH = 64  # entries written per fsync
+
+
 class DocumentCache:
     def __init__(self, folder: Path, key: str) -> None:
         self.folder = folder
         self.key = key
         self._used: set[str] = set()
+        self._pending: dict[Path, str] = {}  # entry file -> its text, not yet written
 
     def _file(self, sha256: str) -> Path:
         return self.folder / f"{sha256[:32]}-{self.key}.json"
@@ -76,10 +88,36 @@ class DocumentCache:
             "fallback_pages": entry.fallback_pages,
             "chunks": [c.model_dump(mode="json") for c in entry.chunks],
         }
-        atomic_write_text(file, json.dumps(data, ensure_ascii=False))
+        self._pending[file] = json.dumps(data, ensure_ascii=False)
+        if len(self._pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the entries saved since the last batch, with one fsync for all of them."""
+        if not self._pending:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for file, text in self._pending.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=self.folder)
+            try:
+                os.chmod(tmp, FILE_MODE)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.replace(tmp, file)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        self._pending.clear()
+        folder = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the renames; a torn entry is read again (see above)
+        finally:
+            os.close(folder)
 
     def prune(self) -> int:
-        """Delete entries this run did not use (removed files, an old config); returns how many."""
+        """Write what is pending, then delete the entries this run did not use (removed files,
+        an old config); returns how many were deleted."""
+        self.flush()
         if not self.folder.is_dir():
             return 0
         stale = [p for p in self.folder.glob("*.json") if p.name not in self._used]
