@@ -37,6 +37,8 @@ _SHORT_LINE = 0.8  # a line ending before this fraction of the text width is a s
 _SENTENCE_END = (".", "!", "?", ":")
 _PAGE_NUMBER = re.compile(r"^(page\s*)?#(\s*(of|/)\s*#)?$|^[-–—]\s*#\s*[-–—]$", re.IGNORECASE)
 _SOFT_HYPHENS = ("\x02", "\xad")
+_DIGITS = re.compile(r"\d+")
+_HYPHEN_SPACE = re.compile(r"(?<=[A-Za-z])- (?=[a-z])")
 
 
 @dataclass
@@ -164,16 +166,17 @@ def _char_positions(text: str, n_chars: int) -> Callable[[int], int] | None:
 
 
 def _measure(textpage: pdfium.PdfTextPage, text: str, page: int, first: int, last: int) -> _Line:
+    raw = textpage.raw  # the handle itself: the wrapper costs a property call per C call
     x, y = ctypes.c_double(), ctypes.c_double()
-    pdfium_c.FPDFText_GetCharOrigin(textpage, first, ctypes.byref(x), ctypes.byref(y))
-    size = float(pdfium_c.FPDFText_GetFontSize(textpage, first))
-    weight = pdfium_c.FPDFText_GetFontWeight(textpage, first)
+    pdfium_c.FPDFText_GetCharOrigin(raw, first, ctypes.byref(x), ctypes.byref(y))
+    size = float(pdfium_c.FPDFText_GetFontSize(raw, first))
+    weight = pdfium_c.FPDFText_GetFontWeight(raw, first)
     right = textpage.get_charbox(last)[2]
     return _Line(text, page, round(size, 1), weight >= 600, y.value, right)
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
+    return " ".join(text.split()).lower()  # what re.sub(r"\s+", " ", ...).strip() gives, faster
 
 
 def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
@@ -194,7 +197,7 @@ def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
 
 
 def _edge_key(line: _Line) -> str:
-    return re.sub(r"\d+", "#", _norm(line.text))
+    return _DIGITS.sub("#", _norm(line.text))
 
 
 def _assemble(pages: list[list[_Line]], toc: set[str], n_pages: int) -> Extracted:
@@ -248,7 +251,7 @@ def _is_heading(line: _Line, body: float, toc: set[str]) -> bool:
     text = line.text
     if len(text) > 120 or text.endswith((".", ",", ";")):
         return False
-    if _norm(text) in toc:
+    if toc and _norm(text) in toc:
         return True
     if not any(c.isalpha() for c in text):
         return False
@@ -305,7 +308,7 @@ def _flush(builder: TextBuilder, para: list[_Line], continues: bool, width: floa
             glue = ""
         else:
             glue = "\n" if line.right < _SHORT_LINE * width else " "
-    text = re.sub(r"(?<=[A-Za-z])- (?=[a-z])", "-", text)  # 'well-\nknown' -> 'well-known'
+    text = _HYPHEN_SPACE.sub("-", text)  # 'well-\nknown' -> 'well-known'
     if continues:
         builder.extend(text)
     else:

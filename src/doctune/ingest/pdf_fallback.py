@@ -38,12 +38,14 @@ def undecodable(textpage: pdfium.PdfTextPage, n_chars: int, sample: int = 200) -
     the raw glyph ids as characters: control codes and stray letters, not text). A sample of
     the characters decides, so a long page costs no more than a short one."""
     step = max(1, n_chars // sample)
+    raw = textpage.raw  # the handle itself: the wrapper costs a property call per C call
+    generated, map_error = pdfium_c.FPDFText_IsGenerated, pdfium_c.FPDFText_HasUnicodeMapError
     drawn = errors = 0
     for i in range(0, n_chars, step):
-        if pdfium_c.FPDFText_IsGenerated(textpage, i) == 1:
+        if generated(raw, i) == 1:
             continue  # spaces and line breaks PDFium inserted itself
         drawn += 1
-        errors += pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1
+        errors += map_error(raw, i) == 1
     return drawn > 0 and errors * 2 >= drawn
 
 
