@@ -1,0 +1,156 @@
+"""Reruns redo only what changed: calls, seconds and split moves on the example, in one run.
+
+A copy of examples/ibuprofen (its doctune.yaml as it is: judge filter off) runs `doctune run
+PROJECT --until export` four times in a fresh process each (imports count, as for a user), with
+the loopback FakeOpenAIServer as teacher (OPENAI_BASE_URL) and the hub offline:
+1. first run; 2. unchanged rerun; 3. one sentence appended to procedure_nickel_route.md;
+4. one new Markdown document added. For 3 and 4: the calls as a % of the first run's, by stage
+(from the schema each request asks for), and the records of the other documents (their
+provenance names no touched file) that changed split, left the splits or entered them.
+
+    python benchmarks/rerun_after_edit.py
+
+Measured here (2 cores shared with other jobs, 2026-12-02, after ingest's stable chunk ids;
+two runs of this script, seconds vary with the machine's load):
+    first run: 5.0-5.8 s, 636 calls (synthesize 440, evalsets 196)
+    rerun, unchanged: 0.8-1.9 s, 0 calls
+    rerun, one sentence appended: 2.2-4.0 s, 3 calls = 0.5 % of the first run's (synthesize 1,
+        evalsets 2); of the 91 records of the other documents 0 changed split, 0 left, 0 entered
+    rerun, one document added: 3.9-4.0 s, 104 calls = 16.4 % (synthesize 92, evalsets 12); of
+        the 139 records of the other documents 0 changed split, 7 left the splits and 16 entered:
+        synthesize re-plans the distillation questions of every document when one is added (its
+        cells divide target_size over the documents), so the other documents get new records;
+        split and evalsets move nothing that is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from doctune.testing.fake_openai import FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "ibuprofen"
+EDITED = "procedure_nickel_route.md"
+ADDED = "crystallisation_notes.md"
+SENTENCE = "\nThe filtrate is cooled to 5 °C and held for 30 minutes before filtration.\n"
+NEW_DOC = """# Crystallisation of ibuprofen
+
+## Solvent choice
+
+Crude ibuprofen is recrystallised from heptane at a ratio of 4 mL per gram of crude acid.
+The suspension is heated to 70 °C until the solid dissolves completely.
+
+## Cooling profile
+
+The solution is cooled at 10 °C per hour to 20 °C, then held at 5 °C for two hours.
+The crystals are filtered, washed with cold heptane and dried at 40 °C under vacuum.
+The recovery is 91 % and the melting point of the product is 75-77 °C.
+"""
+STAGE_OF = {
+    "QAPairs": "synthesize",
+    "TopicOverview": "synthesize",
+    "FacetQuestions": "synthesize",
+    "KDAnswer": "synthesize",
+    "Rephrasings": "evalsets",
+    "Quizzes": "evalsets",
+    "QualityJudgement": "curate",
+}
+
+
+def splits_of(out: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """record id -> (split, the documents its provenance names), over every recipe."""
+    found = {}
+    for path in sorted((out / "split").glob("*/*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            found[r["id"]] = (path.stem, tuple(r["provenance"].get("sources") or ()))
+    return found
+
+
+def run(project: Path, server: FakeOpenAIServer, env: dict[str, str]) -> tuple[float, Counter]:
+    start = len(server.bodies)
+    t = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "doctune.cli", "run", str(project), "--until", "export"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - t
+    if done.returncode:
+        raise SystemExit(done.stdout[-3000:] + done.stderr[-3000:])
+    by_stage: Counter = Counter()
+    for body in server.bodies[start:]:
+        name = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
+        by_stage[STAGE_OF.get(name, name or "plain")] += 1
+    return seconds, by_stage
+
+
+def moves(before: dict, after: dict, touched: str) -> dict[str, int]:
+    def other(sources: tuple[str, ...]) -> bool:
+        return not any(s.split("#")[0] == touched for s in sources)
+
+    old = {i: s for i, (s, src) in before.items() if other(src)}
+    new = {i: s for i, (s, src) in after.items() if other(src)}
+    return {
+        "other_records": len(old),
+        "changed_split": sum(1 for i in old if i in new and new[i] != old[i]),
+        "left_splits": sum(1 for i in old if i not in new),
+        "entered_splits": sum(1 for i in new if i not in old),
+    }
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, FakeOpenAIServer() as server:
+        project = Path(tmp) / "ibuprofen"
+        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("out*"))
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": "sk-fake-benchmark",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "DOCTUNE_NO_PROGRESS": "1",
+        }
+        out = project / "out"
+        rows = []
+        seconds, calls = run(project, server, env)
+        first = sum(calls.values())
+        rows.append(("first run", seconds, calls, None))
+        seconds, calls = run(project, server, env)
+        rows.append(("rerun, unchanged", seconds, calls, None))
+        before = splits_of(out)
+        doc = project / "documents" / EDITED
+        doc.write_text(doc.read_text(encoding="utf-8") + SENTENCE, encoding="utf-8")
+        seconds, calls = run(project, server, env)
+        after = splits_of(out)
+        rows.append(("rerun, one sentence appended", seconds, calls, moves(before, after, EDITED)))
+        (project / "documents" / ADDED).write_text(NEW_DOC, encoding="utf-8")
+        seconds, calls = run(project, server, env)
+        rows.append(
+            ("rerun, one document added", seconds, calls, moves(after, splits_of(out), ADDED))
+        )
+    for label, seconds, calls, moved in rows:
+        total = sum(calls.values())
+        share = f" = {100 * total / first:.1f} % of the first run's" if first else ""
+        stages = ", ".join(f"{k} {v}" for k, v in sorted(calls.items())) or "none"
+        print(f"{label}: {seconds:.2f} s, {total} calls{share} ({stages})")
+        if moved:
+            print(
+                f"    records of the other documents: {moved['other_records']}, "
+                f"changed split {moved['changed_split']}, left the splits "
+                f"{moved['left_splits']}, entered {moved['entered_splits']}"
+            )
+
+
+if __name__ == "__main__":
+    main()
