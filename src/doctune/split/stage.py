@@ -165,6 +165,9 @@ def split_records(
     if exact:  # validation and test are trimmed after the leak check, which may take some
         fill(parts, wanted, _FILL_ORDER, seed=seed, recipe=recipe)
         trim(parts, wanted, ("train",), seed=seed, recipe=recipe)
+        # What train hands back can fill a split the hashes left short (few groups: a small
+        # project's test set would otherwise stay empty while train drops records).
+        fill(parts, wanted, _FILL_ORDER, seed=seed, recipe=recipe)
     splits = {n: parts[n] for n in SPLITS}
     leaks_found, leak_rejects = remove_leaks(splits, leak_threshold, signatures)
     rejected += leak_rejects

@@ -165,7 +165,10 @@ class SplitSizes(Section):
 
 
 class SplitConfig(Section):
-    seed: int = Field(42, description="Seed of the shuffle that assigns source chunks to splits.")
+    seed: int = Field(
+        42,
+        description="Seed of the hash that places each group of records (by its smallest chunk id) in a split.",
+    )
     sizes: dict[RecipeName, SplitSizes] = Field(
         default_factory=dict, description="Per recipe; recipes not named use `default`."
     )
