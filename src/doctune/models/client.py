@@ -1,8 +1,8 @@
 """The one client layer every model call goes through.
 
-Above any backend it adds: a persistent cache (a rerun pays nothing), bounded concurrency,
-structured output with validation and bounded re-asks, and token/cost accounting per model and
-stage. Backends stay small: they answer one request.
+Above any backend it adds: a persistent cache (a rerun pays nothing), concurrency bounded and
+paced by the provider's rate limits (`pacing.py`), structured output with validation and bounded
+re-asks, and token/cost accounting per model and stage. Backends stay small: they answer one request.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from doctune.models.base import (
 from doctune.models.cache import CallCache, Stored, request_key
 from doctune.models.fitting import Layout, Room, fit
 from doctune.models.loglik import LoglikCache, loglik_key
+from doctune.models.pacing import AdaptiveLimiter
 from doctune.models.structured import Structured, parse_reply, reask_messages, schema_for
 
 T = TypeVar("T", bound=BaseModel)
@@ -37,6 +38,8 @@ R = TypeVar("R")
 Parser = Callable[[ChatResponse], tuple[V | None, str | None]]
 # A model that has failed this many calls in a stage without answering one is taken to be down.
 DOWN_AFTER = 10
+# The fewest calls in flight a throttled endpoint is backed off to.
+PACING_FLOOR = 2
 
 
 @dataclass
@@ -119,7 +122,7 @@ class ModelClient:
     """A backend wrapped with cache, concurrency limit, structured output and accounting.
 
     `for_stage` returns a view that books usage under another stage name and shares everything
-    else (the semaphore above all, so two stages never exceed the limit together).
+    else (the limiter above all, so two stages never exceed the limit together).
     """
 
     def __init__(
@@ -140,7 +143,8 @@ class ModelClient:
         self.cache = cache
         self.ledger = ledger if ledger is not None else UsageLedger()
         limit = min(concurrency, backend.max_concurrency or concurrency)
-        self._semaphore = asyncio.Semaphore(limit)
+        # Paced by the server's rate-limit headers and 429s; shared by every stage view.
+        self.limiter = AdaptiveLimiter(limit, floor=min(PACING_FLOOR, limit))
         self._inflight: dict[str, asyncio.Future[tuple[ChatResponse, float]]] = {}
         # Stage -> the last error after retries; shared by every stage view of this client.
         self._errors: dict[str, ModelError] = {}
@@ -219,9 +223,10 @@ class ModelClient:
         return reply
 
     async def _call_backend(self, request: ChatRequest) -> tuple[ChatResponse, float]:
-        async with self._semaphore:
+        async with self.limiter.slot():
             started = time.perf_counter()
             response = await self.backend.complete(request)
+        self.limiter.note_tokens(response.usage.prompt_tokens + response.usage.completion_tokens)
         if not response.latency_s:
             response = response.model_copy(update={"latency_s": time.perf_counter() - started})
         return response, cost_of(self.settings, response)

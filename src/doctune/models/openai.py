@@ -2,7 +2,10 @@
 
 OpenAI itself, vLLM, Ollama, llama.cpp's server and TGI all speak this API. Retries are the SDK's:
 exponential backoff with jitter on 408/409/429/5xx, timeouts and connection errors, honouring
-Retry-After; `max_retries` and the per-request `timeout` come from the config.
+Retry-After; `max_retries` and the per-request `timeout` come from the config. Every HTTP reply,
+the retried ones included, has its rate-limit headers read into the client's limiter
+(`pacing.report_headers`, an httpx response hook): the SDK backs off the call it retries, the
+limiter holds the calls not yet sent, so no request waits twice.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from doctune.foundation.config import ModelSettings
 from doctune.foundation.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Message, Usage
 from doctune.models.identity import backend_identity
+from doctune.models.pacing import report_headers, requeue
 from doctune.models.spec import ModelSpec
 from doctune.models.structured import openai_strict_schema, schema_instructions
 from doctune.models.tokens import get_token_counter, is_estimate
@@ -87,6 +91,13 @@ def sdk_errors(label: str, secret: str, doing: str = "") -> Iterator[None]:
         ) from None
 
 
+async def _report(response: Any) -> None:
+    # The SDK's own httpx fork's Response (httpx2 in recent SDKs): status_code and headers.
+    if report_headers(response.status_code, response.headers) and response.status_code == 429:
+        # A paced call's 429 is retried through the limiter (`_post`), not on the SDK's timer.
+        response.headers["x-should-retry"] = "false"
+
+
 class OpenAIBackend(ChatBackend):
     def __init__(
         self,
@@ -101,12 +112,16 @@ class OpenAIBackend(ChatBackend):
         self.settings = settings
         base_url, key = resolve_endpoint(self.spec, settings)
         self._secret = key
+        self._max_retries = max_retries
         self.enforces_schema = settings.structured_output == "json_schema"
         self._client = openai.AsyncOpenAI(
             api_key=key or PLACEHOLDER_KEY,
             base_url=base_url,
             timeout=timeout_s,
             max_retries=max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(
+                timeout=timeout_s, event_hooks={"response": [_report]}
+            ),
         )
 
     def _messages(self, request: ChatRequest) -> list[dict[str, str]]:
@@ -157,9 +172,7 @@ class OpenAIBackend(ChatBackend):
         # params, which costs ~1.5 ms of CPU per call (measured in
         # benchmarks/synthesis_throughput.py) and caps throughput at high concurrency.
         with sdk_errors(self.spec, self._secret):
-            completion = await self._client.post(
-                "/chat/completions", body=self._kwargs(request), cast_to=ChatCompletion
-            )
+            completion = await self._post(self._kwargs(request))
         if not completion.choices:
             raise ModelError(f"{self.spec}: the endpoint returned no choices")
         choice = completion.choices[0]
@@ -173,6 +186,17 @@ class OpenAIBackend(ChatBackend):
             finish_reason=choice.finish_reason,
             latency_s=time.perf_counter() - started,
         )
+
+    async def _post(self, body: dict[str, Any]) -> ChatCompletion:
+        for attempt in range(self._max_retries + 1):
+            try:
+                return await self._client.post(
+                    "/chat/completions", body=body, cast_to=ChatCompletion
+                )
+            except openai.RateLimitError:
+                if attempt == self._max_retries or not await requeue():
+                    raise
+        raise AssertionError("unreachable")
 
     @property
     def identity(self) -> str:

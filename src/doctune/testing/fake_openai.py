@@ -4,7 +4,9 @@ It stands in for a paid service in tests and benchmarks, and only there. Replies
 deterministic functions of the request: a structured request gets a valid instance of its JSON
 schema whose strings are sentences of the prompt (so answers are grounded in their chunk), a
 plain request gets prose drawn from the prompt. Faults are injected on demand: 429 with
-Retry-After, 500, a hang past the client timeout, and truncated JSON.
+Retry-After, 500, a hang past the client timeout, and truncated JSON. `RateLimit` makes it an
+account with a quota: N requests (and optionally T tokens) per fixed window, the
+`x-ratelimit-*` headers on every reply, 429 with Retry-After beyond the quota.
 """
 
 from __future__ import annotations
@@ -36,6 +38,28 @@ class Faults:
     rate_hang: float = 0.0
     retry_after_s: float = 0.01
     hang_s: float = 3.0
+
+
+@dataclass
+class RateLimit:
+    """A quota per fixed window, counted when a request arrives (a refused one counts nothing).
+    Tokens are the prompt's (4 characters each) plus `max_tokens`, as providers reserve them."""
+
+    requests: int
+    window_s: float = 60.0
+    tokens: int | None = None
+
+
+def _duration(seconds: float) -> str:
+    """A reset time the way OpenAI writes it: "20ms", "1.5s", "6m0s"."""
+    if seconds < 1:
+        return f"{max(1, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.3g}s" if minutes else f"{rest:.3g}s"
+
+
+def request_tokens(body: dict[str, Any]) -> int:
+    return len(prompt_text(body)) // 4 + 1 + int(body.get("max_tokens") or 0)
 
 
 def prompt_text(body: dict[str, Any]) -> str:
@@ -179,6 +203,7 @@ class FakeOpenAIServer(LoopbackServer):
         responders: dict[str, Responder] | None = None,
         latency_s: float = 0.0,
         faults: Faults | None = None,
+        rate_limit: RateLimit | None = None,
         seed: int = 0,
         port: int = 0,
     ) -> None:
@@ -187,6 +212,8 @@ class FakeOpenAIServer(LoopbackServer):
         self.responders = dict(responders or {})
         self.latency_s = latency_s
         self.faults = faults or Faults()
+        self.rate_limit = rate_limit
+        self._window = (0, 0, 0)  # (window index, requests, tokens) of the current window
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
@@ -217,6 +244,41 @@ class FakeOpenAIServer(LoopbackServer):
             roll -= rate
         return None
 
+    def take_quota(self, body: dict[str, Any]) -> tuple[bool, dict[str, str]]:
+        """(allowed, rate-limit headers) for a request arriving now; counts it when allowed."""
+        quota = self.rate_limit
+        if quota is None:
+            return True, {}
+        now = time.monotonic()
+        with self._lock:
+            index = int(now // quota.window_s)
+            window, used, spent = self._window
+            if window != index:
+                used, spent = 0, 0
+            cost = request_tokens(body)
+            allowed = used < quota.requests and (
+                quota.tokens is None or spent + cost <= quota.tokens
+            )
+            if allowed:
+                used, spent = used + 1, spent + cost
+            else:
+                self.counts["rate_limited"] += 1
+            self._window = (index, used, spent)
+        reset = (index + 1) * quota.window_s - now
+        headers = {
+            "x-ratelimit-limit-requests": str(quota.requests),
+            "x-ratelimit-remaining-requests": str(max(0, quota.requests - used)),
+            "x-ratelimit-reset-requests": _duration(reset),
+        }
+        if quota.tokens is not None:
+            headers["x-ratelimit-limit-tokens"] = str(quota.tokens)
+            headers["x-ratelimit-remaining-tokens"] = str(max(0, quota.tokens - spent))
+            headers["x-ratelimit-reset-tokens"] = _duration(reset)
+        if not allowed:
+            headers["retry-after-ms"] = str(max(1, round(reset * 1000)))
+            headers["Retry-After"] = str(max(1, round(reset)))
+        return allowed, headers
+
     def reply_for(self, body: dict[str, Any]) -> str:
         fmt = body.get("response_format") or {}
         name = (fmt.get("json_schema") or {}).get("name")
@@ -245,9 +307,15 @@ class _Handler(JSONHandler):
         with owner._lock:
             owner.counts["requests"] += 1
             owner.auth_headers.append(self.headers.get("Authorization", ""))
+        allowed, quota_headers = owner.take_quota(body)
         fault = owner.draw_fault()
         if owner.latency_s:
             time.sleep(owner.latency_s)
+        if not allowed:
+            owner.counts["429"] += 1
+            error = {"message": "rate limit reached for requests", "type": "requests"}
+            self.send_json(429, {"error": error}, quota_headers)
+            return
         if fault == "429":
             owner.counts["429"] += 1
             self.send_json(
@@ -281,7 +349,8 @@ class _Handler(JSONHandler):
             owner.timeline.append((arrived, time.monotonic(), schema or ""))
         prompt_chars = len(prompt_text(body))
         if body.get("stream"):
-            self.send_stream(body, content, "length" if fault == "truncated" else "stop")
+            finish = "length" if fault == "truncated" else "stop"
+            self.send_stream(body, content, finish, quota_headers)
             return
         self.send_json(
             200,
@@ -303,9 +372,16 @@ class _Handler(JSONHandler):
                     "total_tokens": prompt_chars // 4 + len(content) // 4 + 2,
                 },
             },
+            quota_headers,
         )
 
-    def send_stream(self, body: dict[str, Any], content: str, finish: str) -> None:
+    def send_stream(
+        self,
+        body: dict[str, Any],
+        content: str,
+        finish: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         """The reply as Server-Sent Events, a few words per chunk the way a server streams
         tokens, then the usage chunk when asked for (`stream_options.include_usage`) and
         `data: [DONE]`; sent with chunked transfer encoding, as real servers do."""
@@ -331,6 +407,8 @@ class _Handler(JSONHandler):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.end_headers()
             for line in lines:
                 raw = line.encode()
