@@ -5,7 +5,11 @@ was written apart and read only after the rules were final; `choice_replies_hold
 written by someone who never saw the rules, measured (291/318) and only then used to fix them;
 `choice_replies_holdout3.jsonl` likewise (336/367 before its fixes, 31 wrong, 7 of them letters
 given to replies that chose none), and `choice_replies_holdout4.jsonl` (306/330 before its
-fixes, 24 wrong, 5 of them false letters and 4 confident wrong ones).
+fixes, 24 wrong, 5 of them false letters and 4 confident wrong ones), and
+`choice_replies_holdout5.jsonl` (336/354 before its fixes, 18 wrong, 6 of them false letters
+and 11 confident wrong ones; relabelled after: h5-178, cut off by `finish_reason`, none by the
+spec, and h5-190, a base model opening with an option's text before a cut, that letter as in
+`test_letters`).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -27,6 +31,7 @@ CORPORA = [
     "choice_replies_holdout2.jsonl",
     "choice_replies_holdout3.jsonl",
     "choice_replies_holdout4.jsonl",
+    "choice_replies_holdout5.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

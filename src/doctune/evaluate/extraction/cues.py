@@ -135,7 +135,8 @@ POST_REJECTION = re.compile(
     r"|(?:(?:definitely|clearly|obviously|certainly)\s+)?(?:wrong|incorrect|false)\b(?!\s*:)"
     r"|isn'?t|aren'?t|doesn'?t|does\s+not|fails|ignores|overestimat\w*|underestimat\w*"
     r"|overshoots|undershoots|(?:is_?)?correct\s*:\s*(?:false|no)\b"
-    r"|contradicts|comes\s+later"
+    r"|contradicts|comes\s+later|,?\s*but\s+(?:that'?s|that\s+is|it'?s)\s+not\s+what(?:'?s|\s+is|\s+was)"
+    r"\s+(?:being\s+)?asked"
     r"|cannot|can'?t\s+be|(?:can|could|may)\s+be\s+(?:ruled\s+out|eliminated|excluded|dismissed)"
     r"|too\s+\w+|[-–—]\s*(?:incorrect|wrong|false|no\b|too\b|not\b)|\?\s*no\b"
     r"|(?:项|选项)?\s*(?:错误|不对|不正确)|(?:は|が)\s*(?:誤り|間違|不正解)"
@@ -191,10 +192,20 @@ REFUSAL = re.compile(
     r"|\b(?:rather\s+not|should\s*(?:n'?t|\s+not)|would\s*(?:n'?t|\s+not)|won'?t|don'?t\s+want\s+to"
     r"|don'?t\s+think\s+i\s+should|prefer\s+not\s+to)\s+(?:\w+\s+)?guess"
     r"|\bdon'?t\s+think\s+i\s+can\s+(?:select|choose|pick|give)|\bnicht\s+entscheiden"
+    r"|\bleave\s+(?:this|it)\s+(?:one\s+)?(?:unanswered|blank|open)"
     r"|\brefrain\s+from\s+(?:picking|choosing|answering|guessing)|\bno\s+puedo\s+(?:elegir|decidir|escoger)"
     r"|\bne\s+(?:peux|sais)\s+pas\s+(?:choisir|décider|trancher)|決められ|選べ(?:ません|ない)"
     r"|답할\s*수\s*없|无法确定|无法回答|不能确定|わかりません|分かりません|答えできません"
     r"|答えを出すことはできません|回答できません|控えさせていただきます",
+    _I,
+)
+
+# A reply that ends by saying it is lost ("... no wait, that's D. I'm confused."): what it
+# committed to on the way is no answer.
+CONFUSED_END = re.compile(
+    r"\b(?:i'?m|i\s+am)\s+(?:so\s+|really\s+|just\s+)?(?:confused|lost|not\s+sure\s+anymore)"
+    r"\s*[.!]*\s*$|\bi\s+(?:really\s+)?(?:don'?t|do\s+not)\s+know\s*[.!]*\s*$"
+    r"|\b(?:going|go)\s+back\s+and\s+forth\s+between\b[^.!?]*[.!]*\s*$",
     _I,
 )
 
@@ -288,5 +299,6 @@ LETTER_FOLLOWERS = frozenset(
      "matches", "gives", "best", "because", "since", "as", "and", "or", "but", "then", "so",
      "which", "only", "alone", "it", "nor", "are", "accounts", "stands", "must", "should",
      "if", "here", "now", "too", "again", "instead", "though", "rather", "unless",
-     "at", "in", "of", "with", "by", "from", "on", "y", "o", "und", "oder", "et", "ou", "e"}
+     "at", "in", "of", "with", "by", "from", "on", "y", "o", "und", "oder", "et", "ou", "e",
+     "ist", "est", "es", "è"}
 )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 
@@ -140,3 +141,43 @@ def emphasised(reply: str, options: dict[str, str]) -> frozenset[str]:
         for letter, option in options.items()
         if _ARTICLE.sub("", " ".join(_fold(option).split())) in bold
     )
+
+
+_PARENTHETICAL = re.compile(r"\s*[(\[]")
+_MAX_FUZZY_WORDS = 6
+
+
+def fuzzy_option(text: str, options: dict[str, str]) -> str | None:
+    """The letter of the one option a short reply names with a typo, a spelling variant or an
+    abbreviation ("mitocondrion", "Good manufacturing practise", "Raney Ni."), or None.
+
+    Only a reply of a few words (what precedes a parenthetical aside) is read so, word by word
+    against each option's words, and only a single option may match: a longer reply names
+    options in passing, and there a near miss is more likely another word than a typo."""
+    head = _PARENTHETICAL.split(text, 1)[0].strip(" .!*\"'")
+    words = _fold(head).replace(".", " ").split()
+    if not words or len(words) > _MAX_FUZZY_WORDS:
+        return None
+    hits = [
+        letter.upper()
+        for letter, option in options.items()
+        if _words_match(words, _ARTICLE.sub("", _fold(option)).split())
+    ]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _words_match(said: list[str], option: list[str]) -> bool:
+    said = said[1:] if said[0] in ("the", "a", "an") and len(said) > 1 else said
+    if len(said) != len(option):
+        return False
+    return all(_word_matches(a, b) for a, b in zip(said, option, strict=True))
+
+
+def _word_matches(said: str, word: str) -> bool:
+    if said == word:
+        return True
+    if len(said) >= 2 and word.startswith(said) and said.isalpha() and len(word) > len(said):
+        return len(said) >= 2 and said[0] == word[0]  # an abbreviation: "Ni" for "nickel"
+    if min(len(said), len(word)) < 5:
+        return False
+    return difflib.SequenceMatcher(None, said, word).ratio() >= 0.8

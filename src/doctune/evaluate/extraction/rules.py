@@ -41,7 +41,13 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
 6. a short reply whose only letter is mentioned without any verdict ("B because the ratio is
    1:1.05") chooses it, and so does one that rejects every option but one and states that
    one's value ("2 horas. No es B, no es C, no es D"); rejections alone choose nothing;
-7. otherwise no letter: "ambiguous" when several letters are in play, else "none".
+7. a reply of a few words naming one option's text with a typo, a spelling variant or an
+   abbreviation ("mitocondrion", "Raney Ni.") chooses it, unsettled;
+8. otherwise no letter: "ambiguous" when several letters are in play, else "none".
+
+Before all these, a reply that only lists the options again, or that ends by saying it is
+lost ("no wait, that's D. I'm confused.", "I keep going back and forth between B and C"),
+gives none; and a cut right after "Option C" keeps no commitment to C.
 
 `confident` says whether the rules settled the reply: a strong commitment (to a letter, or to
 an option's whole text with nothing else in play), a bare letter, or a reply with no letter in
@@ -76,6 +82,7 @@ from doctune.evaluate.extraction.fallbacks import (
 from doctune.evaluate.extraction.options import (
     bare_value,
     emphasised,
+    fuzzy_option,
     option_mentions,
     other_script,
 )
@@ -189,12 +196,27 @@ def read_choice(
         # A loop of different answers: its first is the likeliest, not a settled one.
         read = replace(read, confident=False, rule=f"{read.rule}, first of a loop")
     stated = read.kind == "letter" and read.rule.split(",")[0] in _STATED
+    # "... Option C" and the cut: the reply was about to say what it thinks of C.
+    stated = stated and _CUT_AT_LETTER.search(own.text) is None
     if cut and not stated:
         return Extracted(None, "cut_off", True, "finish_reason length")
     return read
 
 
 _STATED = frozenset({"bare letter", "commitment", "option text first"})
+_CUT_AT_LETTER = re.compile(r"\b(?:option|choice|answer)\s*[(\[]?\s*[A-Za-z]\s*[)\]]?\s*$", re.I)
+
+
+def _echoes_options(text: str, options: dict[str, str]) -> bool:
+    """Is the reply nothing but the options listed again ("A) Judicial review" ...)?"""
+    lines = [x.strip().casefold() for x in text.split("\n") if x.strip()]
+    if len(lines) != len(options):
+        return False
+    listed = [
+        re.fullmatch(rf"\(?{re.escape(k.casefold())}[).:]\s*{re.escape(v.casefold())}\.?", line)
+        for line, (k, v) in zip(lines, sorted(options.items()), strict=True)
+    ]
+    return all(listed)
 
 
 def _read(
@@ -209,6 +231,10 @@ def _read(
     whole = _whole(letters).fullmatch(text)
     if whole is not None:
         return Extracted(whole.group(1).upper(), "letter", True, "bare letter")
+    if options and _echoes_options(text, options):
+        return Extracted(None, "none", True, "options listed again")
+    if cues.CONFUSED_END.search(text):
+        return Extracted(None, "none", False, "ends confused")
     value = bare_value(text, options) if options else None
     if value is not None:
         return Extracted(value, "letter", True, "bare option value")
@@ -243,6 +269,9 @@ def _read(
         return Extracted(None, "ambiguous", not neutral, "several letters, no answer")
     # "The correct option is: acetic acid" in words the rules cannot map (another language,
     # a paraphrase): an answer was stated, so the model reads it.
+    fuzzy = fuzzy_option(text, options) if options and not found else None
+    if fuzzy is not None:  # "mitocondrion", "Raney Ni.": the model confirms it
+        return Extracted(fuzzy, "letter", False, "option text, fuzzy")
     stated_in_words = cues.ANSWER_LABEL.search(text) is not None
     translated = not found and bool(options) and other_script(text, options or {})
     stated_in_words = stated_in_words or translated

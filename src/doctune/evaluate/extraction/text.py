@@ -119,7 +119,9 @@ _NEXT_ITEM = re.compile(
 
 _LONE_CAPITAL = re.compile(r"(?<!\w)[A-Z](?!\w)")
 _RESTATING = re.compile(r"\b(?:restat|repeat|recap|rewrit)\w*", re.I)
-_QA_FORM = re.compile(r"\A(?-i:Q)\s*:[^\n]*\?[ \t]*\n+(?-i:A)\s*:[ \t]*")
+_QA_FORM = re.compile(
+    r"\A(?-i:Q|Question|QUESTION)\s*:[^\n]*\?[ \t]*\n+(?-i:A|Answer|ANSWER)\s*:[ \t]*"
+)
 
 
 @dataclass(frozen=True)
