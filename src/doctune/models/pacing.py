@@ -139,8 +139,11 @@ class AdaptiveLimiter:
         self._cut_seq = -1  # 429s of calls started before the last cut do not cut again
         self._hold_until = 0.0
         self._seen_seq = -1
-        self._requests_left: int | None = None  # as of call `_seen_seq`, by the server
+        # What the last reply read left, less the other calls in flight then (they may not have
+        # reached the server yet); `_left_since` is `_started` at that time.
+        self._requests_left: int | None = None
         self._tokens_left: int | None = None
+        self._left_since = 0
         self._tokens_per_call = 0.0
         self._reset_requests_at = 0.0
         self._reset_tokens_at = 0.0
@@ -163,12 +166,14 @@ class AdaptiveLimiter:
         if ticket.seq < self._seen_seq:
             return  # an older reply than one already read says less
         self._seen_seq = ticket.seq
+        others = max(0, self.inflight - 1)
+        self._left_since = self._started
         if limits.remaining_requests is not None:
-            self._requests_left = limits.remaining_requests
+            self._requests_left = limits.remaining_requests - others
             if limits.remaining_requests <= 0 and limits.reset_requests_s is not None:
                 self._hold(now + min(limits.reset_requests_s, MAX_HOLD_S) + RESET_MARGIN_S)
         if limits.remaining_tokens is not None:
-            self._tokens_left = limits.remaining_tokens
+            self._tokens_left = limits.remaining_tokens - round(others * self._tokens_per_call)
         self._reset_requests_at = now + min(limits.reset_requests_s or 0.0, MAX_HOLD_S)
         self._reset_tokens_at = now + min(limits.reset_tokens_s or 0.0, MAX_HOLD_S)
         self._reset_requests_at += RESET_MARGIN_S
@@ -197,7 +202,7 @@ class AdaptiveLimiter:
         now = self.clock()
         if now < self._hold_until:
             return self._hold_until - now
-        ahead = self._started - 1 - self._seen_seq  # started after the last reply read
+        ahead = self._started - self._left_since  # started after the last reply read
         if self._requests_left is not None and self._requests_left - ahead <= 0:
             if now < self._reset_requests_at:
                 return self._reset_requests_at - now

@@ -214,6 +214,7 @@ class FakeOpenAIServer(LoopbackServer):
         self.faults = faults or Faults()
         self.rate_limit = rate_limit
         self._window = (0, 0, 0)  # (window index, requests, tokens) of the current window
+        self._epoch = time.monotonic()  # windows counted from here: the first one is whole
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
@@ -249,7 +250,7 @@ class FakeOpenAIServer(LoopbackServer):
         quota = self.rate_limit
         if quota is None:
             return True, {}
-        now = time.monotonic()
+        now = time.monotonic() - self._epoch
         with self._lock:
             index = int(now // quota.window_s)
             window, used, spent = self._window
