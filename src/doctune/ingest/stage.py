@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from doctune.foundation.codehash import code_version
 from doctune.foundation.config import IngestConfig
 from doctune.foundation.display import console_text
 from doctune.foundation.errors import ConfigError, InputError
-from doctune.foundation.jsonl import read_json, write_json, write_jsonl
+from doctune.foundation.jsonl import FILE_MODE, dumps, read_json, write_json
 from doctune.foundation.manifest import file_sha256, fingerprint
 from doctune.foundation.records import Chunk
 from doctune.foundation.results import StageResult
@@ -71,20 +73,26 @@ async def run(ctx: RunContext) -> StageResult:
     cache = DocumentCache(out / "cache", _cache_key(cfg, tokenizer))
     reports = [FileReport(rel, "skipped", why) for rel, why in problems]
     setup = Setup(tokenizer, cfg.chunk_tokens, cfg.overlap_tokens, cfg.min_chars)
-    with ctx.progress("ingest: reading documents", len(files)) as tick:
+    with (
+        ctx.progress("ingest: reading documents", len(files)) as tick,
+        _ChunkWriter(out / CHUNKS_NAME) as chunks,
+    ):
         known, jobs = _from_cache(ctx, files, cache, tick.advance)
-        outcomes = read_all(jobs, setup, count, worker_count(cfg.workers))
-        for job, (sha, entry) in zip(jobs, outcomes, strict=True):
-            known[job.rel] = _read_report(job.rel, sha, entry, cache)
-            tick.advance()
-    reports += [known[rel] for rel, _ in files]  # in the documents' order
+        outcomes = zip(jobs, read_all(jobs, setup, count, worker_count(cfg.workers)), strict=True)
+        for rel, _ in files:  # in the documents' order, which is the jobs' order too
+            report = known.pop(rel, None)
+            if report is None:
+                job, (sha, entry) = next(outcomes)
+                report = _read_report(job.rel, sha, entry, cache)
+                tick.advance()
+            chunks.add(report.items)
+            report.items = []  # written: not held while the rest of the corpus is read
+            reports.append(report)
     for report in reports:
         _log_file(ctx, report)
     cache.prune()
 
-    chunks = [c for r in reports for c in r.items]
-    write_jsonl(out / CHUNKS_NAME, chunks)
-    summary = _summary(reports, chunks, tokenizer)
+    summary = _summary(reports, chunks.count, chunks.tokens, tokenizer)
     write_json(
         out / REPORT_NAME,
         {
@@ -95,14 +103,47 @@ async def run(ctx: RunContext) -> StageResult:
             "files": [r.as_dict() for r in reports],
         },
     )
-    if not chunks:
+    if not chunks.count:
         # Every later stage would fail on nothing, after paying for nothing: stop here (exit 3).
         raise InputError(_no_chunks_line(ctx.documents_dir, reports))
     artifacts = [
-        ctx.manifest.artifact(STAGE, "chunks", out / CHUNKS_NAME, records=len(chunks)),
+        ctx.manifest.artifact(STAGE, "chunks", out / CHUNKS_NAME, records=chunks.count),
         ctx.manifest.artifact(STAGE, "stats", out / REPORT_NAME),
     ]
     return StageResult(artifacts=artifacts, summary=summary)
+
+
+class _ChunkWriter:
+    """chunks.jsonl written file by file as the documents come, so the stage never holds every
+    chunk of the corpus; through a temp file renamed at the end, so readers never see half."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        self.file = os.fdopen(fd, "w", encoding="utf-8")
+        self.count = self.tokens = 0
+
+    def add(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            self.file.write(dumps(chunk) + "\n")
+            self.tokens += chunk.n_tokens
+        self.count += len(chunks)
+
+    def __enter__(self) -> _ChunkWriter:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        try:
+            if kind is None:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+        finally:
+            self.file.close()
+        if kind is None:
+            os.chmod(self.tmp, FILE_MODE)
+            os.replace(self.tmp, self.path)
+        else:
+            Path(self.tmp).unlink(missing_ok=True)
 
 
 def _log_file(ctx: RunContext, report: FileReport) -> None:
@@ -181,7 +222,7 @@ def _ok_report(entry: CachedFile, sha: str, *, cached: bool) -> FileReport:
     )
 
 
-def _summary(reports: list[FileReport], chunks: list[Chunk], tokenizer: str | None) -> dict:
+def _summary(reports: list[FileReport], chunks: int, tokens: int, tokenizer: str | None) -> dict:
     def count(status: str) -> int:
         return sum(1 for r in reports if r.status == status)
 
@@ -193,8 +234,8 @@ def _summary(reports: list[FileReport], chunks: list[Chunk], tokenizer: str | No
         "reused": sum(1 for r in reports if r.cached),
         "pages": sum(r.pages or 0 for r in reports if r.status == "ok"),
         "records": sum(r.records or 0 for r in reports if r.status == "ok"),
-        "chunks": len(chunks),
-        "tokens": sum(c.n_tokens for c in chunks),
+        "chunks": chunks,
+        "tokens": tokens,
         "tokenizer": tokenizer or ESTIMATE_LABEL,
     }
 
