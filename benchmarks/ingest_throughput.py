@@ -32,14 +32,20 @@ too); PSS from the last three):
 | 300 pages, wall pages/s | 193-949 | 65-372 (0.32-0.39) | 92-333 (0.29-0.57) |
 | peak PSS, 100 -> 1,000 docs | 20 -> 20-22 MiB | 40-41 -> 108-109 MiB | 54-55 -> 97-109 MiB (workers 34 -> 35) |
 
+After 316a0f0 (chunks.jsonl written as the documents come), two runs at load 3.9-4.9: peak PSS
+with one worker 38-41 -> 40-44 MiB from 100 to 1,000 documents, with two 53 -> 58-61 MiB
+(parent 35-36 -> 37-42, workers 34 -> 36-37); bare 21 -> 22 MiB. 3,000 pages: workers=1
+0.31-0.67 of bare, workers=2 0.42-0.90 (1.35-1.33x the one-worker rate); CPU 3.6-3.8 s bare,
+6.0-7.2 s one worker, 6.9-7.4 s two.
+
 So per page doctune costs 1.5-2.1x the CPU of the bare loop (its layout heuristics, chunking,
 hashing, the cache and the output files), and the second worker adds 0.1-1.7 CPU s (the chunks
 pickled back, the pool's start). The goals (>= 0.9x the bare loop with one worker, >= 1.5x with
 two) are not met: one worker can reach ~0.5-0.7x at best, and two pay only when two cores are
 free (the two 1,000-document runs under load 6.8-7.8 gave 1.5x the one-worker rate; the two at
-load 3.8-4.4, 0.73-0.97x). The workers' memory stays flat; the parent's grows with the corpus
-(~0.9 MiB per 100 chunks) because the stage keeps every chunk until chunks.jsonl is written,
-not because of the pool.
+load 3.8-4.4, 0.73-0.97x). Memory: the workers' stays flat; before 316a0f0 the parent's grew
+with the corpus (~0.9 MiB per 100 chunks: the stage kept every chunk until it wrote
+chunks.jsonl), now it stays within a few MiB (cached files' chunks are still all loaded first).
 """
 
 from __future__ import annotations
