@@ -1,0 +1,265 @@
+"""doctune's synthesize stage against peer tools at their defaults, on the same server and texts.
+
+    python benchmarks/synthesis_peers.py [--latency 0.1] [--peers-dir /tmp/peers]
+
+One run: the example project (examples/ibuprofen) is ingested by the real ingest stage and its
+chunks are the texts every tool works from. A loopback OpenAI-compatible server with a fixed
+latency (doctune.testing.fake_openai, in its own process, as in synthesis_replay.py) answers all
+of them. Each row is calls per second as the server sees them: the completions it served divided
+by the wall time of the generation part (imports excluded, each tool's own setup of the run, such
+as distilabel's worker processes, included).
+
+- doctune: the synthesize stage with the example's settings (both recipes, concurrency 16, the
+  default), empty call cache, in this process.
+- distilabel: `SelfInstruct` (instructions from each text) -> `ExpandColumns` -> `TextGeneration`
+  (an answer to each instruction), `OpenAILLM` pointed at the server, every other setting the
+  default; run by the python of the venv <peers-dir>/distilabel.
+- synthetic-data-kit: see PEERS below (its install is checked, it is not run when absent).
+
+A peer whose venv is absent gets a row saying how to install it; the benchmark does not fail.
+Peers live in their own venvs so that their dependencies never meet doctune's:
+
+    python -m venv /tmp/peers/distilabel && /tmp/peers/distilabel/bin/pip install distilabel openai requests
+
+Measured here: see the end of this docstring (filled in from a run of this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthesis_replay import Server, in_flight, prepare, run_doctune
+
+
+def lines_responder(body: dict[str, Any]) -> str:
+    """The fake's reply, but plain-text replies as five lines instead of two sentences on one.
+
+    Peers ask for lists in plain text (distilabel's SelfInstruct splits its reply on newlines into
+    up to 5 instructions): one line would give them one item where a real teacher gives five, and
+    a fifth of the follow-up calls. JSON replies (all of doctune's) are the fake's own.
+    """
+    from doctune.testing.fake_openai import default_responder, prompt_text, sentences
+
+    reply = default_responder(body)
+    if reply.lstrip()[:1] in ("{", "["):
+        return reply
+    pool = sentences(prompt_text(body))
+    start = len(reply) % len(pool)
+    return "\n".join((pool * 5)[start : start + 5])
+
+
+def serve(latency: float) -> None:
+    """synthesis_replay's server loop with lines_responder: `dump PATH` writes the log since."""
+    from doctune.testing.fake_openai import FakeOpenAIServer
+
+    server = FakeOpenAIServer(latency_s=latency, responder=lines_responder).start()
+    print(server.base_url, flush=True)
+    for line in sys.stdin:
+        command, _, path = line.strip().partition(" ")
+        if command == "dump":
+            with server._lock:
+                log = {"bodies": server.bodies[:], "timeline": server.timeline[:]}
+                server.bodies.clear()
+                server.timeline.clear()
+            Path(path).write_text(json.dumps(log))
+            print("dumped", flush=True)
+    server.stop()
+
+
+class PeerServer(Server):
+    """synthesis_replay's Server (its own process, `dump` over stdin) running `serve` above."""
+
+    def __init__(self, latency: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.base_url = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+
+
+# Run by the peer's own python: argv = texts.json base_url result.json. Prints nothing it needs;
+# writes {"seconds": generation wall time} to result.json.
+DISTILABEL = r"""
+import json, sys, tempfile, time
+try:
+    from distilabel.models import OpenAILLM
+except ImportError:  # before 1.5
+    from distilabel.llms import OpenAILLM
+from distilabel.pipeline import Pipeline
+from distilabel.steps import ExpandColumns, LoadDataFromDicts
+from distilabel.steps.tasks import SelfInstruct, TextGeneration
+
+texts, base_url, result = json.load(open(sys.argv[1]))["chunks"], sys.argv[2], sys.argv[3]
+with Pipeline(name="peer-bench", cache_dir=tempfile.mkdtemp()) as pipeline:
+    llm = lambda: OpenAILLM(model="fake-model", base_url=base_url, api_key="sk-bench")
+    load = LoadDataFromDicts(data=[{"input": t} for t in texts])
+    instruct = SelfInstruct(llm=llm())
+    expand = ExpandColumns(columns={"instructions": "instruction"})
+    answer = TextGeneration(llm=llm())
+    load >> instruct >> expand >> answer
+started = time.perf_counter()
+distiset = pipeline.run(use_cache=False)
+seconds = time.perf_counter() - started
+rows = sum(len(split) for config in distiset.values() for split in config.values())
+json.dump({"seconds": seconds, "rows": rows}, open(result, "w"))
+"""
+
+# One document per source file (its chunks joined), as `synthetic-data-kit create` reads a file:
+# a summary call, then its default chunking (4,000 characters), 25 pairs per document, batch 32.
+SYNTHETIC_DATA_KIT = r"""
+import json, sys, time
+from synthetic_data_kit.generators.qa_generator import QAGenerator
+from synthetic_data_kit.models.llm_client import LLMClient
+
+documents, base_url, result = json.load(open(sys.argv[1]))["documents"], sys.argv[2], sys.argv[3]
+started = time.perf_counter()
+client = LLMClient(provider="api-endpoint", api_base=base_url, api_key="sk-bench",
+                   model_name="fake-model")
+generator = QAGenerator(client)
+rows = sum(len(generator.process_document(d)["qa_pairs"]) for d in documents)
+json.dump({"seconds": time.perf_counter() - started, "rows": rows}, open(result, "w"))
+"""
+
+PEERS: dict[str, dict[str, str]] = {
+    "distilabel": {
+        "script": DISTILABEL,
+        "install": "python -m venv {venv} && {venv}/bin/pip install distilabel openai requests",
+    },
+    "synthetic-data-kit": {
+        "script": SYNTHETIC_DATA_KIT,
+        "install": "python -m venv {venv} && {venv}/bin/pip install synthetic-data-kit",
+    },
+}
+
+
+def peer_texts(project: Path) -> dict[str, list[str]]:
+    """The ingested chunks, and the same chunks joined per source document."""
+    config = yaml.safe_load((project / "doctune.yaml").read_text())
+    path = project / config.get("out", "out") / "ingest" / "chunks.jsonl"
+    chunks = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    documents: dict[str, list[str]] = {}
+    for chunk in chunks:
+        # a CSV's rows are records of one file ("substances.csv#3"): one document per file
+        documents.setdefault(chunk["path"].split("#")[0], []).append(chunk["text"])
+    return {
+        "chunks": [c["text"] for c in chunks],
+        "documents": ["\n\n".join(texts) for texts in documents.values()],
+    }
+
+
+def run_peer(name: str, venv: Path, texts: Path, base_url: str, root: Path) -> dict[str, Any]:
+    """{"seconds": ...} from the peer's script, or {"error": one line}."""
+    python = venv / "bin" / "python"
+    script, result = root / f"peer_{name}.py", root / f"peer_{name}.json"
+    script.write_text(PEERS[name]["script"])
+    env = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-bench"}
+    proc = subprocess.run(
+        [str(python), str(script), str(texts), base_url, str(result)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        cwd=root,
+    )
+    if proc.returncode != 0 or not result.exists():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:200]}"}
+    return json.loads(result.read_text())
+
+
+def span(timeline: list[list[Any]]) -> float:
+    """Seconds from the server's first arrival to its last answer."""
+    return max(t[1] for t in timeline) - min(t[0] for t in timeline)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency", type=float, default=0.1, help="server latency per request, s")
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=Path(os.environ.get("DOCTUNE_PEERS_DIR", "/tmp/peers")),
+        help="folder holding one venv per peer, named after it (env DOCTUNE_PEERS_DIR)",
+    )
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), help="peers to run")
+    parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve)
+        return
+
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DOCTUNE_NO_PROGRESS="1")
+    import openai  # noqa: F401  (imported before the timed part, as the peers' imports are)
+
+    server = PeerServer(args.latency)
+    os.environ.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-bench")
+    rows: list[tuple[str, int, float, float, float, str]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            project = prepare(root)
+            config = yaml.safe_load((project / "doctune.yaml").read_text())
+            config["client"]["cache_path"] = str(root / "calls.sqlite")
+            (project / "doctune.yaml").write_text(yaml.safe_dump(config))
+            texts = peer_texts(project)
+            (root / "texts.json").write_text(json.dumps(texts))
+            server.dump(root / "ingest.json")
+            print(
+                f"latency {args.latency * 1000:.0f} ms; {len(texts['chunks'])} chunks of the "
+                f"example's {len(texts['documents'])} documents"
+            )
+
+            took, _ = asyncio.run(run_doctune(project))
+            log = server.dump(root / "doctune.json")
+            n = len(log["timeline"])
+            rows.append(
+                ("doctune", n, n / took, n / span(log["timeline"]), in_flight(log["timeline"]), "")
+            )
+            for name in args.peers:
+                venv = args.peers_dir / name
+                if not (venv / "bin" / "python").exists():
+                    how = PEERS[name]["install"].format(venv=venv)
+                    rows.append((name, 0, 0.0, 0.0, 0.0, f"not installed: {how}"))
+                    continue
+                result = run_peer(name, venv, root / "texts.json", server.base_url, root)
+                log = server.dump(root / f"{name}-log.json")
+                n = len(log["timeline"])
+                if "error" in result or n == 0:
+                    rows.append((name, n, 0.0, 0.0, 0.0, result.get("error", "no calls")))
+                    continue
+                note = f"{result.get('rows', '?')} rows"
+                timeline = log["timeline"]
+                rate, served = n / result["seconds"], n / span(timeline)
+                rows.append((name, n, rate, served, in_flight(timeline), note))
+    finally:
+        server.close()
+
+    ours, ours_served = rows[0][2], rows[0][3]
+    print(
+        "tool | calls | calls/s (wall) | doctune / tool | calls/s (server span) | "
+        "doctune / tool | mean in flight | note"
+    )
+    for name, n, rate, served, flight, note in rows:
+        ratio = f"{ours / rate:.2f}x" if rate else "-"
+        ratio_served = f"{ours_served / served:.2f}x" if served else "-"
+        print(
+            f"{name} | {n} | {rate:.1f} | {ratio} | {served:.1f} | {ratio_served} | "
+            f"{flight:.1f} | {note}"
+        )
+
+
+if __name__ == "__main__":
+    main()
