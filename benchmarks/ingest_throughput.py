@@ -35,7 +35,7 @@ too); PSS from the last three):
 After 316a0f0 (chunks.jsonl written as the documents come), two runs at load 3.9-4.9: peak PSS
 with one worker 38-41 -> 40-44 MiB from 100 to 1,000 documents, with two 53 -> 58-61 MiB
 (parent 35-36 -> 37-42, workers 34 -> 36-37); bare 21 -> 22 MiB. 3,000 pages: workers=1
-0.31-0.67 of bare, workers=2 0.42-0.90 (1.35-1.33x the one-worker rate); CPU 3.6-3.8 s bare,
+0.31-0.67 of bare, workers=2 0.42-0.90 (1.33-1.35x the one-worker rate); CPU 3.6-3.8 s bare,
 6.0-7.2 s one worker, 6.9-7.4 s two.
 
 So per page doctune costs 1.5-2.1x the CPU of the bare loop (its layout heuristics, chunking,
