@@ -343,3 +343,31 @@ def test_adding_a_document_moves_no_record_of_the_others(seed: int) -> None:
     assert {i: a.get(i) for i in old} == {i: b.get(i) for i in old}
     assert len(b) > len(a)  # the new document's records were placed
     assert_invariants(after, second)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_small_project_never_gets_an_empty_split(seed: int) -> None:
+    """Six groups of two to four records: the hashes alone leave validation or test empty for
+    some seeds; the emptied split then takes a whole group of the fullest one."""
+    rng = random.Random(seed)
+    records = [
+        qa(f"s{g}-{j}", [f"g{g}-a", f"g{g}-b"], rng) for g in range(6) for j in range(2 + g % 3)
+    ]
+    outcome = split_records(records, SplitSizes(), seed=seed, leak_threshold=0.8, recipe="r")
+    assert_invariants(records, outcome)
+    assert all(outcome.splits[n] for n in SPLITS), outcome.report["sizes"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_counts_refilled_from_train_never_share_a_chunk(seed: int) -> None:
+    """With counts, what train hands back may fill a short split only where it shares no chunk
+    with train: a distillation-like corpus (records citing two chunks) stays leak-free."""
+    records = clustered(seed, clusters=12)
+    outcome = split_records(
+        records,
+        SplitSizes(train=8, validation=6, test=6),
+        seed=seed,
+        leak_threshold=0.8,
+        recipe="r",
+    )
+    assert_invariants(records, outcome)

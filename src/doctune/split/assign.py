@@ -192,14 +192,23 @@ def fill(
     seed: int,
     recipe: str,
 ) -> None:
-    """A split short of its count takes whole components of the surplus, lowest hash first (a
-    component of the surplus shares no chunk with any split, so any split can take it)."""
+    """A split short of its count takes whole components of the surplus, lowest hash first. A
+    component that shares a chunk with another split (records `trim` handed back from it) may
+    only go back there, so no chunk ever feeds two splits."""
     spare = sorted(
         group_records(parts[SURPLUS]), key=lambda g: unit_hash(seed, recipe, group_key(g))
     )
+    owner = {k: n for n in names for r in parts[n] for k in record_keys(r)}
     for name in names:
-        while len(parts[name]) < wanted[name] and spare:
-            parts[name].extend(spare.pop(0))
+        kept = []
+        for group in spare:
+            others = {owner[k] for r in group for k in record_keys(r) if k in owner} - {name}
+            if len(parts[name]) >= wanted[name] or others:
+                kept.append(group)
+                continue
+            parts[name].extend(group)
+            owner.update((k, name) for r in group for k in record_keys(r))
+        spare = kept
     parts[SURPLUS] = [r for g in spare for r in g]
 
 

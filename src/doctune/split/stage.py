@@ -40,9 +40,11 @@ from doctune.split.assign import (
     SURPLUS,
     assign,
     fill,
+    group_key,
     group_records,
     record_keys,
     trim,
+    unit_hash,
 )
 
 STAGE = "split"
@@ -138,6 +140,33 @@ def chunks_per_split(splits: dict[str, list[QARecord]]) -> dict[str, int]:
     return {n: len({c for r in splits[n] for c in r.provenance.chunk_ids}) for n in SPLITS}
 
 
+def _rescue_empty(
+    parts: dict[str, list[QARecord]], wanted: dict[str, int], *, seed: int, recipe: str
+) -> None:
+    """Few, large groups (a small project) can leave a split empty by chance: it then takes the
+    smallest group (lowest hash among equals) of the split most over its target, whole, so no
+    chunk feeds two splits. Only a split left empty is rescued, so larger projects, whose splits
+    are never empty, keep the pure hash placement."""
+    for name in SPLITS:
+        if wanted[name] <= 0 or parts[name]:
+            continue
+        donors = sorted(SPLITS, key=lambda n: wanted[n] - len(parts[n]))  # most over first
+        by_donor = {
+            n: sorted(
+                group_records(parts[n]),
+                key=lambda g: (len(g), unit_hash(seed, recipe, group_key(g))),
+            )
+            for n in donors
+        }
+        donor = next((n for n in donors if len(by_donor[n]) >= 2), None)
+        if donor is None:  # never empty a donor
+            continue
+        groups = by_donor[donor]
+        moved = {r.id for r in groups[0]}
+        parts[name] = [r for r in parts[donor] if r.id in moved]
+        parts[donor] = [r for r in parts[donor] if r.id not in moved]
+
+
 def split_records(
     records: Sequence[QARecord],
     sizes: SplitSizes,
@@ -168,6 +197,8 @@ def split_records(
         # What train hands back can fill a split the hashes left short (few groups: a small
         # project's test set would otherwise stay empty while train drops records).
         fill(parts, wanted, _FILL_ORDER, seed=seed, recipe=recipe)
+    elif any(wanted[n] > 0 and not parts[n] for n in SPLITS):
+        _rescue_empty(parts, wanted, seed=seed, recipe=recipe)
     splits = {n: parts[n] for n in SPLITS}
     leaks_found, leak_rejects = remove_leaks(splits, leak_threshold, signatures)
     rejected += leak_rejects
