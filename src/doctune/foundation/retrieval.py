@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
-from bm25s.stopwords import STOPWORDS_EN
 
 from doctune.foundation.records import Chunk
 
+if TYPE_CHECKING:
+    import bm25s
+
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP = frozenset(STOPWORDS_EN)
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    # bm25s (with scipy) is imported on first use: every CLI command imports this module, and
+    # most never search (0.1-0.3 s of a rerun that has nothing to do).
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
 # Scores are float32 sums whose last bits depend on summation order; rounding before sorting
 # keeps equal scores equal, so ties always break by chunk position.
 _SCORE_DECIMALS = 5
@@ -26,7 +39,8 @@ _SCORE_DECIMALS = 5
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens without stop words; single digits are kept ("pH 2", "step 3")."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
+    stop = _stop_words()
+    return [t for t in _TOKEN.findall(text.lower()) if t not in stop]
 
 
 class ChunkIndex:
@@ -42,6 +56,8 @@ class ChunkIndex:
         self._window_cache: dict[int, dict[Window, list[int]]] = {}
         if not self.chunks:
             return
+        import bm25s
+
         corpus = [tokenize(f"{c.section or ''}\n{c.text}") for c in self.chunks]
         self._bm25 = bm25s.BM25(k1=k1, b=b)
         # create_empty_token lets a chunk with no tokens be indexed without an error.
