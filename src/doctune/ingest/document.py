@@ -58,6 +58,10 @@ class Extracted:
 def clean_inline(text: str) -> str:
     """One line of prose: control characters out, runs of spaces and line breaks to one space,
     ends trimmed."""
+    if text.isascii() and text.isprintable():
+        # Printable ASCII: NFC changes nothing, no control character, and the only space is
+        # " ": split/join gives what the two regexes give, at a fraction of the cost.
+        return " ".join(text.split())
     text = _CONTROL.sub("", unicodedata.normalize("NFC", text))
     return _SPACES.sub(" ", text).strip()
 

@@ -131,6 +131,7 @@ def _page_lines(pdf: pdfium.PdfDocument, index: int) -> list[_Line]:
             return []  # glyph ids, not characters: the fallback reads this page
         text = textpage.get_text_range()
         position = _char_positions(text, n_chars)
+        measure = _Measurer(textpage, index + 1)
         lines = []
         for match in re.finditer(r"[^\r\n]+", text):
             raw = match.group()
@@ -142,9 +143,7 @@ def _page_lines(pdf: pdfium.PdfDocument, index: int) -> list[_Line]:
             if position is None:
                 lines.append(_Line(stripped, index + 1, 0.0, False, 0.0, 0.0))
             else:
-                lines.append(
-                    _measure(textpage, stripped, index + 1, position(first), position(last))
-                )
+                lines.append(measure(stripped, position(first), position(last)))
         return lines
     finally:
         textpage.close()
@@ -165,14 +164,25 @@ def _char_positions(text: str, n_chars: int) -> Callable[[int], int] | None:
     return lambda i: starts[i]
 
 
-def _measure(textpage: pdfium.PdfTextPage, text: str, page: int, first: int, last: int) -> _Line:
-    raw = textpage.raw  # the handle itself: the wrapper costs a property call per C call
-    x, y = ctypes.c_double(), ctypes.c_double()
-    pdfium_c.FPDFText_GetCharOrigin(raw, first, ctypes.byref(x), ctypes.byref(y))
-    size = float(pdfium_c.FPDFText_GetFontSize(raw, first))
-    weight = pdfium_c.FPDFText_GetFontWeight(raw, first)
-    right = textpage.get_charbox(last)[2]
-    return _Line(text, page, round(size, 1), weight >= 600, y.value, right)
+class _Measurer:
+    """A page's line geometry straight from the C API: the wrapper costs a property call per C
+    call, and the ctypes out-parameters are allocated once per page rather than once per line."""
+
+    def __init__(self, textpage: pdfium.PdfTextPage, page: int) -> None:
+        self.raw = textpage.raw
+        self.page = page
+        self.x, self.y = ctypes.c_double(), ctypes.c_double()
+        self.box = [ctypes.c_double() for _ in range(4)]  # left, right, bottom, top
+
+    def __call__(self, text: str, first: int, last: int) -> _Line:
+        raw, y = self.raw, self.y
+        pdfium_c.FPDFText_GetCharOrigin(raw, first, ctypes.byref(self.x), ctypes.byref(y))
+        size = float(pdfium_c.FPDFText_GetFontSize(raw, first))
+        weight = pdfium_c.FPDFText_GetFontWeight(raw, first)
+        left, right, bottom, top = self.box
+        if not pdfium_c.FPDFText_GetCharBox(raw, last, left, right, bottom, top):
+            raise pdfium.PdfiumError("Failed to get charbox.")
+        return _Line(text, self.page, round(size, 1), weight >= 600, y.value, right.value)
 
 
 def _norm(text: str) -> str:
@@ -189,9 +199,10 @@ def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
     running = {k for k, n in edge_keys.items() if n >= threshold} if len(pages) > 1 else set()
 
     def keep(line: _Line, position: int, total: int) -> bool:
-        at_edge = position < 2 or position >= total - 2
+        if 2 <= position < total - 2:
+            return True  # only the edges can hold running lines: no key to compute
         key = _edge_key(line)
-        return not (at_edge and (key in running or _PAGE_NUMBER.match(key)))
+        return not (key in running or _PAGE_NUMBER.match(key))
 
     return [[ln for i, ln in enumerate(lines) if keep(ln, i, len(lines))] for lines in pages]
 
@@ -253,9 +264,10 @@ def _is_heading(line: _Line, body: float, toc: set[str]) -> bool:
         return False
     if toc and _norm(text) in toc:
         return True
-    if not any(c.isalpha() for c in text):
+    # The size test first: it is cheap and rules out every body line.
+    if not (body > 0 and line.size >= body * _HEADING_SCALE):
         return False
-    return body > 0 and line.size >= body * _HEADING_SCALE
+    return any(c.isalpha() for c in text)
 
 
 def _wrapped_heading(prev: _Line, line: _Line, body: float, toc: set[str]) -> bool:
