@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from doctune.testing.loopback import JSONHandler, LoopbackServer
+from doctune.testing.quota import QuotaWindows, RateLimit
 
 Responder = Callable[[dict[str, Any]], str]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -38,28 +39,6 @@ class Faults:
     rate_hang: float = 0.0
     retry_after_s: float = 0.01
     hang_s: float = 3.0
-
-
-@dataclass
-class RateLimit:
-    """A quota per fixed window, counted when a request arrives (a refused one counts nothing).
-    Tokens are the prompt's (4 characters each) plus `max_tokens`, as providers reserve them."""
-
-    requests: int
-    window_s: float = 60.0
-    tokens: int | None = None
-
-
-def _duration(seconds: float) -> str:
-    """A reset time the way OpenAI writes it: "20ms", "1.5s", "6m0s"."""
-    if seconds < 1:
-        return f"{max(1, round(seconds * 1000))}ms"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}m{rest:.3g}s" if minutes else f"{rest:.3g}s"
-
-
-def request_tokens(body: dict[str, Any]) -> int:
-    return len(prompt_text(body)) // 4 + 1 + int(body.get("max_tokens") or 0)
 
 
 def prompt_text(body: dict[str, Any]) -> str:
@@ -213,8 +192,7 @@ class FakeOpenAIServer(LoopbackServer):
         self.latency_s = latency_s
         self.faults = faults or Faults()
         self.rate_limit = rate_limit
-        self._window = (0, 0, 0)  # (window index, requests, tokens) of the current window
-        self._epoch = time.monotonic()  # windows counted from here: the first one is whole
+        self._quota = QuotaWindows(rate_limit) if rate_limit else None
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
@@ -247,37 +225,12 @@ class FakeOpenAIServer(LoopbackServer):
 
     def take_quota(self, body: dict[str, Any]) -> tuple[bool, dict[str, str]]:
         """(allowed, rate-limit headers) for a request arriving now; counts it when allowed."""
-        quota = self.rate_limit
-        if quota is None:
+        if self._quota is None:
             return True, {}
-        now = time.monotonic() - self._epoch
-        with self._lock:
-            index = int(now // quota.window_s)
-            window, used, spent = self._window
-            if window != index:
-                used, spent = 0, 0
-            cost = request_tokens(body)
-            allowed = used < quota.requests and (
-                quota.tokens is None or spent + cost <= quota.tokens
-            )
-            if allowed:
-                used, spent = used + 1, spent + cost
-            else:
-                self.counts["rate_limited"] += 1
-            self._window = (index, used, spent)
-        reset = (index + 1) * quota.window_s - now
-        headers = {
-            "x-ratelimit-limit-requests": str(quota.requests),
-            "x-ratelimit-remaining-requests": str(max(0, quota.requests - used)),
-            "x-ratelimit-reset-requests": _duration(reset),
-        }
-        if quota.tokens is not None:
-            headers["x-ratelimit-limit-tokens"] = str(quota.tokens)
-            headers["x-ratelimit-remaining-tokens"] = str(max(0, quota.tokens - spent))
-            headers["x-ratelimit-reset-tokens"] = _duration(reset)
+        allowed, headers = self._quota.take(body)
         if not allowed:
-            headers["retry-after-ms"] = str(max(1, round(reset * 1000)))
-            headers["Retry-After"] = str(max(1, round(reset)))
+            with self._lock:
+                self.counts["rate_limited"] += 1
         return allowed, headers
 
     def reply_for(self, body: dict[str, Any]) -> str:
