@@ -37,6 +37,7 @@ _SHORT_LINE = 0.8  # a line ending before this fraction of the text width is a s
 _SENTENCE_END = (".", "!", "?", ":")
 _PAGE_NUMBER = re.compile(r"^(page\s*)?#(\s*(of|/)\s*#)?$|^[-–—]\s*#\s*[-–—]$", re.IGNORECASE)
 _SOFT_HYPHENS = ("\x02", "\xad")
+_SOFT_HYPHEN_CHARS = "".join(_SOFT_HYPHENS)
 _DIGITS = re.compile(r"\d+")
 _HYPHEN_SPACE = re.compile(r"(?<=[A-Za-z])- (?=[a-z])")
 
@@ -213,8 +214,10 @@ def _edge_key(line: _Line) -> str:
 
 def _assemble(pages: list[list[_Line]], toc: set[str], n_pages: int) -> Extracted:
     body = _body_size(pages)
+    # Decided once per line (the loop below asks again for every line).
+    headings = {id(ln) for lines in pages for ln in lines if _is_heading(ln, body, toc)}
     heading_sizes = sorted(
-        {ln.size for lines in pages for ln in lines if _is_heading(ln, body, toc)}, reverse=True
+        {ln.size for lines in pages for ln in lines if id(ln) in headings}, reverse=True
     )
     builder = TextBuilder()
     for lines in pages:
@@ -226,7 +229,7 @@ def _assemble(pages: list[list[_Line]], toc: set[str], n_pages: int) -> Extracte
         para: list[_Line] = []
         continues = _continues(builder, lines[0], body, toc)
         for i, line in enumerate(lines):
-            if _is_heading(line, body, toc):
+            if id(line) in headings:
                 _flush(builder, para, continues, width)
                 para, continues = [], False
                 prev = lines[i - 1] if i else None
@@ -311,7 +314,7 @@ def _flush(builder: TextBuilder, para: list[_Line], continues: bool, width: floa
         return
     text, glue = "", ""
     for line in para:
-        piece = clean_inline(line.text.rstrip("".join(_SOFT_HYPHENS)))
+        piece = clean_inline(line.text.rstrip(_SOFT_HYPHEN_CHARS))
         text = f"{text}{glue}{piece}" if text else piece
         # A soft hyphen marks a word PDFium split across lines: join the halves directly. A
         # line that stops well short of the margin mid-paragraph is a table row or a list
