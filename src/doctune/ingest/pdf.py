@@ -177,7 +177,7 @@ class _Measurer:
 
     def __call__(self, text: str, first: int, last: int) -> _Line:
         raw, y = self.raw, self.y
-        pdfium_c.FPDFText_GetCharOrigin(raw, first, ctypes.byref(self.x), ctypes.byref(y))
+        pdfium_c.FPDFText_GetCharOrigin(raw, first, self.x, y)  # ctypes passes them by ref
         size = float(pdfium_c.FPDFText_GetFontSize(raw, first))
         weight = pdfium_c.FPDFText_GetFontWeight(raw, first)
         left, right, bottom, top = self.box
@@ -323,7 +323,8 @@ def _flush(builder: TextBuilder, para: list[_Line], continues: bool, width: floa
             glue = ""
         else:
             glue = "\n" if line.right < _SHORT_LINE * width else " "
-    text = _HYPHEN_SPACE.sub("-", text)  # 'well-\nknown' -> 'well-known'
+    if "- " in text:  # the only place the pattern can match: skip the regex elsewhere
+        text = _HYPHEN_SPACE.sub("-", text)  # 'well-\nknown' -> 'well-known'
     if continues:
         builder.extend(text)
     else:
