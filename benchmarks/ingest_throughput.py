@@ -46,6 +46,13 @@ free (the two 1,000-document runs under load 6.8-7.8 gave 1.5x the one-worker ra
 load 3.8-4.4, 0.73-0.97x). Memory: the workers' stays flat; before 316a0f0 the parent's grew
 with the corpus (~0.9 MiB per 100 chunks: the stage kept every chunk until it wrote
 chunks.jsonl), now it stays within a few MiB (cached files' chunks are still all loaded first).
+
+After db9c190 (cheaper per-line PDF work, same chunks.jsonl and report.json), one run at load
+1.7-1.9: 3,000 pages bare 2.9 CPU s / 900 pages/s; workers=1 4.1 CPU s (1.41x bare's CPU per
+page, was 1.5-2.1x), 635 pages/s = 0.71 of bare; workers=2 5.1 CPU s, 0.63 of bare (two
+workers do not pay at this load). 300 pages: workers=1 0.55 of bare (a fixed ~0.2 s goes to
+hashing the ingest code for the cache key). Peak PSS unchanged (bare 23, one worker 42-44 MiB).
+The goal of 0.9x with one worker is still not met.
 """
 
 from __future__ import annotations
