@@ -127,6 +127,20 @@ def test_injected_faults_lose_no_record(
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         run_cli("run", str(example_project), "--until", "synthesize")
         assert server.counts["429"] and server.counts["500"] and server.counts["truncated"]
+        # One call in a few hundred can draw a truncated reply on all three of its attempts
+        # (p ~ 0.07 each): it is listed as rejected, never cached, and `--force` asks it again
+        # while every good reply comes from the cache.
+        first = server.completions
+        for _ in range(3):
+            faulty = Manifest(example_project / "out")
+            rejected = sum(
+                a.records for a in faulty.find_stage("synthesize") if a.kind == "rejected"
+            )
+            if not rejected:
+                break
+            before = server.completions
+            run_cli("run", str(example_project), "--until", "synthesize", "--force")
+            assert server.completions - before < 0.1 * first  # the failed calls only
     clean, faulty = Manifest(clean_project / "out"), Manifest(example_project / "out")
     for recipe in ("pdf_synthetic", "knowledge_distillation"):
         a = read_jsonl(
