@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +191,48 @@ def test_identical_requests_in_flight_share_one_call(tmp_path: Path) -> None:
         assert len({r.text for r in replies[:5]}) == 1
         row = client.ledger.row(client.spec, "test")
         assert row.calls == 6 and row.cache_hits == 4
+
+
+CACHED_RUN = """
+import asyncio, json, sys
+from pathlib import Path
+from doctune.foundation.config import ModelSettings
+from doctune.models.base import Message
+from doctune.models.cache import CallCache
+from doctune.models.client import ModelClient
+from doctune.models.openai import OpenAIBackend
+from doctune.models.spec import parse_spec
+
+settings = ModelSettings(base_url=sys.argv[1], api_key="sk-test-secret-value")
+backend = OpenAIBackend(parse_spec("openai:fake-model"), settings, timeout_s=5, max_retries=0)
+client = ModelClient(backend, settings=settings, cache=CallCache(Path(sys.argv[2])), stage="test")
+
+async def go():
+    reply = await client.chat([Message(role="user", content=sys.argv[3])])
+    await client.aclose()
+    return reply
+
+reply = asyncio.run(go())
+print(json.dumps({"text": reply.text, "sdk_loaded": "openai" in sys.modules}))
+"""
+
+
+def test_a_run_answered_by_the_cache_never_imports_the_sdk(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as server:
+        client = make_client(server, tmp_path)
+        first = asyncio.run(client.chat(ask(8)))
+        base_url = server.base_url
+    # The server is gone: a request would fail, so the reply can only come from the cache.
+    args = [base_url, str(tmp_path / "calls.sqlite"), ask(8)[0].content]
+    done = subprocess.run(
+        [sys.executable, "-c", CACHED_RUN, *args], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == {"text": first.text, "sdk_loaded": False}
+    # A miss imports it and is sent as before.
+    args[-1] = ask(9)[0].content
+    with FakeOpenAIServer() as server:
+        args[0] = server.base_url
+        done = subprocess.run(
+            [sys.executable, "-c", CACHED_RUN, *args], capture_output=True, text=True, check=True
+        )
+        assert json.loads(done.stdout)["sdk_loaded"] is True and server.completions == 1

@@ -6,6 +6,9 @@ Retry-After; `max_retries` and the per-request `timeout` come from the config. E
 the retried ones included, has its rate-limit headers read into the client's limiter
 (`pacing.report_headers`, an httpx response hook): the SDK backs off the call it retries, the
 limiter holds the calls not yet sent, so no request waits twice.
+
+The SDK (~0.5-0.8 s to import, most of a rerun's start) is imported when a request is first sent,
+not when the backend is built: a stage whose calls all come from the call cache never loads it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,8 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
-
-import openai
-from openai.types.chat import ChatCompletion
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from doctune.foundation.config import ModelSettings
 from doctune.foundation.errors import ModelError
@@ -30,6 +31,10 @@ from doctune.models.pacing import report_headers, requeue
 from doctune.models.spec import ModelSpec
 from doctune.models.structured import openai_strict_schema, schema_instructions
 from doctune.models.tokens import get_token_counter, is_estimate
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletion
 
 # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
@@ -74,6 +79,7 @@ def sdk_errors(label: str, secret: str, doing: str = "") -> Iterator[None]:
     """The SDK's errors (raised once its own retries are spent) as one-line ModelErrors, with
     the key scrubbed even where a server echoed it back."""
     prefix = f"{label}: {doing}: " if doing else f"{label}: "
+    openai = _sdk()
     try:
         yield
     except openai.APIStatusError as exc:
@@ -89,6 +95,14 @@ def sdk_errors(label: str, secret: str, doing: str = "") -> Iterator[None]:
         raise ModelError(
             f"{prefix}cannot connect: {scrub_secret(str(exc), secret)}", transient=True
         ) from None
+
+
+def _sdk() -> Any:
+    """The `openai` module, imported on first use: a lazy import of a heavy third-party SDK for
+    the start-up time of runs answered from the call cache (no import cycle is involved)."""
+    import openai
+
+    return openai
 
 
 async def _report(response: Any) -> None:
@@ -112,15 +126,22 @@ class OpenAIBackend(ChatBackend):
         self.settings = settings
         base_url, key = resolve_endpoint(self.spec, settings)
         self._secret = key
+        self._base_url = base_url
+        self._timeout_s = timeout_s
         self._max_retries = max_retries
         self.enforces_schema = settings.structured_output == "json_schema"
-        self._client = openai.AsyncOpenAI(
-            api_key=key or PLACEHOLDER_KEY,
-            base_url=base_url,
-            timeout=timeout_s,
-            max_retries=max_retries,
-            http_client=openai.DefaultAsyncHttpxClient(
-                timeout=timeout_s, event_hooks={"response": [_report]}
+
+    @cached_property
+    def _client(self) -> openai.AsyncOpenAI:
+        """The SDK client with its httpx pool, built (and the SDK imported) at the first request."""
+        sdk = _sdk()
+        return sdk.AsyncOpenAI(
+            api_key=self._secret or PLACEHOLDER_KEY,
+            base_url=self._base_url,
+            timeout=self._timeout_s,
+            max_retries=self._max_retries,
+            http_client=sdk.DefaultAsyncHttpxClient(
+                timeout=self._timeout_s, event_hooks={"response": [_report]}
             ),
         )
 
@@ -188,12 +209,13 @@ class OpenAIBackend(ChatBackend):
         )
 
     async def _post(self, body: dict[str, Any]) -> ChatCompletion:
+        from openai.types.chat import ChatCompletion  # lazily, as `_sdk`
+
+        client = self._client
         for attempt in range(self._max_retries + 1):
             try:
-                return await self._client.post(
-                    "/chat/completions", body=body, cast_to=ChatCompletion
-                )
-            except openai.RateLimitError:
+                return await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            except _sdk().RateLimitError:
                 if attempt == self._max_retries or not await requeue():
                     raise
         raise AssertionError("unreachable")
@@ -219,4 +241,6 @@ class OpenAIBackend(ChatBackend):
         return content + TOKENS_PER_MESSAGE * len(request.messages) + TOKENS_PER_REPLY
 
     async def aclose(self) -> None:
-        await self._client.close()
+        # A backend that never sent a request has no client to close (and no SDK imported).
+        if "_client" in self.__dict__:
+            await self._client.close()
