@@ -531,3 +531,35 @@ def test_number_words_name_options(reply: str, expected: str | None, rule: str |
     read = read_choice(reply, "ABCD", STEPS, "stop")
     assert read.letter == expected
     assert rule is None or read.rule == rule
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # An analysis that quotes its own question under a "Question:" label, then weighs this
+        # item's options one paragraph each, is not a base model writing its next question.
+        (
+            "To answer this, we weigh each option.\n\n**Question:** At what temperature does"
+            " acetic acid boil?\n\n**Option A: 90 °C**\nToo low.\n\n**Option B: 100 °C**\nThat"
+            " is water.\n\n**Option C: 118 °C**\nMatches.\n\n**Option D: 373 °C**\nKelvin."
+            "\n\n**Answer: C**",
+            "stop",
+            "C",
+            True,
+        ),
+        # A base model that answered in words first writes a next question, whatever options
+        # it shares with this one.
+        (
+            "118 °C, the boiling point of acetic acid.\n\nQuestion: At what temperature does"
+            " water boil?\nA. 90 °C\nB. 100 °C\nC. 118 °C\nD. 373 °C\nAnswer: B",
+            "stop",
+            "C",
+            False,
+        ),
+    ],
+)
+def test_sixth_round_phrasings(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "ABCD", UNITS, finish)
+    assert (read.letter, read.confident) == (expected, confident)

@@ -156,6 +156,14 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
         if opening and _restates(text[match.start() :], options):
             echoed = True
             continue
+        # A preamble naming no option (by letter or text), then "Question: ..." and this
+        # item's options each weighed in its own paragraph: an analysis that quotes its
+        # question; a base model that answered first ("3.0 × 10^8 m/s. ...") writes a next one.
+        before = text[: match.start()]
+        quoting = not echoed and _preamble(before) and not _names_option(before, options)
+        if quoting and _restates(text[match.start() :], options, 2 * len(options or ()) + 1):
+            echoed = True
+            continue
         text = text[: match.start()]
         break
     # Only a reply that opened by restating this question may list its options again.
@@ -170,16 +178,26 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
 def _announces(before: str) -> bool:
     """ "Let's restate the question and options first.": a whole sentence, naming no letter."""
     before = before.rstrip()
-    if before[-1:] not in (".", ":") or _LONE_CAPITAL.search(before):
-        return False
-    return _RESTATING.search(before) is not None
+    return _preamble(before) and _RESTATING.search(before) is not None
 
 
-def _restates(text: str, options: dict[str, str] | None) -> bool:
-    """Does `text` list this item's own options, each under its own letter?"""
+def _preamble(before: str) -> bool:
+    """Whole sentences that name no letter ("To answer this, consider each option.")."""
+    before = before.rstrip()
+    return before[-1:] in (".", ":") and _LONE_CAPITAL.search(before) is None
+
+
+def _names_option(text: str, options: dict[str, str] | None) -> bool:
+    folded = " ".join(text.casefold().split())
+    return any(" ".join(v.casefold().split()) in folded for v in (options or {}).values())
+
+
+def _restates(text: str, options: dict[str, str] | None, paragraphs: int = 3) -> bool:
+    """Does `text` list this item's own options, each under its own letter (in its first
+    `paragraphs` paragraphs)?"""
     if not options:
         return False
-    head = " ".join(text.split("\n\n", 3)[:3]).casefold()
+    head = " ".join(text.split("\n\n", paragraphs)[:paragraphs]).casefold()
     found = 0
     for letter, option in options.items():
         body = re.escape(" ".join(option.casefold().split()))
