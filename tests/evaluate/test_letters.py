@@ -556,6 +556,27 @@ def test_number_words_name_options(reply: str, expected: str | None, rule: str |
             "C",
             False,
         ),
+        # "Ｃ．118 °C": a full-width stop after a full-width letter, as Japanese models write.
+        ("Ｃ．118 °C", "stop", "C", True),
+        # "information provided" is where it came from, not a condition on the answer.
+        (
+            "Based on the information provided, the best answer would be option C.",
+            "stop",
+            "C",
+            True,
+        ),
+        ("Provided the pressure is 1 atm, the answer is C.", "stop", None, True),
+        # German puts the verb last; a sloppy "its" is "it's"; "makes A the correct choice".
+        ("Ich würde C wählen.", "stop", "C", True),
+        ("Ich würde B nicht wählen.", "stop", None, False),
+        ("i think its c", "stop", "C", True),
+        ("Acetic acid boils at 118 °C, which makes **C** the correct choice.", "stop", "C", True),
+        (
+            "The answer is A. Its carboxyl group is why the boiling point is 118 °C.",
+            "stop",
+            "A",
+            True,
+        ),
     ],
 )
 def test_sixth_round_phrasings(

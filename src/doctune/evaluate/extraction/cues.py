@@ -86,6 +86,8 @@ PRE_STRONG = re.compile(
     r"|\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go\s+with"
     r"|going\s+with|went\s+with|opt\s+for|opting\s+for|settle\s+on|stick\s+with|i'?d\s+say"
     r"|i\s+say|i'?ll\s+say|i'?ll\s+answer|go(?:ing)?\s+for|i'?ll\s+take)"
+    # "i think its b": a sloppy reply drops the apostrophe (not the possessive "its C atom").
+    r"|(?:^|\b(?:think|guess|say|sure)\s+)its"
     r"|\b(?:it|that|this)\s*(?:'s|is|must\s+be|has\s+to\s+be|would\s+be|should\s+be"
     r"|will\s+be)"
     + _ADVERB
@@ -99,7 +101,8 @@ PRE_STRONG = re.compile(
     r"|したがって|よって|従って|つまり|所以|因此|正确选项\s*(?:是|为)?"
     # German "Also D." opens its sentence with "so", not the English "also".
     r"|^\s*(?-i:Also)"
-    r"|\b(?:je\s+choisis|j'?opte\s+pour|elijo|escojo|me\s+quedo\s+con|ich\s+wähle|ich\s+nehme"
+    r"|\b(?:je\s+choisis|je\s+choisirais|j'?opte\s+pour|elijo|elegir[ií]a|escojo|me\s+quedo\s+con"
+    r"|ich\s+wähle|ich\s+nehme|sceglierei"
     r"|scelgo)"
     r"|\b(?:opci[oó]n|respuesta|réponse|option|risposta|antwort)\s+(?:correcta|correcte"
     r"|corretta|correta|richtige)\s+(?:es|est|è|é|ist))" + _TAIL,
@@ -152,12 +155,16 @@ POST_STRONG = re.compile(
     r"|plausible|likely|appropriate|consistent|reasonable|one\b|my\b|better|preferable"
     r"|closer)"
     r"|it\s+is\b|for\s+sure|(?:definitely|certainly|obviously|clearly)(?=\s*(?:[.!]|$))"
+    # "which makes E the correct choice", "I consider B the best answer".
+    r"|the\s+(?:correct|right|best|only\s+correct)\s+(?:answer|choice|option|one)\b"
     r"|accounts\s+for|fits|matches|describes|says|corresponds"
     r"|(?:is_?)?correct\s*:\s*(?:true|yes)\b"
     r"|edges?\s+(?:it\s+)?out|wins\b|prevails|comes\s+out\s+ahead"
     r"|\?\s*yes\b"
     r"|(?:ist|est|es|è)\s+(?:richtig|korrekt|correct[ae]?|juste|corrett[ao])\b"
-    r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다|(?:가|이)\s*맞)",
+    r"|(?:选项)?\s*(?:正确|对)|(?:が|は)\s*正[しい解]|を選|です|になります|입니다|(?:가|이)\s*맞"
+    # German puts the verb last: "Ich würde A wählen" ("... A nicht wählen" stays a mention).
+    r"|(?:wählen|nehmen|ankreuzen)\b)",
     _I,
 )
 POST_WEAK = re.compile(
@@ -213,7 +220,10 @@ CONFUSED_END = re.compile(
 # A condition before the letter ("If the ratio were 1:1, the answer would be B"), unless it is
 # the forced choice of a grader's instruction ("If I had to choose, I'd pick C").
 HYPOTHETICAL_BEFORE = re.compile(
-    r"\b(?:if|unless|assuming|suppose|supposing|provided|were\s+it|wenn|falls|если)\b"
+    r"\b(?:if|unless|assuming|suppose|supposing|were\s+it|wenn|falls|если)\b"
+    # "provided (that) the gas is ideal" sets a condition; "the information provided, ..."
+    # and "the data provided in the table" only say where something came from.
+    r"|\bprovided\b(?!\s*[,.;:)\]]|\s+(?:above|below|here|earlier|in|by|with)\b)"
     # "depends on whether B or C": open up to the letter; "regardless of whether ..., C" is not.
     r"|(?<!of\s)(?<!matter\s)\bwhether\b(?=[^,;.]*$)"
     r"|\bwould\s+(?:point|suggest|indicate|favou?r)\b|如果|假如|もし|なら|라면",
@@ -276,7 +286,7 @@ RECONSIDER = re.compile(
 # Words that make a sentence a verdict against what it names.
 NEGATIVE_WORDS = re.compile(
     r"\b(?:not|no|wrong|incorrect|false|never|too|isn'?t|doesn'?t|fails?|cannot|can't)\b"
-    r"|错误|不对|誤り|間違",
+    r"|\bnicht\b|错误|不对|誤り|間違",
     _I,
 )
 # An option named by its place ("the third option"), read like its letter.
@@ -300,5 +310,6 @@ LETTER_FOLLOWERS = frozenset(
      "which", "only", "alone", "it", "nor", "are", "accounts", "stands", "must", "should",
      "if", "here", "now", "too", "again", "instead", "though", "rather", "unless",
      "at", "in", "of", "with", "by", "from", "on", "y", "o", "und", "oder", "et", "ou", "e",
-     "ist", "est", "es", "è"}
+     "ist", "est", "es", "è", "wählen", "nehmen", "ankreuzen",
+     "the"}
 )  # fmt: skip

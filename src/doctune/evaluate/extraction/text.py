@@ -31,6 +31,9 @@ _GLUED = re.compile(rf"(?<=[{_CJK}])(?=[A-Za-z])|(?<=[A-Za-z])(?=[{_CJK}])")
 _CJK_PUNCT = str.maketrans(
     {"。": ". ", "、": ", ", "「": '"', "」": '"', "『": '"', "』": '"', "【": " ", "】": ": "}
 )
+# "Ｂ．Mitochondrial matrix": a full-width stop after a letter is a sentence's stop, spaced as
+# the ideographic one is ("B." glued to a word would read as an abbreviation).
+_WIDE_STOP = re.compile(r"(?<=[A-Za-z\uff21-\uff3a\uff41-\uff5a])\uff0e")
 _MARKS = (
     (re.compile(r"[✅✔✓☑]\ufe0f?"), " correct: "),
     (re.compile(r"[❌✗✘✖]\ufe0f?"), " incorrect: "),
@@ -82,6 +85,7 @@ _SPECIAL_TOKEN = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end)\|>")
 def normalise(text: str) -> str:
     """One form for what reads the same. Every run of whitespace becomes a space, a newline or
     a blank line (paragraphs matter to `own_answer`), so no rule backtracks over long runs."""
+    text = _WIDE_STOP.sub(". ", text)
     text = unicodedata.normalize("NFKC", text).translate(_CJK_PUNCT)
     text = _SPACES.sub(_one_space, text)  # first, so no pattern below meets a long blank run
     # A printed end-of-turn token ends the reply; marked before the pipes below break it up.
