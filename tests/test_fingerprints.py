@@ -24,6 +24,7 @@ def source_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     copy = tmp_path / "src" / "doctune"
     shutil.copytree(codehash.SOURCE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(codehash, "SOURCE_ROOT", copy)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the copy's table, not ~'s
     codehash.clear_cache()
     yield copy
     codehash.clear_cache()
