@@ -9,7 +9,9 @@ fixes, 24 wrong, 5 of them false letters and 4 confident wrong ones), and
 `choice_replies_holdout5.jsonl` (336/354 before its fixes, 18 wrong, 6 of them false letters
 and 11 confident wrong ones; relabelled after: h5-178, cut off by `finish_reason`, none by the
 spec, and h5-190, a base model opening with an option's text before a cut, that letter as in
-`test_letters`).
+`test_letters`), and `choice_replies_holdout6.jsonl`, a realistic sample rather than a trap
+list (440 replies of 28 families, 10.7 % none; 405/440 before its fixes, 35 wrong, none of
+them false letters but 32 confident wrong ones; no relabels).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -32,6 +34,7 @@ CORPORA = [
     "choice_replies_holdout3.jsonl",
     "choice_replies_holdout4.jsonl",
     "choice_replies_holdout5.jsonl",
+    "choice_replies_holdout6.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

@@ -577,6 +577,36 @@ def test_number_words_name_options(reply: str, expected: str | None, rule: str |
             "A",
             True,
         ),
+        # A cut reply that stated its answer, then explained with a "but" or a "hmm" and
+        # dismissed the rest, keeps it; a contrast still open at the cut, or one that brings
+        # another option back, does not.
+        (
+            "The answer is C. 118 °C.\n\nHmm, a related but different liquid is water. Option A"
+            " – 90 °C: not correct here. - B. 100 °C — ruled out; that is water. In addition,"
+            " the boiling point depends on",
+            "length",
+            "C",
+            True,
+        ),
+        ("The answer is C. 118 °C is the likeliest, but the question as", "length", None, True),
+        (
+            "The answer is C. However, B also holds at lower pressure. The boiling point of",
+            "length",
+            None,
+            True,
+        ),
+        # The verdict after a letter's gloss rejects it; a stated answer before it stays.
+        ("Option B – 100 °C: not correct here. So C.", "stop", "C", True),
+        ("The answer is C) 118 °C: not 100 °C as for water.", "stop", "C", True),
+        # A few-shot item closed by its "Answer:" line is a next question even when an option
+        # text carries a verdict word ("no").
+        (
+            " C. 118 °C\n\nWhich liquid has no boiling point at 1 atm?\nA. Water\nB. Ethanol"
+            "\nC. Dry ice, no liquid phase\nD. Acetone\nAnswer: D",
+            "length",
+            "C",
+            True,
+        ),
     ],
 )
 def test_sixth_round_phrasings(

@@ -159,6 +159,8 @@ def classify(
         return replace(c, role="commit", strength=2)
     if cues.POST_VERDICT_YES.match(post):
         return replace(c, role="commit", strength=2)
+    if cues.GLOSSED_REJECTION.match(post):
+        return replace(c, role="reject")
     if _names_it(text, c, window, post, ending):
         return replace(c, role="commit", strength=2)
     if cues.POST_WEAK.match(post) or cues.PRE_WEAK.search(window):

@@ -147,6 +147,14 @@ POST_REJECTION = re.compile(
     r"|kommt\s+nicht|(?:тоже\s+|также\s+)?(?:невер(?:е?н)|неправильн|ошибочн)\w*|не\s+подходит)",
     _I,
 )
+# A verdict after the letter's gloss ("Option C – Sulfuric acid: not correct here", "- D. 1588
+# — ruled out"); read only where nothing before the letter states it as the answer.
+GLOSSED_REJECTION = re.compile(
+    r"^\s*[)\].]?\s*(?:[–—-]\s*)?[^\s:;.!?\n—–][^:;.!?\n—–]{0,79}?(?::|\s[—–])\s*"
+    r"(?:(?:this|it|that)\s+)?(?:(?:is|was|does)\s+)?(?:not\b|(?:is|does)n'?t\b|wrong\b"
+    r"|incorrect\b|false\b|ruled\s+out|eliminated|excluded)",
+    _I,
+)
 POST_STRONG = re.compile(
     _HEAD + r"(?:(?:is|are|seems|looks?|appears|sounds|must\s+be|should\s+be|seems\s+to\s+be"
     r"|stands\s+out\s+as)\s+(?:definitely\s+|clearly\s+|therefore\s+|obviously\s+|also\s+"

@@ -128,7 +128,7 @@ def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted |
         return Extracted(None, "ambiguous", False, "answer withdrawn")
     # Reconsidering right after it ("A is the likeliest, but"); a base model rambling on for
     # paragraphs after its answer ("However, in 1623 ...") is not reconsidering it.
-    if cut and cues.RECONSIDER.search(text, win.end, win.end + _RECONSIDER_REACH):
+    if cut and _reconsidering(text, win, found):
         return Extracted(None, "cut_off", True, "cut off while reconsidering")
     return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
 
@@ -157,6 +157,22 @@ def _is_key(text: str, line_start: int, c: Candidate) -> bool:
 
 _BETWEEN = re.compile(r"\bbetween\b", re.I)
 _RECONSIDER_REACH = 300
+_MILD = re.compile(r"but|however|hmm|double[-\s]check\w*", re.I)
+
+
+def _reconsidering(text: str, win: Candidate, found: list[Candidate]) -> bool:
+    """Was a reply that was cut thinking again about its answer? "Wait" or "on second
+    thought" soon after it says so; a contrast or a "hmm" is often part of the explanation
+    ("a related but different concept"), so it counts only while still open at the cut ("A is
+    the likeliest, but the question as") or when another option it does not reject comes up after it."""
+    cue = cues.RECONSIDER.search(text, win.end, win.end + _RECONSIDER_REACH)
+    if cue is None:
+        return False
+    if not _MILD.fullmatch(cue.group()) or SENTENCE_END.search(text, cue.end()) is None:
+        return True
+    return any(
+        c.start > cue.start() and c.letter != win.letter and c.role != "reject" for c in found
+    )
 
 
 def _picks_from_pair(text: str, other: Candidate, win: Candidate) -> bool:

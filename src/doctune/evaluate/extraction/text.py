@@ -288,11 +288,15 @@ def _options_below(lines: list[str], line: re.Pattern[str]) -> bool:
     ("(A) Mercury (B) Venus (C) Earth")."""
     run = [m for m in map(line.match, lines[1:]) if m is not None]
     bare = all(_VERDICT.search(m.group("rest")) is None for m in run)
+    # Closed by its own "Answer:" line, as a few-shot item is: options, not verdicts, even
+    # where an option's text has a verdict word ("CO2 with no catalyst").
+    bare = bare or _ITEM_ANSWER.match(lines[-1]) is not None
     if len(run) >= 3 and bare:
         return True
     return any(len(_INLINE_OPTION.findall(x)) >= 3 for x in lines[1:3])
 
 
+_ITEM_ANSWER = re.compile(r"(?-i:Answer|ANSWER)\s*:")
 _INLINE_OPTION = re.compile(r"\([A-Z]\)\s*\w")
 
 
