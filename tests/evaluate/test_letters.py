@@ -607,6 +607,16 @@ def test_number_words_name_options(reply: str, expected: str | None, rule: str |
             "C",
             True,
         ),
+        # An opening option line, a paragraph of its own with prose under it, answers; the
+        # options restated one paragraph each do not.
+        (
+            "**C) 118 °C**\n\nAcetic acid's boiling point. Why not the others:\n\n- A. 90 °C"
+            " — too low\n- B (100 °C) is water's.\n- D) 373 °C: that is kelvin.",
+            "stop",
+            "C",
+            True,
+        ),
+        ("A) 90 °C\n\nB) 100 °C\n\nC) 118 °C\n\nD) 373 °C\n\nPick one.", "stop", None, False),
     ],
 )
 def test_sixth_round_phrasings(

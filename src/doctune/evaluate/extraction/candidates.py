@@ -249,6 +249,18 @@ def _concludes(text: str, c: Candidate) -> bool:
     return alone and text[:line_start].rstrip(" \t").endswith("\n\n")
 
 
+def _opening(text: str, letters: str) -> int:
+    """Where the letter of a reply's opening option line stands, when that line is a
+    paragraph of its own and prose follows it ("B) 3x^2 sin x\n\nBy the product rule ...");
+    -1 otherwise (options restated one paragraph each are no answer)."""
+    first, _, rest = text.partition("\n")
+    following = rest.lstrip("\n").split("\n", 1)[0]
+    if not rest.startswith("\n") or option_line(letters).match(following):
+        return -1
+    m = re.match(r"\s*[(\[]?(?=\w[).:\]])", first)
+    return m.end() if m else -1
+
+
 def with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidate]:
     """Lines that open with an option marker. Several of them are a list: each line is the
     verdict on its letter ("- B (0.200 mol): ignores the excess"), or just the option restated.
@@ -268,6 +280,10 @@ def with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidat
         rest = starts.get(c.start)
         if rest is None:
             out.append(c)
+        elif c.start == _opening(text, letters) and c.role == "mention":
+            # "**B) ...**" a paragraph of its own, the list of the others below it: the reply
+            # answers first and then explains why the rest fail.
+            out.append(replace(c, role="commit", strength=2, leading=True))
         elif listed and not rest.strip() and _concludes(text, c):
             # The letter alone on the last line, a paragraph below options that each had their
             # say: the list's conclusion ("- C) 29 — prime ✓ ... \n\n**C**"). Right under
