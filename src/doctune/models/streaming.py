@@ -106,6 +106,8 @@ async def openai_stream(backend: OpenAIBackend, request: ChatRequest) -> AsyncIt
     last chunk), with the backend's own SDK client, request body and key. Errors are the
     one-line ModelErrors of `sdk_errors`, the key scrubbed; the SDK's retries cover the request
     that opens the stream, not a stream cut off midway."""
+    # Lazily, for speed: the openai SDK takes ~0.2 s to import, and chat (so every command)
+    # imports this module; it loads only when an openai: model streams.
     import httpx
 
     from doctune.models.openai import scrub_secret, sdk_errors
