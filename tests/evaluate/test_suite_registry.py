@@ -17,7 +17,7 @@ from doctune.evaluate.suites import SuiteEnv, SuiteKind, register, suite_kind, u
 from doctune.foundation.errors import ConfigError
 from doctune.foundation.evalrecords import EvalItem, ItemResult, SuiteScore, Variant
 from doctune.foundation.jsonl import read_jsonl
-from doctune.foundation.suites import SuiteInfo, known_suites
+from doctune.foundation.suites import BUILTIN, SuiteInfo, known_suites
 from doctune.models.base import Message
 from doctune.models.client import ModelClient
 from doctune.models.experiments import ModelRef
@@ -102,3 +102,11 @@ def test_unregistered_suite_is_refused_with_the_known_names(tmp_path: Path, yes_
         suite_kind("yes_no")
     with pytest.raises(ConfigError, match="did you mean 'task'"):
         make_project(tmp_path / "p", {"evaluate": {"suites": ["tsk"]}})  # loads the config
+
+
+def test_the_built_in_descriptions_and_the_registered_suites_agree() -> None:
+    # The config accepts a built-in name before evaluate is imported (from foundation.suites),
+    # so each description there needs its registered kind, and no kind goes undescribed.
+    for info in BUILTIN:
+        assert suite_kind(info.name).info == info
+    assert known_suites() == [info.name for info in BUILTIN]
