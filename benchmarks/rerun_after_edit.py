@@ -10,17 +10,22 @@ provenance names no touched file) that changed split, left the splits or entered
 
     python benchmarks/rerun_after_edit.py
 
-Measured here (2 cores shared with other jobs, 2026-12-02, after ingest's stable chunk ids;
-two runs of this script, seconds vary with the machine's load):
-    first run: 5.0-5.8 s, 636 calls (synthesize 440, evalsets 196)
-    rerun, unchanged: 0.8-1.9 s, 0 calls
-    rerun, one sentence appended: 2.2-4.0 s, 3 calls = 0.5 % of the first run's (synthesize 1,
-        evalsets 2); of the 91 records of the other documents 0 changed split, 0 left, 0 entered
-    rerun, one document added: 3.9-4.0 s, 104 calls = 16.4 % (synthesize 92, evalsets 12); of
-        the 139 records of the other documents 0 changed split, 7 left the splits and 16 entered:
+Measured here (2 cores shared with other jobs, load average 0.41-0.46, 2026-12-02, one run of
+this script after the openai SDK became a first-request import and codehash's per-file table
+on disk; child processes write bytecode as an installed package has it):
+    first run: 2.96 s, 635 calls (synthesize 440, evalsets 195)
+    rerun, unchanged: 0.43 s, 0 calls (the SDK is never imported)
+    rerun, one sentence appended: 1.59 s, 3 calls = 0.5 % of the first run's (synthesize 1,
+        evalsets 2); of the 91 records of the other documents 0 changed split, 0 left, 0 entered.
+        Of the 1.6 s about 0.5 s is the openai SDK's import, which the 3 misses need, and 0.2 s
+        bm25s with scipy for distillation's index; the stage fingerprints now cost ~0.03 s
+        (0.3 s when every module was parsed)
+    rerun, one document added: 1.88 s, 103 calls = 16.2 % (synthesize 92, evalsets 11); of
+        the 139 records of the other documents 1 changed split, 7 left the splits and 16 entered:
         synthesize re-plans the distillation questions of every document when one is added (its
-        cells divide target_size over the documents), so the other documents get new records;
-        split and evalsets move nothing that is unchanged.
+        cells divide target_size over the documents), so the other documents get new records.
+    Before these two changes, at load 0.52 the same day: 1.71 s edited, 0.65 s unchanged,
+    2.07 s added (earlier figures, under heavier load: 2.2-4.0 s edited, 0.8-1.9 s unchanged).
 """
 
 from __future__ import annotations
@@ -114,7 +119,9 @@ def main() -> None:
         project = Path(tmp) / "ibuprofen"
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("out*"))
         env = {
-            **os.environ,
+            # Bytecode is written as an installed package has it (a sandbox's
+            # PYTHONDONTWRITEBYTECODE would recompile doctune's modules on every run, ~0.1 s).
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
             "OPENAI_BASE_URL": server.base_url,
             "OPENAI_API_KEY": "sk-fake-benchmark",
             "HF_HUB_OFFLINE": "1",
