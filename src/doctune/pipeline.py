@@ -6,6 +6,9 @@ provides, before any model is called, and while a stage runs the run context ref
 did not declare. A stage whose fingerprint (its inputs' hashes, its config sections, its code, its
 models) is unchanged and whose outputs are intact is skipped. Its code is every doctune module its
 functions import, found from the source (`doctune.foundation.codehash`), with their templates.
+A stage whose model calls did not all get an answer (an error after the backend's retries, a
+reply still invalid after its re-asks) keeps its outputs but is recorded out of date, so the next
+plain run asks those calls again, every answered one coming from the call cache.
 """
 
 from __future__ import annotations
@@ -247,6 +250,10 @@ def _model_fingerprint(ctx: RunContext, spec: str) -> dict[str, Any]:
     }
 
 
+# The summary key of a stage left out of date by model calls that failed (and the count).
+UNANSWERED = "unanswered_calls"
+
+
 async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> StageResult | None:
     """Run one stage unless it is up to date; returns None when skipped."""
     print_name = f"[bold cyan]{stage.name}[/]"
@@ -254,6 +261,7 @@ async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> St
     if not force and ctx.manifest.is_up_to_date(stage.name, fp):
         ctx.log(f"{print_name}: up to date")
         return None
+    failed_before = _failed_calls(ctx, stage)
     try:
         with ctx.reading(stage.name, stage.reads):
             result: StageResult = await stage.load("entry")(ctx)
@@ -266,10 +274,31 @@ async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> St
     _check_writes(stage, result)
     if stage.refingerprint:
         fp = stage_fingerprint(ctx, stage)
+    failed = _failed_calls(ctx, stage) - failed_before
+    if failed:
+        # Kept like a partial result, but out of date: the next plain run asks these calls
+        # again (every answered one comes from the cache), so a recovered endpoint completes it.
+        result.summary[UNANSWERED] = failed
+        fp = ""
     ctx.manifest.replace_stage(stage.name, result.artifacts, fp, result.summary)
     ctx.save_usage(stage.name)
     ctx.log(f"{print_name}: {_summary_line(result.summary)}")
+    if failed:
+        ctx.log(f"{print_name}: {_unanswered_line(ctx, failed)}")
     return result
+
+
+def _failed_calls(ctx: RunContext, stage: Stage) -> int:
+    """The stage's model calls booked as failed so far in this context: errors after the
+    backend's retries, and structured replies still invalid after their re-asks."""
+    row = ctx.ledger.totals(stage.name)
+    return row.failed_calls + row.failed_structured
+
+
+def _unanswered_line(ctx: RunContext, failed: int) -> str:
+    calls = f"{failed} call{'s' if failed != 1 else ''} failed"
+    where = "reasons in the call cache" if ctx.config.client.cache else "no call cache"
+    return f"{calls} ({where}); the stage stays out of date: a rerun asks them again"
 
 
 def _check_writes(stage: Stage, result: StageResult) -> None:
