@@ -40,9 +40,10 @@ _SOFT_HYPHENS = ("\x02", "\xad")
 _SOFT_HYPHEN_CHARS = "".join(_SOFT_HYPHENS)
 _DIGITS = re.compile(r"\d+")
 _HYPHEN_SPACE = re.compile(r"(?<=[A-Za-z])- (?=[a-z])")
+_LINE = re.compile(r"[^\r\n]+")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     text: str
     page: int
@@ -128,24 +129,19 @@ def _page_lines(pdf: pdfium.PdfDocument, index: int) -> list[_Line]:
     textpage = page.get_textpage()
     try:
         n_chars = textpage.count_chars()
-        if fallback.undecodable(textpage, n_chars):
-            return []  # glyph ids, not characters: the fallback reads this page
         text = textpage.get_text_range()
+        # Where the text lines up with the characters, it tells which ones can be generated.
+        known = text if len(text) == n_chars else None
+        if fallback.undecodable(textpage, n_chars, known):
+            return []  # glyph ids, not characters: the fallback reads this page
         position = _char_positions(text, n_chars)
-        measure = _Measurer(textpage, index + 1)
-        lines = []
-        for match in re.finditer(r"[^\r\n]+", text):
-            raw = match.group()
-            stripped = raw.strip()
-            if not stripped:
-                continue
-            first = match.start() + (len(raw) - len(raw.lstrip()))
-            last = match.start() + len(raw.rstrip()) - 1
-            if position is None:
-                lines.append(_Line(stripped, index + 1, 0.0, False, 0.0, 0.0))
-            else:
-                lines.append(measure(stripped, position(first), position(last)))
-        return lines
+        if position is None:
+            return [
+                _Line(s, index + 1, 0.0, False, 0.0, 0.0)
+                for s in (m.group().strip() for m in _LINE.finditer(text))
+                if s
+            ]
+        return _measured_lines(textpage.raw, text, None if known else position, index + 1)
     finally:
         textpage.close()
         page.close()
@@ -165,25 +161,33 @@ def _char_positions(text: str, n_chars: int) -> Callable[[int], int] | None:
     return lambda i: starts[i]
 
 
-class _Measurer:
-    """A page's line geometry straight from the C API: the wrapper costs a property call per C
-    call, and the ctypes out-parameters are allocated once per page rather than once per line."""
-
-    def __init__(self, textpage: pdfium.PdfTextPage, page: int) -> None:
-        self.raw = textpage.raw
-        self.page = page
-        self.x, self.y = ctypes.c_double(), ctypes.c_double()
-        self.box = [ctypes.c_double() for _ in range(4)]  # left, right, bottom, top
-
-    def __call__(self, text: str, first: int, last: int) -> _Line:
-        raw, y = self.raw, self.y
-        pdfium_c.FPDFText_GetCharOrigin(raw, first, self.x, y)  # ctypes passes them by ref
-        size = float(pdfium_c.FPDFText_GetFontSize(raw, first))
-        weight = pdfium_c.FPDFText_GetFontWeight(raw, first)
-        left, right, bottom, top = self.box
-        if not pdfium_c.FPDFText_GetCharBox(raw, last, left, right, bottom, top):
+def _measured_lines(
+    raw: object, text: str, position: Callable[[int], int] | None, page: int
+) -> list[_Line]:
+    """Each line's geometry straight from the C API, in one loop: the wrapper costs a property
+    call per C call, and the ctypes out-parameters are allocated once per page. `position`
+    None: text and character indices are the same."""
+    origin, font_size = pdfium_c.FPDFText_GetCharOrigin, pdfium_c.FPDFText_GetFontSize
+    font_weight, char_box = pdfium_c.FPDFText_GetFontWeight, pdfium_c.FPDFText_GetCharBox
+    x, y = ctypes.c_double(), ctypes.c_double()
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    lines = []
+    for match in _LINE.finditer(text):
+        line = match.group()
+        stripped = line.strip()
+        if not stripped:
+            continue
+        first = match.start() + len(line) - len(line.lstrip())
+        last = first + len(stripped) - 1
+        if position is not None:
+            first, last = position(first), position(last)
+        origin(raw, first, x, y)  # ctypes passes the out-parameters by reference
+        size = font_size(raw, first)
+        bold = font_weight(raw, first) >= 600
+        if not char_box(raw, last, left, right, bottom, top):
             raise pdfium.PdfiumError("Failed to get charbox.")
-        return _Line(text, self.page, round(size, 1), weight >= 600, y.value, right.value)
+        lines.append(_Line(stripped, page, round(size, 1), bold, y.value, right.value))
+    return lines
 
 
 def _norm(text: str) -> str:

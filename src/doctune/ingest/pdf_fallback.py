@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from pdfminer.layout import LTPage
 
 
+# What PDFium may insert itself (a superset: another character only costs a C call).
+_MAY_BE_GENERATED = frozenset(" \t\r\n-\xad\x02\ufffe")
+
+
 @dataclass(frozen=True)
 class FallbackLine:
     """One line as pdfminer laid it out, in PDF units (y grows upwards)."""
@@ -33,10 +37,14 @@ class FallbackLine:
     right: float
 
 
-def undecodable(textpage: pdfium.PdfTextPage, n_chars: int, sample: int = 200) -> bool:
+def undecodable(
+    textpage: pdfium.PdfTextPage, n_chars: int, text: str | None = None, sample: int = 200
+) -> bool:
     """Whether PDFium could not map most of the page's glyphs to characters (it then reports
     the raw glyph ids as characters: control codes and stray letters, not text). A sample of
-    the characters decides, so a long page costs no more than a short one."""
+    the characters decides, so a long page costs no more than a short one. `text`, the page's
+    text when it lines up with the characters one to one, spares a C call per sample: PDFium
+    generates only spaces, line breaks and hyphens, so no other character can be generated."""
     step = max(1, n_chars // sample)
     raw = textpage.raw  # the handle itself: the wrapper costs a property call per C call
     generated, map_error = pdfium_c.FPDFText_IsGenerated, pdfium_c.FPDFText_HasUnicodeMapError
@@ -45,7 +53,7 @@ def undecodable(textpage: pdfium.PdfTextPage, n_chars: int, sample: int = 200) -
     left = len(samples)
     for i in samples:
         left -= 1
-        if generated(raw, i) == 1:
+        if (text is None or text[i] in _MAY_BE_GENERATED) and generated(raw, i) == 1:
             continue  # spaces and line breaks PDFium inserted itself
         drawn += 1
         errors += map_error(raw, i) == 1
