@@ -37,6 +37,14 @@ class CachedFile:
     chunks: list[Chunk]
     note: str | None = None
     fallback_pages: list[int] = field(default_factory=list)  # PDF pages read by pdfminer.six
+    # The chunks as chunks.jsonl lines and their token total, encoded once where they were made
+    # (a reading worker, which then sends back these strings and not the `chunks`).
+    lines: list[str] | None = None
+    tokens: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.lines) if self.lines is not None else len(self.chunks)
 
 
 BATCH = 64  # entries written per fsync
@@ -79,16 +87,21 @@ class DocumentCache:
     def save(self, sha256: str, entry: CachedFile) -> None:
         file = self._file(sha256)
         self._used.add(file.name)
-        data = {
+        head = {
             "path": entry.path,
             "doc_id": entry.doc_id,
             "pages": entry.pages,
             "records": entry.records,
             "note": entry.note,
             "fallback_pages": entry.fallback_pages,
-            "chunks": [c.model_dump(mode="json") for c in entry.chunks],
         }
-        self._pending[file] = json.dumps(data, ensure_ascii=False)
+        if entry.lines is None:
+            head["chunks"] = [c.model_dump(mode="json") for c in entry.chunks]
+            text = json.dumps(head, ensure_ascii=False)
+        else:  # the chunks' own JSON, as json.dumps would write them: "chunks" comes last
+            chunks = ", ".join(entry.lines)
+            text = f'{json.dumps(head, ensure_ascii=False)[:-1]}, "chunks": [{chunks}]}}'
+        self._pending[file] = text
         if len(self._pending) >= BATCH:
             self.flush()
 

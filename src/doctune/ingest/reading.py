@@ -13,9 +13,10 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from doctune.foundation.jsonl import dumps
 from doctune.foundation.records import Chunk
 from doctune.ingest.cache import CachedFile
 from doctune.ingest.chunking import Chunker, document_id, to_chunks
@@ -99,7 +100,10 @@ def _start_worker(setup: Setup) -> None:
 
 def _work(job: Job) -> Outcome:
     assert _worker is not None, "worker not started"
-    return read_one(job, *_worker)
+    sha, entry = read_one(job, *_worker)
+    if isinstance(entry, CachedFile):  # only the encoded lines travel back, not the models
+        entry = replace(entry, chunks=[])
+    return sha, entry
 
 
 def read_one(job: Job, chunker: Chunker, min_chars: int) -> Outcome:
@@ -148,6 +152,8 @@ def _read_and_chunk(job: Job, data: bytes, chunker: Chunker, min_chars: int) -> 
         chunks=chunks,
         note="; ".join(notes) or None,
         fallback_pages=fallback,
+        lines=[dumps(c) for c in chunks],  # encoded once, here: in the worker when there is one
+        tokens=sum(c.n_tokens for c in chunks),
     )
 
 

@@ -58,10 +58,12 @@ class FileReport:
     chunks: int = 0
     cached: bool = False
     fallback_pages: list[int] = field(default_factory=list)  # read by pdfminer.six, not PDFium
-    items: list[Chunk] = field(default_factory=list, repr=False)
+    # The chunks to write: records, or lines already encoded (then `item_tokens` is their total).
+    items: list[Chunk] | list[str] = field(default_factory=list, repr=False)
+    item_tokens: int = field(default=0, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "items"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("items", "item_tokens")}
 
 
 async def run(ctx: RunContext) -> StageResult:
@@ -85,7 +87,7 @@ async def run(ctx: RunContext) -> StageResult:
                 job, (sha, entry) = next(outcomes)
                 report = _read_report(job.rel, sha, entry, cache)
                 tick.advance()
-            chunks.add(report.items)
+            chunks.add(report.items, report.item_tokens)
             report.items = []  # written: not held while the rest of the corpus is read
             reports.append(report)
     for report in reports:
@@ -123,10 +125,15 @@ class _ChunkWriter:
         self.file = os.fdopen(fd, "w", encoding="utf-8")
         self.count = self.tokens = 0
 
-    def add(self, chunks: list[Chunk]) -> None:
+    def add(self, chunks: list[Chunk] | list[str], tokens: int = 0) -> None:
+        """Chunk records, or their lines already encoded and their token total."""
         for chunk in chunks:
-            self.file.write(dumps(chunk) + "\n")
-            self.tokens += chunk.n_tokens
+            if isinstance(chunk, str):
+                self.file.write(chunk + "\n")
+            else:
+                self.file.write(dumps(chunk) + "\n")
+                self.tokens += chunk.n_tokens
+        self.tokens += tokens
         self.count += len(chunks)
 
     def __enter__(self) -> _ChunkWriter:
@@ -215,10 +222,11 @@ def _ok_report(entry: CachedFile, sha: str, *, cached: bool) -> FileReport:
         sha256=sha,
         pages=entry.pages,
         records=entry.records,
-        chunks=len(entry.chunks),
+        chunks=entry.count,
         cached=cached,
         fallback_pages=entry.fallback_pages,
-        items=entry.chunks,
+        items=entry.lines if entry.lines is not None else entry.chunks,
+        item_tokens=entry.tokens if entry.lines is not None else 0,
     )
 
 
