@@ -19,11 +19,10 @@ from doctune import pipeline
 from doctune.cli import main
 from doctune.commands.common import make_context
 from doctune.foundation.manifest import StageState
-from doctune.generation.expected import DEFAULT_KEEP_RATE
+from doctune.generation.expected import FIRST_RUN_KEEP_RATE, FIRST_RUN_RECORD_TOKENS
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.tokens import estimate_tokens
 from doctune.testing.fake_openai import FakeOpenAIServer
-from doctune.train.estimate import DEFAULT_RECORD_TOKENS
 from doctune.train.stage import experiments_of
 
 
@@ -92,10 +91,11 @@ def test_evalsets_and_evaluate_estimates_follow_the_last_runs_curation(
     assert 0.5 < calls(half, "evaluate", "student") / calls(everything, "evaluate", "student") < 1
 
 
-def test_without_a_last_run_the_default_keep_rate_is_used(example_project: Path) -> None:
+def test_without_a_last_run_the_first_run_keep_rate_is_used(example_project: Path) -> None:
     configure(example_project)
     rows = dry_run(example_project)
-    assert f"default keep rate {DEFAULT_KEEP_RATE:.2f}" in rows[("evaluate", "judge")][0].note
+    rate = FIRST_RUN_KEEP_RATE["pdf_synthetic"]
+    assert f"first-run keep rate {rate:.2f}" in rows[("evaluate", "judge")][0].note
 
 
 def test_train_is_listed_with_its_tokens_and_time(
@@ -110,12 +110,13 @@ def test_train_is_listed_with_its_tokens_and_time(
     )
     rows = dry_run(example_project, student=f"hf:{tiny_model_dir}")
     (train,) = rows[("train", "student")]
-    # 77 chunks x 3 pairs, half kept, 0.7 of them in train; a default size per record; 2 epochs.
-    records = round(round(77 * 3 * DEFAULT_KEEP_RATE) * 0.7)
+    # 77 chunks x 3 pairs, the first-run share kept, 0.7 of them in train; the first-run size
+    # per record; 2 epochs.
+    records = round(round(77 * 3 * FIRST_RUN_KEEP_RATE["pdf_synthetic"]) * 0.7)
     system = estimate_tokens(
         yaml.safe_load((example_project / "doctune.yaml").read_text())["export"]["system_prompt"]
     )
-    assert train.train_tokens == records * (DEFAULT_RECORD_TOKENS + system) * 2
+    assert train.train_tokens == records * (FIRST_RUN_RECORD_TOKENS + system) * 2
     assert train.train_seconds is not None and train.train_seconds > 0
     assert "training_throughput" in train.note
 
@@ -163,6 +164,28 @@ def test_synthesis_estimate_uses_the_topics_the_teacher_listed_last_time(
     assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
     # The fake lists two topics per document where the estimate alone would assume the most.
     assert pdf.calls + kd.calls == fake_openai.completions - served
+
+
+def synthesized_records(project: Path) -> int:
+    ctx = make_context(project, None, {}, True, True)
+    return sum(a.records or 0 for a in ctx.manifest.find("dataset", stage="synthesize"))
+
+
+def test_curation_is_estimated_on_what_synthesis_will_write_when_it_reruns(
+    example_project: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    configure(example_project, curate={"judge_filter": {"enabled": True}})
+    until = ["run", str(example_project), "--until", "synthesize", "--no-progress"]
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    before = synthesized_records(example_project)
+    configure(example_project, synthesize={"pdf_synthetic": {"questions_per_chunk": 1}})
+    (judge,) = dry_run(example_project)[("curate", "judge")]
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    # One record per record synthesis then writes (77 chunks x 1 pair + distillation's
+    # planned answers), not the last run's 3 pairs per chunk.
+    after = synthesized_records(example_project)
+    assert after < before - 77
+    assert judge.calls == after
 
 
 def test_hosted_fine_tuning_is_priced_by_its_trained_tokens(example_project: Path) -> None:

@@ -15,7 +15,8 @@ from doctune.foundation.records import (
     RejectedRecord,
     RephrasedRecord,
 )
-from doctune.generation.expected import DEFAULT_KEEP_RATE
+from doctune.generation import expected
+from doctune.generation.recipes.distillation import plan_counts
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import (
@@ -224,9 +225,17 @@ def test_estimate_is_exact_with_splits_and_zero_when_cached(
     ctx = context(project, chunks)
     planned_rephrase, planned_quiz = evalsets.estimate(ctx)
     assert planned_rephrase.exact is False
-    # pdf_synthetic 6 chunks x 3 + distillation target 300, the share curation keeps by default
-    # (no last run), of which 80 % go to train and 10 % to test
-    kept = [round(n * DEFAULT_KEEP_RATE) for n in (18, 300)]
+    # pdf_synthetic 6 chunks x 3; distillation's target of 300 spread over the topics a first
+    # run expects per document x 5 facets, at most 8 a cell; the share curation keeps on a first
+    # run (and split, of distillation's), of which 80 % go to train and 10 % to test
+    topics = len({c.path for c in chunks}) * expected.FIRST_RUN_TOPICS_PER_DOCUMENT
+    planned = sum(map(sum, plan_counts(300, topics, 5, 8)))
+    assert planned < 300
+    rates = expected.FIRST_RUN_KEEP_RATE
+    kept = [
+        round(18 * rates["pdf_synthetic"]),
+        round(round(planned * rates["knowledge_distillation"]) * 0.55),
+    ]
     assert planned_rephrase.calls == sum(round(k * 0.8) + round(k * 0.1) for k in kept)
 
     for split, records in SPLITS.items():

@@ -33,6 +33,7 @@ from doctune.foundation.jsonl import read_jsonl, write_jsonl
 from doctune.foundation.recipes import record_type
 from doctune.foundation.records import Chunk, QARecord, RejectedRecord
 from doctune.foundation.results import CallEstimate, StageResult
+from doctune.generation import expected
 from doctune.generation.recipes import get_recipe
 from doctune.models.client import ModelClient
 from doctune.models.tokens import estimate_tokens
@@ -209,7 +210,9 @@ def estimate(ctx: RunContext) -> list[CallEstimate]:
     template = prompt()
     overhead = estimate_tokens(template.system + template.user)
     chunks = chunks_by_id(ctx) if ctx.inputs("chunks") else {}
-    datasets = ctx.inputs("dataset", stage="synthesize")
+    # The records on disk are the last run's when synthesize is about to rerun: not these.
+    written = expected.written(ctx, "synthesize")
+    datasets = ctx.inputs("dataset", stage="synthesize") if written else []
     if datasets:
         records = [
             r
@@ -248,7 +251,7 @@ def _extrapolate(ctx: RunContext, chunks: Mapping[str, Chunk], overhead: int) ->
     calls = prompt_tokens = 0
     for name in synth.recipes:
         recipe = get_recipe(name)
-        n = recipe.expected_size(len(chunks) if chunks else 1, synth)
+        n = expected.synthesized(ctx, name)  # what synthesis will write, as planned
         sources = recipe.sources_per_record(synth)
         calls += n
         prompt_tokens += n * (overhead + _QA_TOKENS + sources * chunk_tokens)

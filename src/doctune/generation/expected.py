@@ -5,26 +5,50 @@ again in the plan being estimated; otherwise from the stage before it, scaled by
 project's last run kept (the stage summaries in the manifest), or by a default when there is no
 last run. Stages call this instead of each other (a stage never imports another stage).
 
-The default keep rate of curation is a guess, not a measurement of any teacher: curate drops exact
-and near duplicates and ungrounded answers, and how many depends on the teacher and the corpus
-(0.35 with the loopback fake teacher on the example, whose answers repeat the prompt's sentences).
-After one run the project's own rate replaces it.
+Where only the teacher can tell (a first run, or one over other documents than the last), the
+defaults of the FIRST_RUN block below stand in; each is replaced by the project's own figure
+once there is a last run to go by.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from doctune.context import RunContext
+from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.records import Chunk
 from doctune.foundation.results import CallEstimate
 from doctune.generation.recipes import distillation, get_recipe
 
-DEFAULT_KEEP_RATE = 0.5
+# -- FIRST_RUN: what a first dry run goes by where only the teacher can tell ---------------------
+# Calibrated on examples/ibuprofen with the loopback fake teacher (benchmarks/dry_run_accuracy.py,
+# 4 documents, 77 chunks, seed 0), the only teacher every project can run; a real teacher lists more
+# topics, repeats itself less and writes longer answers, so against one these run low. Each is
+# replaced by the project's own figure after one run.
+#
+# Share of a recipe's records curation keeps (duplicates, near duplicates, ungrounded answers):
+# the fake's 3 pairs of a chunk repeat one another (pdf_synthetic kept 77 of 231), distillation's
+# questions on one topic repeat less (142 of 320). Another recipe: the example's overall 219/551.
+FIRST_RUN_KEEP_RATE = {"pdf_synthetic": 0.33, "knowledge_distillation": 0.44}
+DEFAULT_KEEP_RATE = 0.40
+# Topics the teacher lists per document in distillation's first call (the fake: 8 for the
+# example's 4 documents, 46 for the 1 MB corpus's 24); the recipe asks for up to 20.
+FIRST_RUN_TOPICS_PER_DOCUMENT = 2
+# Share of a recipe's curated records that split keeps: distillation's records cite chunks that
+# retrieval links across a document, so its groups are cut and records that straddle two splits
+# dropped (78 of the example's 142); pdf_synthetic's cite one chunk each and all stay.
+FIRST_RUN_SPLIT_KEPT = {"knowledge_distillation": 0.55}
+# Tokens of a training record before export has counted any, the system prompt aside: the fake's
+# answers are one sentence of the context (the example's export: 16,841 tokens over 155 records,
+# 17 of each the system prompt).
+FIRST_RUN_RECORD_TOKENS = 90
+
 SPLITS = ("train", "validation", "test")
 
 # The stages of the plan being estimated that will run (not up to date, or downstream of one
@@ -63,8 +87,28 @@ def synthesized(ctx: RunContext, recipe: str) -> int:
         found = ctx.manifest.find("dataset", stage="synthesize", recipe=recipe)
         if found:
             return sum(a.records or 0 for a in found)
+    if recipe == distillation.RECIPE:
+        planned = distillation_plan(ctx, _document_count(ctx))
+        if planned is not None:
+            return planned.answers
     n_chunks = chunk_count(ctx) or 1
     return get_recipe(recipe).expected_size(n_chunks, ctx.config.synthesize)
+
+
+def _document_count(ctx: RunContext) -> int:
+    """Documents as distillation groups the chunks ingest wrote (read once per file version)."""
+    files = []
+    for artifact in ctx.manifest.find("chunks", stage="ingest"):
+        path = ctx.manifest.resolve(artifact)
+        if path.is_file():
+            files.append((str(path), path.stat().st_mtime_ns, path.stat().st_size))
+    return _documents_in(tuple(files))
+
+
+@lru_cache(maxsize=8)
+def _documents_in(files: tuple[tuple[str, int, int], ...]) -> int:
+    chunks: Iterable[Chunk] = (c for f in files for c in read_jsonl(Path(f[0]), Chunk))
+    return len(distillation.documents(list(chunks)))
 
 
 def keep_rate(ctx: RunContext, recipe: str) -> tuple[float, str]:
@@ -72,7 +116,7 @@ def keep_rate(ctx: RunContext, recipe: str) -> tuple[float, str]:
     counts = _summary(ctx, "curate").get("recipes", {}).get(recipe, {})
     if counts.get("records"):
         return counts.get("kept", 0) / counts["records"], "last run's keep rate"
-    return DEFAULT_KEEP_RATE, "default keep rate"
+    return FIRST_RUN_KEEP_RATE.get(recipe, DEFAULT_KEEP_RATE), "first-run keep rate"
 
 
 def curated(ctx: RunContext, recipe: str) -> tuple[int, str]:
@@ -99,6 +143,7 @@ def split_sizes(ctx: RunContext, recipe: str) -> tuple[dict[str, int], str]:
         return {
             s: round(kept * last["sizes"].get(s, 0) / last["records"]) for s in SPLITS
         }, f"{source}, last run's split shares"
+    kept = round(kept * FIRST_RUN_SPLIT_KEPT.get(recipe, 1.0))
     sizes = ctx.config.split.sizes_for(recipe)
     values = dict(zip(SPLITS, sizes.values, strict=True))
     if sizes.is_count:
@@ -131,31 +176,59 @@ def rephrased_count(ctx: RunContext, recipe: str, splits: Sequence[str]) -> int:
     return sum(sizes.get(s, 0) for s in cfg.splits if s in splits) * cfg.k
 
 
-def with_last_run(
-    ctx: RunContext, recipe: str, est: CallEstimate, chunks: Sequence[Chunk]
-) -> CallEstimate:
-    """A recipe's synthesis estimate, corrected by what the teacher did last time where the
-    recipe's calls hang on it: distillation's topics per document are only known once the
-    teacher has listed them, so the estimate assumes the most it may list; after a run over
-    the same number of documents, the topics it found then plan the cells and answers now."""
-    last = _summary(ctx, "synthesize").get(recipe, {})
-    docs = len(distillation.documents(chunks))
-    if recipe != distillation.RECIPE or last.get("documents") != docs or not docs:
-        return est
+@dataclasses.dataclass(frozen=True)
+class DistillationPlan:
+    documents: int
+    topics: int
+    cells: int
+    answers: int
+    source: str
+
+    @property
+    def calls(self) -> int:
+        """One topics call per document, one questions call per cell, one per answer."""
+        return self.documents + self.cells + self.answers
+
+
+def distillation_plan(ctx: RunContext, docs: int) -> DistillationPlan | None:
+    """What distillation will ask for, planned by the recipe's own functions: the topics per
+    document of the last run (the teacher lists them; none is known before), else the first-run
+    default, capped as the recipe caps them, then the recipe's cells and answers for them."""
+    if not docs:
+        return None
     cfg = ctx.config.synthesize.knowledge_distillation
-    topics = min(cfg.max_topics, int(last.get("topics_found", 0)))
+    last = _summary(ctx, "synthesize").get(distillation.RECIPE, {})
+    per_doc, source = float(FIRST_RUN_TOPICS_PER_DOCUMENT), "first-run topics per document"
+    if last.get("documents") and "topics_found" in last:
+        per_doc, source = last["topics_found"] / last["documents"], "topics as the last run found"
+    limit = min(distillation.TOPICS_PER_DOCUMENT, cfg.max_topics)
+    topics = min(cfg.max_topics, round(docs * min(per_doc, limit)))
     counts = distillation.plan_counts(
         cfg.target_size, topics, len(cfg.facets), cfg.max_questions_per_facet
     )
     cells = sum(1 for row in counts for n in row if n > 0)
-    answers = sum(sum(row) for row in counts)
-    calls = docs + cells + answers
-    scale = calls / est.calls if est.calls else 1.0
+    return DistillationPlan(docs, topics, cells, sum(map(sum, counts)), source)
+
+
+def with_last_run(
+    ctx: RunContext, recipe: str, est: CallEstimate, chunks: Sequence[Chunk]
+) -> CallEstimate:
+    """A recipe's synthesis estimate, corrected where the recipe's calls hang on the teacher:
+    distillation's questions and answers are planned from the topics it lists, which the
+    recipe's own estimate takes at the most it may list; `distillation_plan` plans them from
+    the topics the last run found per document, or the first-run default."""
+    if recipe != distillation.RECIPE:
+        return est
+    planned = distillation_plan(ctx, len(distillation.documents(chunks)))
+    if planned is None:
+        return est
+    scale = planned.calls / est.calls if est.calls else 1.0
     return dataclasses.replace(
         est,
-        calls=calls,
+        calls=planned.calls,
         prompt_tokens=round(est.prompt_tokens * scale),
         completion_tokens=round(est.completion_tokens * scale),
-        note=f"{recipe}: {topics} topics as the last run found x {len(cfg.facets)} facets, "
-        f"{answers} records planned",
+        note=f"{recipe}: {planned.topics} topics ({planned.source}) x "
+        f"{len(ctx.config.synthesize.knowledge_distillation.facets)} facets, "
+        f"{planned.answers} records planned",
     )

@@ -4,7 +4,7 @@ Tokens are the training split's records (the export written, else the split expe
 curation, `doctune.generation.expected`) x tokens per record x epochs, summed over the
 experiments of the grid that are not done yet. Tokens per record come from export's stats (the
 student's tokenizer, or ~4 characters per token when it was not cached), else the last run's
-stats, else a default; times the ratio of the tokens the last run's trainer counted to those
+stats, else the first-run default (`expected.FIRST_RUN_RECORD_TOKENS`); times the ratio of the tokens the last run's trainer counted to those
 export counted (the chat template's tokens), where there was a last run.
 
 Time is tokens / tokens per second, from the last run's training logs of the same student when
@@ -31,8 +31,6 @@ from doctune.models.spec import parse_spec
 from doctune.models.tokens import estimate_tokens
 from doctune.train.stage import config_hash, data_files, distributed_settings, experiments_of
 
-# A guess before any export: a system prompt, a question (~35 tokens) and an answer (~180).
-DEFAULT_RECORD_TOKENS = 250
 # benchmarks/training_throughput.py on this machine (2 cores, 1 thread, batch 8, no packing):
 # the tiny model (doctune make-tiny-model) trains at 5,644 tokens/s; README "Measured here".
 CPU_TOKENS_PER_S = 5644.0
@@ -110,7 +108,7 @@ def _records(ctx: RunContext, dataset: str) -> tuple[int, float]:
     if train.get("samples"):  # the last run's examples of this dataset, on average
         return sizes["train"], train["total_tokens"] / train["samples"]
     system = estimate_tokens(ctx.config.export.system_prompt or "")
-    return sizes["train"], DEFAULT_RECORD_TOKENS + system
+    return sizes["train"], expected.FIRST_RUN_RECORD_TOKENS + system
 
 
 def _template_factor(table: ExperimentTable, stats: dict[str, Any]) -> float:
