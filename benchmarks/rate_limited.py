@@ -31,7 +31,7 @@ from typing import Any
 
 import openai
 
-from doctune.foundation.config import ModelSettings
+from doctune.foundation.config import ClientConfig, ModelSettings
 from doctune.models.base import Message
 from doctune.models.client import ModelClient
 from doctune.models.openai import OpenAIBackend
@@ -102,7 +102,9 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--calls", type=int, default=560)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--concurrency", type=int, default=ClientConfig().concurrency, help="default: doctune's"
+    )
     parser.add_argument("--requests", type=int, default=150, help="allowed per window")
     parser.add_argument("--window", type=float, default=3.0, help="seconds")
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")

@@ -231,6 +231,7 @@ def main() -> None:
             project = prepare(root)
             config = yaml.safe_load((project / "doctune.yaml").read_text())
             config["client"]["cache_path"] = str(root / "calls.sqlite")
+            config["client"].pop("concurrency", None)  # doctune at its default, as the peers
             (project / "doctune.yaml").write_text(yaml.safe_dump(config))
             texts = peer_texts(project)
             (root / "texts.json").write_text(json.dumps(texts))

@@ -68,7 +68,14 @@ class ModelsConfig(Section):
 
 
 class ClientConfig(Section):
-    concurrency: int = Field(16, gt=0, description="Model calls in flight at once.")
+    concurrency: int = Field(
+        64,
+        gt=0,
+        description="Most model calls in flight at once. A ceiling, not a rate: the client paces "
+        "itself by the provider's rate-limit headers and halves its limit on a 429, so a high "
+        "ceiling slows down on a rate-limited account instead of burning retries, and keeps a "
+        "fast endpoint busy (a local vLLM server, a provider without a tight quota).",
+    )
     max_retries: int = Field(6, ge=0, description="Retries on 429/5xx/timeouts/connection errors.")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
     structured_retries: int = Field(
