@@ -23,6 +23,7 @@ from doctune.cli import main
 from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.manifest import Manifest
 from doctune.foundation.records import QARecord
+from doctune.pipeline import UNANSWERED
 from doctune.testing.fake_openai import FakeOpenAIServer, Faults
 
 SPLITS = ("train", "validation", "test")
@@ -128,19 +129,26 @@ def test_injected_faults_lose_no_record(
         run_cli("run", str(example_project), "--until", "synthesize")
         assert server.counts["429"] and server.counts["500"] and server.counts["truncated"]
         # One call in a few hundred can draw a truncated reply on all three of its attempts
-        # (p ~ 0.07 each): it is listed as rejected, never cached, and `--force` asks it again
-        # while every good reply comes from the cache.
+        # (p ~ 0.07 each): it is listed as rejected, never cached, and the stage stays out of
+        # date, so a plain rerun asks it again while every good reply comes from the cache.
         first = server.completions
         for _ in range(3):
-            faulty = Manifest(example_project / "out")
-            rejected = sum(
-                a.records for a in faulty.find_stage("synthesize") if a.kind == "rejected"
-            )
-            if not rejected:
+            left = unanswered(example_project)
+            if not left:
                 break
+            seen = {json.dumps(b, sort_keys=True) for b in server.bodies}
             before = server.completions
-            run_cli("run", str(example_project), "--until", "synthesize", "--force")
-            assert server.completions - before < 0.1 * first  # the failed calls only
+            output = run_cli("run", str(example_project), "--until", "synthesize")
+            assert "ingest: up to date" in output  # only the stage that failed runs again
+            asked = server.completions - before
+            assert 0 < asked < 0.1 * first  # every good reply came from the cache
+            # What was asked before, asked again: the failed chains only (an ask and at most
+            # two re-asks each, the same bodies when the same fault strikes again).
+            again = {json.dumps(b, sort_keys=True) for b in server.bodies[-asked:]} & seen
+            assert len(again) <= 3 * left
+        assert not unanswered(example_project)
+        output = run_cli("run", str(example_project), "--until", "synthesize")
+        assert "synthesize: up to date" in output
     clean, faulty = Manifest(clean_project / "out"), Manifest(example_project / "out")
     for recipe in ("pdf_synthetic", "knowledge_distillation"):
         a = read_jsonl(
@@ -155,6 +163,15 @@ def test_injected_faults_lose_no_record(
             # Ids are positional (chunk, pair index): the very same records. Distillation ids
             # include the question, which a re-asked call may word differently.
             assert [r.id for r in a] == [r.id for r in b]
+
+
+def unanswered(project: Path) -> int:
+    """The calls the last synthesize run left failed (0 once the stage is up to date)."""
+    state = Manifest(project / "out").stage_state("synthesize")
+    assert state is not None
+    left = int(state.summary.get(UNANSWERED, 0))
+    assert (state.fingerprint == "") == (left > 0)
+    return left
 
 
 def _cache_rows(path: Path) -> int:
