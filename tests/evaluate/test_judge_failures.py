@@ -27,6 +27,7 @@ from doctune.foundation.jsonl import read_jsonl
 from doctune.models import ModelClient, parse_spec
 from doctune.models.experiments import ModelRef
 from doctune.models.openai import OpenAIBackend
+from doctune.pipeline import StageResult, get_stage, is_up_to_date, run_stage
 from doctune.testing.fake_openai import (
     FakeOpenAIServer,
     HTTPFault,
@@ -67,6 +68,23 @@ def rows(project: Path) -> list[SuiteScore]:
     return read_jsonl(project / "out" / "evaluate" / "scores.jsonl", SuiteScore)
 
 
+def rerun_evaluate(project: Path) -> StageResult | None:
+    """The evaluate stage as a plain `doctune evaluate` runs it: skipped when up to date."""
+    ctx = RunContext(project, show_progress=False)
+
+    async def go() -> StageResult | None:
+        try:
+            return await run_stage(ctx, get_stage("evaluate"))
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(go())
+
+
+def up_to_date(project: Path) -> bool:
+    return is_up_to_date(RunContext(project, show_progress=False), get_stage("evaluate"))
+
+
 def judge_prompt(r: ItemResult) -> str:
     return judge_messages(r.question, r.reference or "", r.answer)[-1].content
 
@@ -102,10 +120,14 @@ def test_a_garbling_judge_then_a_healthy_one_judges_every_item_it_excluded(
     )
     ctx.cache.close()
 
-    # The endpoint recovered: the same project and cache, forced like `evaluate --force`.
+    # The stage kept its results but is out of date: the judge calls it could not make are
+    # still to be asked.
+    assert not up_to_date(project)
+
+    # The endpoint recovered: the same project and cache, a plain rerun (no --force).
     server.responders[AnswerJudgement.__name__] = healthy
     seen = len(server.bodies)
-    run_evaluate(project)
+    assert rerun_evaluate(project) is not None
     asked = server.bodies[seen:]
     assert asked and all(b.get("response_format") for b in asked)  # no answer asked again
     assert len(asked) == len({judge_prompt(r) for r in first if key(r) in garbled})
@@ -116,6 +138,10 @@ def test_a_garbling_judge_then_a_healthy_one_judges_every_item_it_excluded(
     ctx = RunContext(project)
     assert ctx.cache is not None and ctx.cache.failures() == []
     ctx.cache.close()
+    # Every call answered: up to date, and a third run asks nothing.
+    assert up_to_date(project)
+    calls = server.completions
+    assert rerun_evaluate(project) is None and server.completions == calls
 
 
 FLAKY = "Which catalyst is used in the acylation?"
@@ -147,7 +173,7 @@ def test_a_judge_call_that_fails_excludes_its_items_and_the_stage_goes_on(
     assert result.summary["excluded"] == "judge_failed=6"
 
     server.responders[AnswerJudgement.__name__] = healthy
-    run_evaluate(project)
+    assert rerun_evaluate(project) is not None  # out of date while calls had failed
     assert all(r.excluded is None for r in results(project))
 
 
@@ -234,9 +260,10 @@ def test_mmlu_generation_isolates_a_failed_call(fake_openai: FakeOpenAIServer) -
 
 
 def test_the_issue_case_through_the_cli(tmp_path: Path, server: FakeOpenAIServer) -> None:
-    """`doctune evaluate` against a judge that garbles, then `doctune evaluate --force` once it
-    recovered: the second run asks the judge again and ends with every item judged (it used to
-    make 0 calls and exclude the same items); a judge down for everything exits 4."""
+    """`doctune evaluate` against a judge that garbles, then `doctune evaluate` again once it
+    recovered: the stage was left out of date, so the second run asks the judge again and ends
+    with every item judged (it used to make 0 calls and exclude the same items, unless forced);
+    a third run is up to date; a judge down for everything exits 4."""
     project = make_project(tmp_path / "p", {"evaluate": {"suites": QA, "baselines": []}})
     runner = CliRunner()
     server.responders[AnswerJudgement.__name__] = garbling(healthy, RATE)
@@ -244,11 +271,17 @@ def test_the_issue_case_through_the_cli(tmp_path: Path, server: FakeOpenAIServer
     assert first.exit_code == 0, first.output
     excluded = sum(row.excluded for row in rows(project))
     assert excluded > 0 and "judge_failed=" in first.output
+    assert "the stage stays out of date: a rerun asks them again" in first.output
     server.responders[AnswerJudgement.__name__] = healthy
     calls = server.completions
-    again = runner.invoke(main, ["evaluate", str(project), "--force", "--no-progress"])
+    again = runner.invoke(main, ["evaluate", str(project), "--no-progress"])
     assert again.exit_code == 0, again.output
     assert server.completions > calls and sum(row.excluded for row in rows(project)) == 0
+    assert "stays out of date" not in again.output
+    calls = server.completions
+    third = runner.invoke(main, ["evaluate", str(project), "--no-progress"])
+    assert third.exit_code == 0 and "evaluate: up to date" in third.output, third.output
+    assert server.completions == calls
 
     def down(body: dict[str, Any]) -> str:
         raise HTTPFault(503, "service unavailable")
