@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from doctune.foundation.records import Chunk, stable_id, text_sha256
-from doctune.ingest.document import Extracted
+from doctune.ingest.document import Extracted, pages_in
 from doctune.models.tokens import TokenCounter
 
 # After these a full stop does not end a sentence ("approx. 40 °C", "e.g. THF").
@@ -275,6 +275,7 @@ def to_chunks(
     kept = [(s, doc.text[s.start : s.end]) for s in spans]
     kept = [(s, text) for s, text in kept if len(text.strip()) >= min_chars]
     ids = chunk_ids(doc_id, [text for _, text in kept])
+    ranges = doc.page_ranges()
     return [
         Chunk(
             id=ids[index],
@@ -282,7 +283,7 @@ def to_chunks(
             path=path,
             index=index,
             text=text,
-            pages=doc.pages_between(span.start, span.end),
+            pages=pages_in(ranges, span.start, span.end),
             section=" > ".join(span.section) or None,
             start=span.start,
             end=span.end,

@@ -44,15 +44,20 @@ class Extracted:
 
     def pages_between(self, start: int, end: int) -> list[int]:
         """Pages whose text overlaps [start, end): a page runs from its start to the next one's."""
+        return pages_in(self.page_ranges(), start, end)
+
+    def page_ranges(self) -> list[tuple[int, int, int]]:
+        """(page, start, end) of every page, in the order of the text (computed once for all of
+        a document's chunks rather than sorted again for each)."""
         if not self.page_starts:
             return []
         ordered = sorted(self.page_starts.items(), key=lambda kv: kv[1])
-        pages = []
-        for i, (page, page_start) in enumerate(ordered):
-            page_end = ordered[i + 1][1] if i + 1 < len(ordered) else len(self.text)
-            if page_start < end and page_end > start:
-                pages.append(page)
-        return sorted(pages)
+        ends = [s for _, s in ordered[1:]] + [len(self.text)]
+        return [(page, a, b) for (page, a), b in zip(ordered, ends, strict=True)]
+
+
+def pages_in(ranges: list[tuple[int, int, int]], start: int, end: int) -> list[int]:
+    return sorted(page for page, a, b in ranges if a < end and b > start)
 
 
 def clean_inline(text: str) -> str:
