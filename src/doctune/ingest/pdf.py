@@ -47,8 +47,7 @@ _LINE = re.compile(r"[^\r\n]+")
 class _Line:
     text: str
     page: int
-    size: float
-    bold: bool
+    size: float  # no weight: no heuristic uses it, and asking PDFium costs a C call a line
     y: float  # baseline of the first glyph, PDF units (grows upwards)
     right: float  # right edge of the last glyph
 
@@ -64,7 +63,7 @@ def read_pdf(path: Path, data: bytes, password: str | None = None) -> list[Extra
         tried = [i for i in range(n_pages) if not pages[i] and fallback.draws_text(pdf, i)]
         for i in tried:
             pages[i] = [
-                _Line(ln.text, i + 1, ln.size, ln.bold, ln.y, ln.right)
+                _Line(ln.text, i + 1, ln.size, ln.y, ln.right)
                 for ln in fallback.page_lines(data, i, password)
             ]
         if not any(pages):
@@ -137,7 +136,7 @@ def _page_lines(pdf: pdfium.PdfDocument, index: int) -> list[_Line]:
         position = _char_positions(text, n_chars)
         if position is None:
             return [
-                _Line(s, index + 1, 0.0, False, 0.0, 0.0)
+                _Line(s, index + 1, 0.0, 0.0, 0.0)
                 for s in (m.group().strip() for m in _LINE.finditer(text))
                 if s
             ]
@@ -168,7 +167,7 @@ def _measured_lines(
     call per C call, and the ctypes out-parameters are allocated once per page. `position`
     None: text and character indices are the same."""
     origin, font_size = pdfium_c.FPDFText_GetCharOrigin, pdfium_c.FPDFText_GetFontSize
-    font_weight, char_box = pdfium_c.FPDFText_GetFontWeight, pdfium_c.FPDFText_GetCharBox
+    char_box = pdfium_c.FPDFText_GetCharBox
     x, y = ctypes.c_double(), ctypes.c_double()
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
     lines = []
@@ -183,10 +182,9 @@ def _measured_lines(
             first, last = position(first), position(last)
         origin(raw, first, x, y)  # ctypes passes the out-parameters by reference
         size = font_size(raw, first)
-        bold = font_weight(raw, first) >= 600
         if not char_box(raw, last, left, right, bottom, top):
             raise pdfium.PdfiumError("Failed to get charbox.")
-        lines.append(_Line(stripped, page, round(size, 1), bold, y.value, right.value))
+        lines.append(_Line(stripped, page, round(size, 1), y.value, right.value))
     return lines
 
 
