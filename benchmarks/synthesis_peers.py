@@ -9,8 +9,8 @@ of them. Each row is calls per second as the server sees them: the completions i
 by the wall time of the generation part (imports excluded, each tool's own setup of the run, such
 as distilabel's worker processes, included).
 
-- doctune: the synthesize stage with the example's settings (both recipes, concurrency 16, the
-  default), empty call cache, in this process.
+- doctune: the synthesize stage with the example's settings but client.concurrency at its
+  default (64; the example sets 16), both recipes, empty call cache, in this process.
 - distilabel: `SelfInstruct` (instructions from each text) -> `ExpandColumns` -> `TextGeneration`
   (an answer to each instruction), `OpenAILLM` pointed at the server, every other setting the
   default; run by the python of the venv <peers-dir>/distilabel.
@@ -25,21 +25,24 @@ Plain-text replies from the fake come as five lines (see lines_responder): with 
 one-line replies SelfInstruct finds 1 instruction per text where a real teacher gives 5, and
 distilabel made 154 calls (4-7x below doctune on wall time), a figure about the fake, not the tool.
 
-Measured here (2 cores, load 4-5.7 from other work; latency 100 ms; 77 chunks of 4 files;
-distilabel 1.5.3, synthetic-data-kit 0.0.5; 4 runs, ~20-35 s each):
+Measured here, one run after the default concurrency went from 16 to 64 (2 cores, load 1.7-2.9
+from other work; latency 100 ms; 77 chunks of 4 files; distilabel 1.5.3, synthetic-data-kit 0.0.5):
 
     tool               calls  calls/s wall  doctune/tool  calls/s span  doctune/tool  in flight
-    doctune              440      83-122          1           93-130          1        11-14
-    distilabel           458      54-69      1.55-2.22x      104-141     0.90-1.21x   19-21
-    synthetic-data-kit    22      12-16      5.4-10.6x        12-17      5.7-10.6x    1.3-1.7
+    doctune              440      192.5          1            242.6          1          32.5
+    distilabel           458       61.4        3.14x          131.3        1.85x        20.3
+    synthetic-data-kit    22       12.6       15.24x           13.6       17.79x         1.4
 
-So the goal (>= 5x the best peer) is not met: against distilabel doctune is ~1.8x on wall time,
-all of it distilabel's fixed cost of starting a process per step (~4-5 s, which a larger corpus
-amortizes), and ~1x over the server's span, where distilabel keeps more calls in flight (its
-default input_batch_size of 50 is sent at once) than doctune's default concurrency of 16.
-synthetic-data-kit works a document at a time (a summary call, then one batch of its 4,000-char
-chunks), so ~1.5 calls are in flight; its 0 pairs are the fake's replies not parsing as its QA
-format (it then never reaches its 25-pair target and asks for every chunk).
+Before, at 16 (4 runs, load 4-5.7): doctune 83-122 calls/s wall, 1.55-2.22x distilabel, 0.90-1.21x
+over the server's span with 11-14 in flight. The goal (>= 5x the best peer) is still not met: on
+2 shared cores even the bare replay loop at 64 reaches only 143-232 calls/s against this
+server (synthesis_replay.py, same day), so over the span doctune is bounded by the machine, not
+by its concurrency, and distilabel's ~20 in flight already gets half of that (5x would need
+~650 calls/s, above the 64 / 100 ms ceiling of 640). On wall time the rest is distilabel's fixed cost of a process per
+step (~4-5 s, which a larger corpus amortizes). synthetic-data-kit works a document at a time
+(a summary call, then one batch of its 4,000-char chunks), so ~1.5 calls are in flight; its 0
+pairs are the fake's replies not parsing as its QA format (it then never reaches its 25-pair
+target and asks for every chunk).
 """
 
 from __future__ import annotations
