@@ -3,7 +3,9 @@
 Each file is read and chunked in a worker process (`ingest.workers` of them; 1 reads in this
 process). The results come back in the documents' order, never in the order the workers finish,
 so the chunks file is the same whatever the number of workers. Only a few files are in flight at
-a time (their bytes travel to the worker), so memory does not grow with the corpus.
+a time (their bytes travel to the worker), so memory does not grow with the corpus. A worker
+takes a few files per task and sends back each chunk already encoded as its JSON line, so the
+stage itself does little per page.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from doctune.ingest.document import ReadError
 from doctune.ingest.readers import read_document
 from doctune.models.tokens import TokenCounter, get_token_counter
 
-IN_FLIGHT_PER_WORKER = 4  # enough to keep a worker busy while the next file's bytes travel
+FILES_PER_TASK = 4  # files a worker reads per task: one round trip to the pool for several
+IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker, so one is always waiting for it
 
 
 @dataclass(frozen=True)
@@ -69,27 +72,31 @@ def read_all(
         for job in jobs:
             yield read_one(job, chunker, setup.min_chars)
         return
+    # Several files per task on a large corpus; one per task on a small one, so every worker
+    # still gets some.
+    size = max(1, min(FILES_PER_TASK, len(jobs) // (workers * IN_FLIGHT_PER_WORKER)))
+    tasks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), initializer=_start_worker, initargs=(setup,)
+        max_workers=min(workers, len(tasks)), initializer=_start_worker, initargs=(setup,)
     ) as pool:
-        pending: list[Future[Outcome]] = []
-        queue = iter(jobs)
-        for job in queue:
-            pending.append(pool.submit(_work, job))
+        pending: list[tuple[int, Future[list[Outcome]]]] = []
+        queue = iter(tasks)
+        for task in queue:
+            pending.append((len(task), pool.submit(_work, task)))
             if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
                 break
         while pending:
-            yield _result(pending.pop(0))
-            job = next(queue, None)
-            if job is not None:
-                pending.append(pool.submit(_work, job))
+            yield from _results(*pending.pop(0))
+            task = next(queue, None)
+            if task is not None:
+                pending.append((len(task), pool.submit(_work, task)))
 
 
-def _result(future: Future[Outcome]) -> Outcome:
+def _results(size: int, future: Future[list[Outcome]]) -> list[Outcome]:
     try:
         return future.result()
     except BrokenProcessPool as exc:  # the worker died (out of memory, a crash in a library)
-        return None, f"cannot be read (the reading process died: {exc})"
+        return [(None, f"cannot be read (the reading process died: {exc})")] * size
 
 
 def _start_worker(setup: Setup) -> None:
@@ -98,12 +105,15 @@ def _start_worker(setup: Setup) -> None:
     _worker = (Chunker(count, setup.chunk_tokens, setup.overlap_tokens), setup.min_chars)
 
 
-def _work(job: Job) -> Outcome:
+def _work(task: list[Job]) -> list[Outcome]:
     assert _worker is not None, "worker not started"
-    sha, entry = read_one(job, *_worker)
-    if isinstance(entry, CachedFile):  # only the encoded lines travel back, not the models
-        entry = replace(entry, chunks=[])
-    return sha, entry
+    outcomes = []
+    for job in task:
+        sha, entry = read_one(job, *_worker)
+        if isinstance(entry, CachedFile):  # only the encoded lines travel back, not the models
+            entry = replace(entry, chunks=[])
+        outcomes.append((sha, entry))
+    return outcomes
 
 
 def read_one(job: Job, chunker: Chunker, min_chars: int) -> Outcome:
