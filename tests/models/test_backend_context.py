@@ -104,6 +104,27 @@ def test_a_reask_too_long_for_the_context_is_not_sent() -> None:
     assert result.error is not None and "re-ask not sent: prompt exceeds context (" in result.error
 
 
+def test_a_request_that_cannot_fit_is_not_a_failed_call() -> None:
+    """Nothing was sent, so no rerun can change it: it is booked as unfitted, not as a failed
+    call (which would keep its stage out of date for good) and not in the failures table."""
+    with FakeOpenAIServer(responder=lambda body: '{"answer": "x"}') as server:
+        settings = ModelSettings(base_url=server.base_url, context_length=200)
+        client = ModelClient(OpenAIBackend(parse_spec("openai:m"), settings), settings=settings)
+        messages = [Message(role="user", content="word " * 400)]
+
+        async def ask() -> Structured[Answer]:
+            try:
+                return await client.structured(messages, Answer, max_tokens=50)
+            finally:
+                await client.aclose()
+
+        result = asyncio.run(ask())
+    assert result.value is None and result.attempts == 0 and server.completions == 0
+    assert result.error is not None and result.error.startswith("prompt exceeds context (")
+    row = client.ledger.totals()
+    assert row.unfitted == 1 and row.failed_structured == 0 and row.failed_calls == 0
+
+
 def test_openai_counts_in_the_configured_tokenizer(
     short_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -84,6 +84,7 @@ class UsageRow:
     invalid_replies: int = 0
     failed_structured: int = 0
     failed_calls: int = 0
+    unfitted: int = 0  # structured requests not sent: too long for the model's context
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -298,8 +299,14 @@ class ModelClient:
         if result.ok:
             self._store([r for r in replies if r.fresh and not r.shared])
             return result
-        self.ledger.row(self.spec, self.stage).failed_structured += 1
-        if self.cache is not None and replies:
+        row = self.ledger.row(self.spec, self.stage)
+        if not replies:
+            # Never sent (the prompt does not fit the model's context): no rerun can change that,
+            # so it is not a failed call that keeps its stage out of date.
+            row.unfitted += 1
+            return result
+        row.failed_structured += 1
+        if self.cache is not None:
             reason = f"invalid reply after {result.attempts} attempts: {result.error}"
             self.cache.record_failure(replies[0].key, self.spec, reason)
         return result
