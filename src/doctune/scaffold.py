@@ -31,7 +31,8 @@ models:
       price_output_per_mtok: 10.00
 
 client:
-  concurrency: 16
+  # A ceiling: calls are paced by the provider's rate-limit headers and back off on a 429.
+  concurrency: 64
   max_retries: 6
 
 ingest:
