@@ -10,6 +10,7 @@ stage itself does little per page.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
@@ -76,6 +77,17 @@ def read_all(
     # still gets some.
     size = max(1, min(FILES_PER_TASK, len(jobs) // (workers * IN_FLIGHT_PER_WORKER)))
     tasks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
+    # The forked workers share this process's memory until they write to it; a garbage
+    # collection in a worker writes to every object it sees, so the objects alive now are moved
+    # out of its reach (each worker held ~9 MiB more without this on the benchmark's corpus).
+    gc.freeze()
+    try:
+        yield from _read_in_pool(tasks, setup, workers)
+    finally:
+        gc.unfreeze()
+
+
+def _read_in_pool(tasks: list[list[Job]], setup: Setup, workers: int) -> Iterator[Outcome]:
     with ProcessPoolExecutor(
         max_workers=min(workers, len(tasks)), initializer=_start_worker, initargs=(setup,)
     ) as pool:
