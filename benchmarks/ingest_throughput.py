@@ -54,19 +54,21 @@ workers do not pay at this load). 300 pages: workers=1 0.55 of bare (a fixed ~0.
 hashing the ingest code for the cache key). Peak PSS unchanged (bare 23, one worker 42-44 MiB).
 The goal of 0.9x with one worker is still not met.
 
-After c8c1172 (line geometry in one loop with no font-weight call, IsGenerated asked only of
-characters PDFium can generate, each chunk encoded once, in the worker, a few files per pool
-task; same chunks.jsonl and report.json), one run at load 4.8-4.9: 3,000 pages bare 3.0 CPU s /
-575 pages/s; workers=1 4.5 CPU s (1.50x bare's CPU per page), 0.72 of bare; workers=2 5.0 CPU s,
-0.70 of bare (no second core free at this load). 300 pages: workers=1 0.65, workers=2 0.53.
-Peak PSS: bare 21 MiB; one worker 37 -> 40 MiB; two 53 -> 81 MiB (parent 36 -> 38, the two
-workers 34 -> 50; a worker's own loop over the 1,000 documents in one process stays at 30 MiB
-USS, so the growth is likely pages the parent unshares after the fork; not pinned down). The
-same load, 2af1769 (before these changes): one worker 5.1 vs 2.9 CPU s (1.76x), two 5.8 s,
-workers 36 MiB. Steadier, in one process, best of 4 over the 300 documents: read_pdf 1.12 ->
-0.96 CPU s and read + chunk 1.23 -> 1.11 s against 0.68-0.69 s bare (1.79x -> 1.64x). The goals
-(0.9x / 1.5x wall, <= 1.1x CPU) are still not met: what is left is mostly per-line Python (the
-paragraph heuristics, cleaning) and the per-page C calls (~110 for the undecodable test).
+After 8d79700 (line geometry in one loop with no font-weight call, IsGenerated asked only of
+characters PDFium can generate, page ranges sorted once per document, each chunk encoded once,
+in the worker, a few files per pool task, gc.freeze() before the pool forks; same chunks.jsonl
+and report.json), one run at load 1.5, then 2af1769 (before these) right after it at load 1.4-1.5:
+3,000 pages bare 2.8 CPU s / 1,054 pages/s; workers=1 4.0 CPU s (1.43x bare's CPU per page;
+2af1769: 4.8 vs 3.0 s, 1.60x), 0.70 of bare (2af1769: 0.63); workers=2 4.5 CPU s, 1.15 of bare
+= 1.64x the one-worker rate (2af1769: 5.4 s, 1.00 of bare). 300 pages: workers=1 0.69, two 0.91.
+Peak PSS: bare 25 MiB; one worker 44 -> 48 MiB from 100 to 1,000 documents; two 60 -> 66 MiB
+(workers 35 -> 37). Without gc.freeze() the workers' PSS grew to ~50 MiB on 1,000 documents in
+most runs: a collection in a worker touched every object inherited from the stage and copied
+its pages. Steadier, in one process, best of 4 over 300 documents at load ~3.5: read_pdf 1.12
+-> 0.96 CPU s, read + chunk 1.23 -> 1.11 s, bare 0.68-0.69 s (1.79x -> 1.64x). The goals
+(0.9x of the bare loop with one worker, 1.5x with two, <= 1.1x its CPU per page) are still not
+met; two workers do reach 1.5x the one-worker rate when two cores are free. What is left is per-line Python (the paragraph heuristics, cleaning), the per-page C calls
+(~110 for the undecodable test) and the stage's own work (hashing, cache, output files).
 """
 
 from __future__ import annotations
