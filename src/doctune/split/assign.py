@@ -11,7 +11,9 @@ component) would put too many records in one place at once, so it is cut instead
 partitioned between the splits, each split's share of the group fixed by a systematic rounding
 seeded by the group's id, and records whose chunks end up in two splits are dropped. The cut
 depends only on the group's own records and chunk ids, so it too is the same in every run until
-the group itself changes.
+the group itself changes. A cut that would cost more records (dropped, or crowded into one
+part) than placing the group whole does (records that cite mostly the same few chunks, as
+distillation's retrieved contexts do) is not made: the group goes whole, by its hash.
 """
 
 from __future__ import annotations
@@ -108,9 +110,18 @@ def assign(
         if len(group) <= CUT_ABOVE:
             out[bucket(u, shares)].extend(group)
             continue
-        cut += 1
         wanted = rounded_counts(len(group), shares, u)
-        for name, placed in cut_group(group, wanted, seed=seed, recipe=recipe).items():
+        parts = cut_group(group, wanted, seed=seed, recipe=recipe)
+        # Placed whole, a group misses on average size x (1 - sum of squared shares) records of
+        # its wish; the choice must not depend on where its hash falls, or it would bias sizes.
+        whole_cost = len(group) * (1 - sum(s * s for s in shares.values()))
+        if misplaced(parts, wanted) >= whole_cost:
+            # Records citing mostly the same few chunks cannot be cut: every part but one would
+            # lose its records. Whole, by its hash, the group is at least placed without bias.
+            out[bucket(u, shares)].extend(group)
+            continue
+        cut += 1
+        for name, placed in parts.items():
             out[name].extend(placed)
     stats = {
         "groups": len(groups),
@@ -118,6 +129,15 @@ def assign(
         "largest_group": max((len(g) for g in groups), default=0),
     }
     return out, stats
+
+
+def misplaced(parts: dict[str, list[QARecord]], wanted: dict[str, int]) -> int:
+    """What a cut costs against its wish: records a part holds beyond what it wanted (they are
+    missing from another part), and records dropped as straddling, counted twice: a dropped
+    record is lost, where a group placed whole only shifts the sizes (without bias over many
+    groups, while a failed cut always favours the part grown first)."""
+    over = sum(max(0, len(parts[n]) - w) for n, w in wanted.items())
+    return 2 * len(parts[STRADDLING]) + over
 
 
 def cut_group(
