@@ -77,8 +77,10 @@ def test_the_launched_process_has_its_session_death_signal_and_no_key(
     assert "OPENAI_API_KEY" not in env and "sk-must-not-pass" not in text and "PATH" in env
 
 
-def start_parent(tmp_path: Path, tiny_model_dir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    job = make_job(tmp_path, tiny_model_dir, hp={"epochs": 20}, save_steps=4)  # 80 steps
+def start_parent(
+    tmp_path: Path, tiny_model_dir: Path, epochs: int = 20
+) -> tuple[subprocess.Popen[bytes], Path]:
+    job = make_job(tmp_path, tiny_model_dir, hp={"epochs": epochs}, save_steps=4)  # 4 an epoch
     job_file = tmp_path / "job-input.json"
     job_file.write_text(job.model_dump_json())
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(job_file)])
@@ -131,7 +133,9 @@ def test_kill_9_of_doctune_takes_the_worker_and_the_rerun_resumes(
 
 @pytest.mark.slow
 def test_ctrl_c_ends_the_worker_with_doctune(tmp_path: Path, tiny_model_dir: Path) -> None:
-    parent, run = start_parent(tmp_path, tiny_model_dir)
+    # 2,000 steps: on an idle machine 80 can all be done between the first checkpoint and the
+    # signal, and the run then ends well before Ctrl-C reaches it.
+    parent, run = start_parent(tmp_path, tiny_model_dir, epochs=500)
     worker = wait_for_worker(parent, run)
     parent.send_signal(signal.SIGINT)  # what a terminal sends to doctune alone: own session
     assert parent.wait(timeout=60) != 0  # interrupted, not finished
