@@ -234,10 +234,7 @@ def test_estimate_is_exact_with_splits_and_zero_when_cached(
     rates = expected.FIRST_RUN_KEEP_RATE
     kept = [
         round(18 * rates["pdf_synthetic"]),
-        round(
-            round(planned * rates["knowledge_distillation"])
-            * expected.FIRST_RUN_SPLIT_KEPT.get("knowledge_distillation", 1.0)
-        ),
+        round(planned * rates["knowledge_distillation"]),  # split keeps them all
     ]
     assert planned_rephrase.calls == sum(round(k * 0.8) + round(k * 0.1) for k in kept)
 

@@ -40,10 +40,6 @@ DEFAULT_KEEP_RATE = 0.40
 # Topics the teacher lists per document in distillation's first call (the fake: 8 for the
 # example's 4 documents, 46 for the 1 MB corpus's 24); the recipe asks for up to 20.
 FIRST_RUN_TOPICS_PER_DOCUMENT = 2
-# Share of a recipe's curated records that split keeps, where it drops some (records straddling
-# two splits when a group is cut): none on the example since split places groups it cannot cut
-# well whole (its distillation records cite the same few retrieved chunks; 120 of 120 kept).
-FIRST_RUN_SPLIT_KEPT: dict[str, float] = {}
 # Tokens of a training record before export has counted any, the system prompt aside: the fake's
 # answers are one sentence of the context (the example's export: 16,841 tokens over 155 records,
 # 17 of each the system prompt).
@@ -143,7 +139,6 @@ def split_sizes(ctx: RunContext, recipe: str) -> tuple[dict[str, int], str]:
         return {
             s: round(kept * last["sizes"].get(s, 0) / last["records"]) for s in SPLITS
         }, f"{source}, last run's split shares"
-    kept = round(kept * FIRST_RUN_SPLIT_KEPT.get(recipe, 1.0))
     sizes = ctx.config.split.sizes_for(recipe)
     values = dict(zip(SPLITS, sizes.values, strict=True))
     if sizes.is_count:

@@ -4,8 +4,9 @@ Tokens are the training split's records (the export written, else the split expe
 curation, `doctune.generation.expected`) x tokens per record x epochs, summed over the
 experiments of the grid that are not done yet. Tokens per record come from export's stats (the
 student's tokenizer, or ~4 characters per token when it was not cached), else the last run's
-stats, else the first-run default (`expected.FIRST_RUN_RECORD_TOKENS`); times the ratio of the tokens the last run's trainer counted to those
-export counted (the chat template's tokens), where there was a last run.
+stats, else the first-run default (`expected.FIRST_RUN_RECORD_TOKENS`); times the ratio of the
+tokens the last run's trainer counted to those export counted (the chat template's tokens), where
+there was a last run.
 
 Time is tokens / tokens per second, from the last run's training logs of the same student when
 there are some (the experiments table: tokens trained over wall time), else, for a local run on a CPU, from the figure measured
