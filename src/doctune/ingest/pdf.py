@@ -14,7 +14,7 @@ import ctypes
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from pathlib import Path
@@ -160,32 +160,49 @@ def _char_positions(text: str, n_chars: int) -> Callable[[int], int] | None:
     return lambda i: starts[i]
 
 
+_ORIGIN = fallback.untyped(pdfium_c.FPDFText_GetCharOrigin)
+_FONT_SIZE = fallback.untyped(pdfium_c.FPDFText_GetFontSize, ctypes.c_double)
+_CHAR_BOX = fallback.untyped(pdfium_c.FPDFText_GetCharBox)
+
+
 def _measured_lines(
     raw: object, text: str, position: Callable[[int], int] | None, page: int
 ) -> list[_Line]:
-    """Each line's geometry straight from the C API, in one loop: the wrapper costs a property
-    call per C call, and the ctypes out-parameters are allocated once per page. `position`
-    None: text and character indices are the same."""
-    origin, font_size = pdfium_c.FPDFText_GetCharOrigin, pdfium_c.FPDFText_GetFontSize
-    char_box = pdfium_c.FPDFText_GetCharBox
+    """Each line's geometry straight from the C API, in one loop: three calls a line, without
+    the wrapper's property call or ctypes' argument conversion, the out-parameters allocated
+    once per page. `position` None: text and character indices are the same."""
     x, y = ctypes.c_double(), ctypes.c_double()
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    at_x, at_y = ctypes.byref(x), ctypes.byref(y)
+    box = [ctypes.byref(v) for v in (left, right, bottom, top)]
     lines = []
-    for match in _LINE.finditer(text):
-        line = match.group()
+    for start, line in _line_pieces(text):
         stripped = line.strip()
         if not stripped:
             continue
-        first = match.start() + len(line) - len(line.lstrip())
+        first = start if len(stripped) == len(line) else start + len(line) - len(line.lstrip())
         last = first + len(stripped) - 1
         if position is not None:
             first, last = position(first), position(last)
-        origin(raw, first, x, y)  # ctypes passes the out-parameters by reference
-        size = font_size(raw, first)
-        if not char_box(raw, last, left, right, bottom, top):
+        _ORIGIN(raw, first, at_x, at_y)
+        size = _FONT_SIZE(raw, first)
+        if not _CHAR_BOX(raw, last, *box):
             raise pdfium.PdfiumError("Failed to get charbox.")
         lines.append(_Line(stripped, page, round(size, 1), y.value, right.value))
     return lines
+
+
+def _line_pieces(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, text) of each run of characters between line breaks (some may be blank)."""
+    crlf = text.count("\r\n")
+    if text.count("\r") != crlf or text.count("\n") != crlf:  # a lone CR or LF: the regex
+        yield from ((m.start(), m.group()) for m in _LINE.finditer(text))
+        return
+    start = 0  # PDFium ends every line with CRLF: a split does what the regex does, faster
+    for line in text.split("\r\n"):
+        if line:
+            yield start, line
+        start += len(line) + 2
 
 
 def _norm(text: str) -> str:
@@ -194,20 +211,25 @@ def _norm(text: str) -> str:
 
 def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
     """Drop page numbers and lines repeated at the top or bottom of most pages."""
+    # Only the two first and two last lines of a page can be running lines: their keys only.
+    edges = [{i: _edge_key(lines[i]) for i in _edge_positions(len(lines))} for lines in pages]
     edge_keys: Counter[str] = Counter()
-    for lines in pages:
-        edge_keys.update({_edge_key(line) for line in lines[:2] + lines[-2:]})
+    for keys in edges:
+        edge_keys.update(set(keys.values()))
     # On two pages or more, a line at the edge of most pages is a running header or footer.
     threshold = max(2, len(pages) // 2 + 1)
     running = {k for k, n in edge_keys.items() if n >= threshold} if len(pages) > 1 else set()
+    dropped = [
+        {i for i, k in keys.items() if k in running or _PAGE_NUMBER.match(k)} for keys in edges
+    ]
+    return [
+        [ln for i, ln in enumerate(lines) if i not in drop] if drop else lines
+        for lines, drop in zip(pages, dropped, strict=True)
+    ]
 
-    def keep(line: _Line, position: int, total: int) -> bool:
-        if 2 <= position < total - 2:
-            return True  # only the edges can hold running lines: no key to compute
-        key = _edge_key(line)
-        return not (key in running or _PAGE_NUMBER.match(key))
 
-    return [[ln for i, ln in enumerate(lines) if keep(ln, i, len(lines))] for lines in pages]
+def _edge_positions(total: int) -> range | list[int]:
+    return range(total) if total <= 4 else [0, 1, total - 2, total - 1]
 
 
 def _edge_key(line: _Line) -> str:
@@ -223,36 +245,49 @@ def _assemble(pages: list[list[_Line]], toc: set[str], n_pages: int) -> Extracte
     )
     builder = TextBuilder()
     for lines in pages:
-        if not lines:
-            continue
-        builder.page(lines[0].page)
-        pitch = _usual_pitch(lines)
-        width = max(ln.right for ln in lines)
-        para: list[_Line] = []
-        continues = _continues(builder, lines[0], body, toc)
-        for i, line in enumerate(lines):
-            if id(line) in headings:
-                _flush(builder, para, continues, width)
-                para, continues = [], False
-                prev = lines[i - 1] if i else None
-                if (
-                    prev is not None
-                    and builder.blocks
-                    and builder.blocks[-1].heading
-                    and (_wrapped_heading(prev, line, body, toc))
-                ):
-                    builder.extend_heading(line.text)
-                else:
-                    level = heading_sizes.index(line.size) + 1 if line.size in heading_sizes else 1
-                    depth = heading_level_from_number(line.text) or 1
-                    builder.heading(line.text, level + depth - 1)
-                continue
-            if para and _starts_paragraph(para[-1], line, pitch, width):
-                _flush(builder, para, continues, width)
+        if lines:
+            _page_blocks(builder, lines, headings, heading_sizes, body, toc)
+    return builder.build(page_count=n_pages)
+
+
+def _page_blocks(
+    builder: TextBuilder,
+    lines: list[_Line],
+    headings: set[int],
+    heading_sizes: list[float],
+    body: float,
+    toc: set[str],
+) -> None:
+    """One page's headings and paragraphs into the builder."""
+    builder.page(lines[0].page)
+    pitch = _usual_pitch(lines)
+    # The thresholds of _starts_paragraph, computed once per page.
+    gap_limit, short = pitch * _PARA_GAP, _SHORT_LINE * max(ln.right for ln in lines)
+    para: list[_Line] = []
+    continues = _continues(builder, lines[0], body, toc)
+    prev = None
+    for line in lines:
+        if id(line) in headings:
+            _flush(builder, para, continues, short)
+            para, continues = [], False
+            if (
+                prev is not None
+                and builder.blocks
+                and builder.blocks[-1].heading
+                and (_wrapped_heading(prev, line, body, toc))
+            ):
+                builder.extend_heading(line.text)
+            else:
+                level = heading_sizes.index(line.size) + 1 if line.size in heading_sizes else 1
+                depth = heading_level_from_number(line.text) or 1
+                builder.heading(line.text, level + depth - 1)
+        else:
+            if para and _starts_paragraph(para[-1], line, pitch, gap_limit, short):
+                _flush(builder, para, continues, short)
                 para, continues = [], False
             para.append(line)
-        _flush(builder, para, continues, width)
-    return builder.build(page_count=n_pages)
+        prev = line
+    _flush(builder, para, continues, short)
 
 
 def _body_size(pages: list[list[_Line]]) -> float:
@@ -294,14 +329,16 @@ def _usual_pitch(lines: list[_Line]) -> float:
     return statistics.median(pitches) if pitches else 0.0
 
 
-def _starts_paragraph(prev: _Line, line: _Line, pitch: float, width: float) -> bool:
+def _starts_paragraph(
+    prev: _Line, line: _Line, pitch: float, gap_limit: float, short: float
+) -> bool:
     if abs(prev.size - line.size) > 1.0:
         return True
     gap = prev.y - line.y
-    if pitch and (gap < 0 or gap > pitch * _PARA_GAP):
-        return True  # a wider gap, or the next column / a jump up the page
-    # A sentence that ends well short of the right margin ends its paragraph.
-    return prev.text.endswith(_SENTENCE_END) and prev.right < _SHORT_LINE * width
+    if pitch and (gap < 0 or gap > gap_limit):
+        return True  # a wider gap (over pitch * _PARA_GAP), or the next column / a jump up
+    # A sentence that ends well short of the right margin (`short`) ends its paragraph.
+    return prev.right < short and prev.text.endswith(_SENTENCE_END)
 
 
 def _continues(builder: TextBuilder, first: _Line, body: float, toc: set[str]) -> bool:
@@ -311,20 +348,24 @@ def _continues(builder: TextBuilder, first: _Line, body: float, toc: set[str]) -
     return builder.last_char not in ("", *_SENTENCE_END)
 
 
-def _flush(builder: TextBuilder, para: list[_Line], continues: bool, width: float) -> None:
+def _flush(builder: TextBuilder, para: list[_Line], continues: bool, short: float) -> None:
     if not para:
         return
-    text, glue = "", ""
+    parts: list[str] = []  # pieces and the glue between them; a leading empty piece takes none
+    glue = ""
     for line in para:
-        piece = clean_inline(line.text.rstrip(_SOFT_HYPHEN_CHARS))
-        text = f"{text}{glue}{piece}" if text else piece
+        text = line.text
+        hyphen = text.endswith(_SOFT_HYPHENS)
+        piece = clean_inline(text.rstrip(_SOFT_HYPHEN_CHARS) if hyphen else text)
+        if parts:
+            parts += (glue, piece)
+        elif piece:
+            parts.append(piece)
         # A soft hyphen marks a word PDFium split across lines: join the halves directly. A
         # line that stops well short of the margin mid-paragraph is a table row or a list
         # item: keep the line break. Wrapped prose lines are re-joined with a space.
-        if line.text.endswith(_SOFT_HYPHENS):
-            glue = ""
-        else:
-            glue = "\n" if line.right < _SHORT_LINE * width else " "
+        glue = "" if hyphen else "\n" if line.right < short else " "
+    text = "".join(parts)
     if "- " in text:  # the only place the pattern can match: skip the regex elsewhere
         text = _HYPHEN_SPACE.sub("-", text)  # 'well-\nknown' -> 'well-known'
     if continues:
