@@ -19,10 +19,12 @@ def _token(letters: str) -> re.Pattern[str]:
     up, low = re.escape(letters), re.escape(letters.lower())
     # Not glued to a word, a hyphen ("B-cells", "C-C bond"), a degree sign or a number ("60 C"),
     # not an abbreviation ("A.I.", "N/A") and not the C of a formula ("Pd/C", "C + I + G");
-    # "B/C" names two options.
+    # "B/C" names two options. Nor a term of an equation or a function ("E = hc/λ", "b^2 ≥ 6",
+    # "f(1, 1)", "‖Ax‖"): a symbol, which no grader reads as an option.
     return re.compile(
-        rf"(?<![\w\-'’°])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?<![+×*] )(?<![+×*])"
-        rf"(?P<L>[{up}{low}])(?![\w\-'’])(?!\.\w)(?!\s?[+×*]\s?[\w(])"
+        rf"(?<![\w\-'’°‖])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?<![+×*] )(?<![+×*])"
+        rf"(?P<L>[{up}{low}])(?![\w\-'’‖])(?!\.\w)(?!\s?[+×*]\s?[\w(])"
+        rf"(?!\s?(?:[=≠≈≥≤^]|\\[gl]eq?\b|_\{{?\w))(?!(?<=[{low}])\()"
     )
 
 

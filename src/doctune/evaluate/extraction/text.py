@@ -96,6 +96,7 @@ def normalise(text: str) -> str:
         text = pattern.sub(repl, text)
     text = _STRUCK.sub(" ", text)
     text = _SPACES.sub(_one_space, text)  # the substitutions above leave runs of spaces
+    text = text.replace("||", "‖")  # a norm ("||Ax||"), not an empty table cell
     text = _TABLE_RULE.sub("", text)
     # Table cells become clauses, so "| C | 0.210 mol | correct |" reads like a verdict line.
     text = _TABLE_EDGE.sub("", text).replace("|", " : ")
