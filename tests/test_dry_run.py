@@ -19,7 +19,7 @@ from doctune import pipeline
 from doctune.cli import main
 from doctune.commands.common import make_context
 from doctune.foundation.manifest import StageState
-from doctune.generation.expected import FIRST_RUN_KEEP_RATE, FIRST_RUN_RECORD_TOKENS
+from doctune.generation.expected import FIRST_RUN_RECORD_TOKENS, first_run_keep_rate
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.tokens import estimate_tokens
 from doctune.testing.fake_openai import FakeOpenAIServer
@@ -94,7 +94,7 @@ def test_evalsets_and_evaluate_estimates_follow_the_last_runs_curation(
 def test_without_a_last_run_the_first_run_keep_rate_is_used(example_project: Path) -> None:
     configure(example_project)
     rows = dry_run(example_project)
-    rate = FIRST_RUN_KEEP_RATE["pdf_synthetic"]
+    rate = first_run_keep_rate("pdf_synthetic", 77 * 3)
     assert f"first-run keep rate {rate:.2f}" in rows[("evaluate", "judge")][0].note
 
 
@@ -112,7 +112,7 @@ def test_train_is_listed_with_its_tokens_and_time(
     (train,) = rows[("train", "student")]
     # 77 chunks x 3 pairs, the first-run share kept, 0.7 of them in train; the first-run size
     # per record; 2 epochs.
-    records = round(round(77 * 3 * FIRST_RUN_KEEP_RATE["pdf_synthetic"]) * 0.7)
+    records = round(round(77 * 3 * first_run_keep_rate("pdf_synthetic", 77 * 3)) * 0.7)
     system = estimate_tokens(
         yaml.safe_load((example_project / "doctune.yaml").read_text())["export"]["system_prompt"]
     )

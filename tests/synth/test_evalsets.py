@@ -231,10 +231,11 @@ def test_estimate_is_exact_with_splits_and_zero_when_cached(
     topics = len({c.path for c in chunks}) * expected.FIRST_RUN_TOPICS_PER_DOCUMENT
     planned = sum(map(sum, plan_counts(300, topics, 5, 8)))
     assert planned < 300
-    rates = expected.FIRST_RUN_KEEP_RATE
+    cells = sum(1 for row in plan_counts(300, topics, 5, 8) for n in row if n > 0)
+    rate = expected.first_run_keep_rate
     kept = [
-        round(18 * rates["pdf_synthetic"]),
-        round(planned * rates["knowledge_distillation"]),  # split keeps them all
+        round(18 * rate("pdf_synthetic", 18)),
+        round(planned * rate("knowledge_distillation", planned, cells)),  # split keeps them all
     ]
     assert planned_rephrase.calls == sum(round(k * 0.8) + round(k * 0.1) for k in kept)
 

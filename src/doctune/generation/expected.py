@@ -26,17 +26,36 @@ from doctune.foundation.records import Chunk
 from doctune.foundation.results import CallEstimate
 from doctune.generation.recipes import distillation, get_recipe
 
+
 # -- FIRST_RUN: what a first dry run goes by where only the teacher can tell ---------------------
 # Calibrated on examples/ibuprofen with the loopback fake teacher (benchmarks/dry_run_accuracy.py,
 # 4 documents, 77 chunks, seed 0), the only teacher every project can run; a real teacher lists more
 # topics, repeats itself less and writes longer answers, so against one these run low. Each is
 # replaced by the project's own figure after one run.
 #
-# Share of a recipe's records curation keeps (duplicates, near duplicates, ungrounded answers):
-# the fake's 3 pairs of a chunk repeat one another (pdf_synthetic kept 77 of 231), distillation's
-# questions on one topic repeat less (142 of 320). Another recipe: the example's overall 219/551.
-FIRST_RUN_KEEP_RATE = {"pdf_synthetic": 0.33, "knowledge_distillation": 0.44}
-DEFAULT_KEEP_RATE = 0.40
+# Share of a recipe's records curation keeps (duplicates, near duplicates, ungrounded answers), as
+# `kept = share x records + common x units`: records about a chunk's own material are distinct
+# (`share` of all), while those about what many prompts share (for the fake, the instructions it
+# quotes; for a real teacher, the domain's generic questions) repeat, and curation keeps each once
+# however many prompts ask it: at most about `common` per unit, the recipe (pdf_synthetic: every
+# prompt has the same instructions) or a planned cell (distillation: a cell's questions prompt
+# states its topic and facet). So the keep rate falls toward `share` as the corpus grows; the
+# signal is the planned record count, known before any call. Calibrated on the example's records
+# by where their question came from: pdf_synthetic 45 of 231 its chunk's and all kept, 32 others
+# kept (77 of 231); distillation 104 of 320 kept about the material, 38 others over its 40 cells
+# (142 of 320). The 1 MB corpus then gets 0.21 (its run: 0.24) and 0.61 (0.54).
+@dataclasses.dataclass(frozen=True)
+class FirstRunKeep:
+    share: float  # of the records, kept as distinct
+    common: float  # records kept per unit beyond those
+
+
+FIRST_RUN_KEEP = {
+    "pdf_synthetic": FirstRunKeep(share=0.195, common=32.0),
+    "knowledge_distillation": FirstRunKeep(share=0.325, common=0.95),
+}
+DEFAULT_KEEP_RATE = 0.40  # another recipe: the example's overall 219 of 551
+
 # Topics the teacher lists per document in distillation's first call (the fake: 8 for the
 # example's 4 documents, 46 for the 1 MB corpus's 24); the recipe asks for up to 20.
 FIRST_RUN_TOPICS_PER_DOCUMENT = 2
@@ -107,12 +126,28 @@ def _documents_in(files: tuple[tuple[str, int, int], ...]) -> int:
     return len(distillation.documents(list(chunks)))
 
 
+def first_run_keep_rate(recipe: str, records: int, units: int = 1) -> float:
+    """The share of `records` curation keeps on a first run (see FIRST_RUN_KEEP); `units` is
+    the recipe's (1) or distillation's planned cells."""
+    model = FIRST_RUN_KEEP.get(recipe)
+    if model is None:
+        return DEFAULT_KEEP_RATE
+    if records <= 0:
+        return 1.0
+    return min(1.0, model.share + model.common * units / records)
+
+
 def keep_rate(ctx: RunContext, recipe: str) -> tuple[float, str]:
     """The share of a recipe's records curation keeps, and where the figure comes from."""
     counts = _summary(ctx, "curate").get("recipes", {}).get(recipe, {})
     if counts.get("records"):
         return counts.get("kept", 0) / counts["records"], "last run's keep rate"
-    return FIRST_RUN_KEEP_RATE.get(recipe, DEFAULT_KEEP_RATE), "first-run keep rate"
+    units = 1
+    if recipe == distillation.RECIPE:
+        planned = distillation_plan(ctx, _document_count(ctx))
+        units = planned.cells if planned is not None else 1
+    rate = first_run_keep_rate(recipe, synthesized(ctx, recipe), units)
+    return rate, "first-run keep rate"
 
 
 def curated(ctx: RunContext, recipe: str) -> tuple[int, str]:
