@@ -249,11 +249,14 @@ FORCED_AFTER = re.compile(
     r"^\s*[)\]]?\s*,?\s*if\s+(?:(?:i\s+(?:am|was|were|'m)\s+)?forced|i\s+(?:must|had\s+to|have\s+to))\b",
     _I,
 )
-# A reply that finds no option right ("None of the options match", "no option is correct").
+# A reply that finds no option right ("None of the options match", "no option is correct",
+# "The answer is not in the options", "The answer is not listed").
 NO_OPTION = re.compile(
     r"\b(?:none\s+of\s+(?:the|these)\s+(?:options|choices|answers)|no\s+(?:option|choice|answer))"
     r"\s+(?:is|are|match(?:es)?|fits?|seems?)\b|\b(?:don'?t|do\s+not)\s+think\s+any\s+(?:single\s+|one\s+)?"
-    r"(?:option|choice|answer|of\s+them)\s+is\b",
+    r"(?:option|choice|answer|of\s+them)\s+is\b"
+    r"|\banswer\s+is\s+not\s+(?:listed|(?:among|in)\s+(?:the\s+)?(?:given\s+|provided\s+|answer\s+)?"
+    r"(?:options|choices))",
     _I,
 )
 # A contrast ends the condition's reach ("If ... B; but since ..., C").
