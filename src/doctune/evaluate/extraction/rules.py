@@ -214,6 +214,9 @@ def read_choice(
     stated = read.kind == "letter" and read.rule.split(",")[0] in _STATED
     # "... Option C" and the cut: the reply was about to say what it thinks of C.
     stated = stated and _CUT_AT_LETTER.search(own.text) is None
+    # "... The answer is (H). (b) ... = 1.2 atm. The answer is (": cut while stating an answer
+    # it reasoned towards after the last one, which that answer may not be.
+    stated = stated and not _pending_answer(own.text)
     if cut and not stated:
         return Extracted(None, "cut_off", True, "finish_reason length")
     return read
@@ -221,6 +224,20 @@ def read_choice(
 
 _STATED = frozenset({"bare letter", "commitment", "option text first"})
 _CUT_AT_LETTER = re.compile(r"\b(?:option|choice|answer)\s*[(\[]?\s*[A-Za-z]\s*[)\]]?\s*$", re.I)
+_OPEN_ANSWER = re.compile(
+    r"\b(?:the\s+)?(?:answer|option|choice)\s*(?:is|:)\s*[(\[]?\s*(?:\.{3}|…)?\s*$", re.I
+)
+_STATED_LAST = re.compile(r"[(\[]?\b[A-Za-z]\b[)\]]?\s*[.!]?\s*$")
+
+
+def _pending_answer(text: str) -> bool:
+    """Does the text break off in an answer statement ("The answer is (") that follows more
+    than its last stated letter? A loop of empty "The answer is ..." right after it adds
+    nothing; new reasoning before the cut may lead elsewhere."""
+    before = text
+    while (m := _OPEN_ANSWER.search(before)) is not None:
+        before = before[: m.start()].rstrip()
+    return before != text and _STATED_LAST.search(before) is None
 
 
 def _echoes_options(text: str, options: dict[str, str]) -> bool:
