@@ -106,12 +106,8 @@ def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted |
     top = max(c.strength for c in commits)
     best = [c for c in commits if c.strength == top]
     win = best[-1]
-    for other in found:
-        paired = joined(text, other, win) or joined(text, win, other)
-        if paired and _picks_from_pair(text, other, win):
-            continue
-        if other.letter != win.letter and other.role != "reject" and paired:
-            return Extracted(None, "ambiguous", True, "two letters in one answer")
+    if _two_letters(text, found, [c for c in best if c.letter == win.letter], win):
+        return Extracted(None, "ambiguous", True, "two letters in one answer")
     if cues.REFUSAL.search(text, win.end):
         return Extracted(None, "ambiguous", False, "declines to choose")
     rivals = [c for c in best if c.letter != win.letter and not c.leading]
@@ -131,6 +127,26 @@ def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted |
     if cut and _reconsidering(text, win, found):
         return Extracted(None, "cut_off", True, "cut off while reconsidering")
     return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
+
+
+def _two_letters(text: str, found: list[Candidate], same: list[Candidate], win: Candidate) -> bool:
+    """Does the answer name two letters ("B or C", "The answer is (B) and (C)")? A pair in an
+    earlier statement of the winning letter counts while the restatement names the other
+    letter again ("Final Answer: The answer is B. ... and C. ..."); naming only one picks it
+    ("It's either B or C... B.")."""
+
+    def again(letter: str) -> bool:
+        return any(o.letter == letter and o.start > win.end and o.role != "reject" for o in found)
+
+    for anchor, other in ((a, o) for a in same for o in found):
+        if other.letter == win.letter or other.role == "reject":
+            continue
+        paired = joined(text, other, anchor) or joined(text, anchor, other)
+        if not paired or _picks_from_pair(text, other, anchor):
+            continue
+        if anchor is win or again(other.letter):
+            return True
+    return False
 
 
 # A structured answer's own key (`answer: D`, lower case as JSON and YAML write it) and a
