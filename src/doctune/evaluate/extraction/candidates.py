@@ -103,6 +103,8 @@ def candidates(text: str, letters: str) -> list[Candidate]:
     # A reply naming letters thousands of times is degenerate; its end is where answers are.
     for m in tokens[-_MAX_CANDIDATES:]:
         start, end = m.span("L")
+        if _in_value_row(text, start):
+            continue
         pre = text[sentence_start(text, start) : start]
         if cues.NAMED.search(pre[-30:]):
             continue
@@ -119,6 +121,17 @@ def candidates(text: str, letters: str) -> list[Candidate]:
         found.append(classify(text, Candidate(letter.upper(), start, end), pre))
     found += _ordinals(text, letters)
     return inherit(text, sorted(found, key=lambda c: c.start))
+
+
+# A table row of one-character cells, "T : F : T : F" once `normalise` turned its pipes into
+# colons: a truth table's values (or 0/1), not options.
+_VALUE_ROW = re.compile(r"[ \t]*\S(?:[ \t]*:[ \t]*\S){2,}[ \t]*")
+
+
+def _in_value_row(text: str, at: int) -> bool:
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    return _VALUE_ROW.fullmatch(text, start, len(text) if end < 0 else end) is not None
 
 
 def _ordinals(text: str, letters: str) -> list[Candidate]:
