@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from doctune.foundation.jsonl import read_jsonl
@@ -13,10 +14,20 @@ from doctune.generation.recipes.distillation import (
     plan_counts,
     topic_key,
 )
+from doctune.generation.recipes.distillation_plan import cell_rank, home_rank
 from doctune.generation.schemas import Topic
 from doctune.testing.fake_openai import FakeOpenAIServer
 
-from .helpers import context, make_chunks, make_project, reply, run, user_text
+from .helpers import (
+    context,
+    items_asked,
+    make_chunks,
+    make_project,
+    reply,
+    run,
+    schema_of,
+    user_text,
+)
 
 TOPICS = {
     "boots_route.md": [
@@ -83,9 +94,26 @@ def test_topic_key_ignores_case_punctuation_and_article() -> None:
 def test_merge_topics_dedupes_favours_shared_and_caps() -> None:
     overviews = [(doc, [topic(n, c) for n, c in items]) for doc, items in TOPICS.items()]
     merged = merge_topics(overviews, limit=100)
-    assert [t.name for t in merged] == MERGED_ORDER
+    assert [t.key for t in merged] == [topic_key(n) for n in MERGED_ORDER]
     assert merged[0].doc_ids == ["boots_route.md", "bromination.pdf"]
-    assert [t.name for t in merge_topics(overviews, limit=3)] == MERGED_ORDER[:3]
+    assert [t.key for t in merge_topics(overviews, limit=3)] == [t.key for t in merged[:3]]
+    for t in merged:  # name, category and summary come from the home document's listing
+        assert t.home == min(t.doc_ids, key=lambda d: home_rank(t.key, d))
+        listed = next(x for x in dict(overviews)[t.home] if topic_key(x.name) == t.key)
+        assert (t.name, t.category, t.summary) == (listed.name, listed.category, listed.summary)
+
+
+def test_a_topics_home_does_not_depend_on_the_other_documents() -> None:
+    overviews = [(doc, [topic(n, c) for n, c in items]) for doc, items in TOPICS.items()]
+    homes = {t.key: t.home for t in merge_topics(overviews)}
+    for drop in TOPICS:  # any document left out: the others' topics keep their homes
+        rest = [(d, ts) for d, ts in overviews if d != drop]
+        for t in merge_topics(rest):
+            if homes[t.key] != drop:
+                assert t.home == homes[t.key]
+    # The two homes of shared topics are not both the first document in order.
+    shared = [t for t in merge_topics(overviews) if len(t.doc_ids) > 1]
+    assert len(shared) == 2 and {t.home for t in shared} != {"boots_route.md"}
 
 
 def test_plan_counts_meets_target_within_cap() -> None:
@@ -126,13 +154,19 @@ def test_run_targets_size_and_records_context(
     assert len(records) == 13
     assert result.summary["knowledge_distillation"]["topics_found"] == 8
     assert result.summary["knowledge_distillation"]["topics"] == 5
-    assert [r.topic for r in records if r.facet == "description"] == [
-        t for t in MERGED_ORDER[:5] for _ in range(2 if t in MERGED_ORDER[:3] else 1)
-    ]
-    assert [r.facet for r in records].count("conditions of reaction") == 5
+    keys = [topic_key(n) for n in MERGED_ORDER[:5]]
+    assert sorted({topic_key(r.topic) for r in records}) == sorted(keys)
+    # 13 over 10 cells: one each, and one more for the 3 cells of lowest rank (a hash)
+    facets = ["description", "conditions of reaction"]
+    lucky = sorted(((k, f) for k in keys for f in facets), key=lambda c: cell_rank(*c))[:3]
+    per_cell = Counter((topic_key(r.topic), r.facet) for r in records)
+    assert per_cell == {(k, f): 1 + ((k, f) in lucky) for k in keys for f in facets}
     assert len({r.id for r in records}) == 13
     # calls: one per document, one per topic x facet, one per question
     assert fake_openai.completions == 3 + 10 + 13
+    question_calls = [b for b in fake_openai.bodies if "questions" in schema_of(b)["properties"]]
+    assert len(question_calls) == 10
+    assert all(items_asked(b, "questions") == 2 for b in question_calls)  # quota + 1
 
     answers = [
         b for b in fake_openai.bodies if b["response_format"]["json_schema"]["name"] == "KDAnswer"
@@ -153,12 +187,12 @@ def test_run_targets_size_and_records_context(
     tree = json.loads(
         (ctx.out_dir / "synthesize" / "knowledge_distillation.topics.json").read_text()
     )
-    assert [t["name"] for t in tree["reaction"]] == [
-        "Friedel-Crafts acylation",
-        "Bromination of isobutylbenzene",
-        "Darzens reaction",
+    assert [topic_key(t["name"]) for t in tree["reaction"]] == [
+        topic_key(n)
+        for n in ("Friedel-Crafts acylation", "Bromination of isobutylbenzene", "Darzens reaction")
     ]
-    assert tree["reaction"][0]["questions"] == 3
+    first = tree["reaction"][0]
+    assert first["questions"] == per_cell[(keys[0], facets[0])] + per_cell[(keys[0], facets[1])]
 
 
 def test_cap_limits_size_and_topic_failures_are_rejected(

@@ -3,30 +3,42 @@ corpus into topics, asks questions per topic and facet, and answers each with re
 
 1. Topics: one call per document over an outline of its chunks (headings and opening words);
    topics are merged across documents by normalised name and capped at `max_topics`, favouring
-   topics several documents mention, then each document's most important ones in turn.
+   topics several documents mention, then each document's most important ones in turn. A merged
+   topic has a home: of the documents naming it, the one whose hash with the topic's key is
+   lowest. Its name, category and summary are the home's, and its context comes from the home.
 2. Questions: per topic x facet, with the chunks BM25 ranks highest for the topic and facet in
-   context. The target size is spread over the cells so the total meets it exactly (unless
-   `max_questions_per_facet` caps it); description facets get the remainder first.
+   context, searched in the home document only (BM25 statistics of that document alone). The
+   target size is dealt over the cells: each gets the same quota, and the cells of lowest hash
+   (of topic key and facet) one more, so the total meets the target exactly (unless
+   `max_questions_per_facet` caps it). A cell's call asks for the quota plus one and keeps what
+   it was dealt, so a cell whose extra question comes or goes repeats no call.
 3. Answers: one call per question with that question's own best chunks. Not batched: each
    question retrieves different context, a failed reply costs one record rather than a batch,
    and the cache then holds one entry per record, so a resumed run repeats nothing.
+
+What a rerun keeps when a document is added: every prompt of a cell depends on its topic's home
+document, its key, its facet and its quota only, never on rank or on other documents' chunks.
+So the records of the other documents stay as they were (same calls from the cache, same ids,
+same chunks, so the same split groups), except where: a topic the new document also names
+makes it its home (for a topic k documents name, with probability 1 / (k + 1)); a topic enters
+the `max_topics` cut and pushes the last one out (only when more topics are found than kept);
+the quota changes (only when the target is not capped and the cells cannot share it as before:
+the new cells take their share from the extra questions of other cells, which then drop their
+last answer and make no call; the quota itself drops only when the extras run out).
 
 The questions wait for every document's topic list: which topics make the `max_topics` cut
 depends on how many documents name each, and each cell's question count on how many topics
 there are, so no question prompt is final before the last list is back (starting one early
 could pay for a prompt that then changes). The wait is kept short instead: topic calls go
-first under the stage's scheduler (generation.scheduler), the index is built in a thread
-meanwhile, the other recipes' calls fill the endpoint, and each cell's answers start as soon
-as its own questions are back.
+first under the stage's scheduler (generation.scheduler), the other recipes' calls fill the
+endpoint, the home documents' indexes are built in a thread, and each cell's answers start as
+soon as its own questions are back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from doctune.foundation.aio import gather_all
@@ -40,7 +52,15 @@ from doctune.generation.common import (
     context_layout,
     invalid_output,
     kept_chunks,
-    normalise,
+)
+from doctune.generation.recipes.distillation_plan import (
+    Cell,
+    MergedTopic,
+    merge_topics,
+    plan_cells,
+    plan_counts,
+    quota,
+    topic_key,
 )
 from doctune.generation.scheduler import Priority
 from doctune.generation.schemas import (
@@ -55,72 +75,15 @@ from doctune.models.base import Message
 from doctune.models.fitting import Layout
 from doctune.prompts import load_prompt
 
+# The plan's names are part of this module's interface (the dry run plans with plan_counts).
+__all__ = ["Cell", "MergedTopic", "generate", "merge_topics", "plan_cells", "plan_counts"]
+__all__ += ["quota", "topic_key"]
 RECIPE = "knowledge_distillation"
 STAGE = "synthesize"
 TOPICS_PROMPT, QUESTIONS_PROMPT, ANSWER_PROMPT = "kd_topics", "kd_questions", "kd_answer"
 TOPICS_PER_DOCUMENT = 20
 OUTLINE_CHARS = 8000
 _SNIPPET_CHARS = 120
-_NON_WORD = re.compile(r"[^\w]+|_")
-
-
-@dataclass
-class MergedTopic:
-    key: str
-    name: str
-    category: str
-    summary: str
-    doc_ids: list[str] = field(default_factory=list)
-    rank: int = 0  # best position in any document's list (0 = most important)
-
-
-@dataclass(frozen=True)
-class Cell:
-    topic: MergedTopic
-    facet: str
-    n: int
-
-
-def topic_key(name: str) -> str:
-    """The name used to merge topics: case, punctuation and a leading article do not count."""
-    key = _NON_WORD.sub(" ", normalise(name)).strip()
-    return key[4:] if key.startswith("the ") else key
-
-
-def merge_topics(
-    overviews: Sequence[tuple[str, Sequence[Topic]]], limit: int | None = None
-) -> list[MergedTopic]:
-    """Merge per-document topic lists (in document order), best first, at most `limit`."""
-    merged: dict[str, MergedTopic] = {}
-    for doc_id, topics in overviews:
-        for rank, topic in enumerate(topics):
-            key = topic_key(topic.name)
-            if not key:
-                continue
-            found = merged.setdefault(
-                key, MergedTopic(key, topic.name.strip(), topic.category, topic.summary, rank=rank)
-            )
-            found.rank = min(found.rank, rank)
-            if doc_id not in found.doc_ids:
-                found.doc_ids.append(doc_id)
-    # Stable sort: within equal keys, first appearance decides.
-    ordered = sorted(merged.values(), key=lambda t: (-len(t.doc_ids), t.rank))
-    return ordered[:limit]
-
-
-def plan_counts(target: int, topics: int, facets: int, cap: int) -> list[list[int]]:
-    """Questions per [topic][facet]: at most ceil(target / cells) and `cap` each, summing to the
-    target where the cap allows. The remainder goes facet by facet across all topics."""
-    cells = topics * facets
-    if cells == 0:
-        return []
-    per_cell = min(math.ceil(target / cells), cap)
-    base, extra = divmod(min(target, per_cell * cells), cells)
-    counts = [[base] * facets for _ in range(topics)]
-    for i in range(extra):
-        facet, topic = divmod(i, topics)
-        counts[topic][facet] += 1
-    return counts
 
 
 def document_outline(chunks: Sequence[Chunk], max_chars: int = OUTLINE_CHARS) -> str:
@@ -176,36 +139,30 @@ async def generate(
     limit = min(TOPICS_PER_DOCUMENT, config.max_topics)
     if teacher.tick is not None:
         teacher.tick.total(len(docs))
-    # The index is built in a thread while the topic calls are in flight: on the event loop it
-    # would hold every call of the stage for as long as it takes (it grows with the corpus).
-    building = asyncio.ensure_future(asyncio.to_thread(ChunkIndex, chunks))
-    try:
-        results = await gather_all(_doc_topics(doc, limit, teacher) for doc in docs)
-    except BaseException:
-        building.cancel()
-        raise
+    results = await gather_all(_doc_topics(doc, limit, teacher) for doc in docs)
     overviews = []
     for doc, (topics, rejected) in zip(docs, results, strict=True):
         overviews.append((doc[0].doc_id, topics))
         out.rejected.extend(rejected)
     all_topics = merge_topics(overviews)
     topics = all_topics[: config.max_topics]
-    counts = plan_counts(
-        config.target_size, len(topics), len(config.facets), config.max_questions_per_facet
-    )
-    cells = [
-        Cell(topic, facet, counts[t][f])
-        for t, topic in enumerate(topics)
-        for f, facet in enumerate(config.facets)
-        if counts[t][f] > 0
-    ]
+    cells = plan_cells(topics, config.facets, config.target_size, config.max_questions_per_facet)
     planned = sum(c.n for c in cells)
     if teacher.tick is not None:
         teacher.tick.total(len(docs) + len(cells) + planned)
-    index = await building
     by_doc = {doc[0].doc_id: doc for doc in docs}
+    # In a thread: on the event loop it would hold every call of the stage for as long as it
+    # takes (a home document can be a table of thousands of rows).
+    indexes = await asyncio.to_thread(home_indexes, topics, by_doc)
     cell_results = await gather_all(
-        _cell(cell, index, by_doc, config.context_chunks, config.context_window, teacher)
+        _cell(
+            cell,
+            indexes[cell.topic.home],
+            by_doc[cell.topic.home],
+            config.context_chunks,
+            config.context_window,
+            teacher,
+        )
         for cell in cells
     )
     for records, rejected in cell_results:
@@ -224,6 +181,14 @@ async def generate(
     }
     out.sidecar["topics"] = topic_tree(topics, cells, by_doc)
     return out
+
+
+def home_indexes(
+    topics: Sequence[MergedTopic], by_doc: dict[str, list[Chunk]]
+) -> dict[str, ChunkIndex]:
+    """One BM25 index per home document: its scores, and so every context it gives, depend on
+    that document's chunks alone."""
+    return {home: ChunkIndex(by_doc[home]) for home in dict.fromkeys(t.home for t in topics)}
 
 
 def topic_tree(
@@ -281,7 +246,7 @@ def questions_messages(cell: Cell, context: Sequence[Chunk]) -> list[Message]:
         summary=t.summary,
         facet=cell.facet,
         chunks=context,
-        n=cell.n,
+        n=cell.asked,
     )
 
 
@@ -294,20 +259,19 @@ def answer_messages(cell: Cell, question: str, context: Sequence[Chunk]) -> list
 async def _cell(
     cell: Cell,
     index: ChunkIndex,
-    by_doc: dict[str, list[Chunk]],
+    home: Sequence[Chunk],
     k: int,
     window: int,
     teacher: Teacher,
 ) -> tuple[list[QARecord], list[RejectedRecord]]:
     """Questions for one topic and facet, then their answers (concurrently). Every record of a
-    cell takes its context from the window of the cell's context, so a cell's records share
-    sources with each other and with no other window."""
-    fallback = [c for d in cell.topic.doc_ids for c in by_doc[d]]
+    cell takes its context from the window of the cell's context in the topic's home document,
+    so a cell's records share sources with each other and with no other window."""
     query = f"{cell.topic.name} {cell.topic.summary} {cell.facet}"
-    context = _context(index, query, k, window, fallback)
+    context = _context(index, query, k, window, home)
     qprompt = load_prompt(QUESTIONS_PROMPT)
     layout = context_layout(context, lambda chunks: questions_messages(cell, chunks))
-    output_type, reply_chars = facet_questions_model(cell.n), cell.n * QUESTION_CHARS
+    output_type, reply_chars = facet_questions_model(cell.asked), cell.asked * QUESTION_CHARS
     result = await teacher.ask(
         teacher.fit(layout, output_type, reply_chars), output_type, reply_chars, Priority.EXPAND
     )
@@ -322,9 +286,10 @@ async def _cell(
         if teacher.tick is not None:  # the answers this cell would have asked for never come
             teacher.tick.advance(cell.n)
         return [], [invalid_output(STAGE, key, result, record)]
+    questions = result.value.questions[: cell.n]  # type: ignore[attr-defined]
     answers = await gather_all(
         _answer(cell, i, q.strip(), index, context, k, window, teacher)
-        for i, q in enumerate(result.value.questions)  # type: ignore[attr-defined]
+        for i, q in enumerate(questions)
     )
     records = [r for r, _ in answers if r is not None]
     rejected = [x for _, x in answers if x is not None]

@@ -49,6 +49,11 @@ class KnowledgeDistillation(Recipe):
         cells = topics * len(kd.facets)
         answers = min(kd.target_size, cells * kd.max_questions_per_facet)
         question_calls = min(cells, answers)
+        # Each question call asks for the quota plus one (see distillation's module doc).
+        asked = min(
+            kd.max_questions_per_facet,
+            distillation.quota(kd.target_size, cells, kd.max_questions_per_facet)[0] + 1,
+        )
         chunk_tokens = mean(c.n_tokens or estimate_tokens(c.text) for c in chunks) if chunks else 0
         context = int(kd.context_chunks * chunk_tokens) + INSTRUCTION_TOKENS
         return CallEstimate(
@@ -56,7 +61,8 @@ class KnowledgeDistillation(Recipe):
             calls=len(docs) + question_calls + answers,
             prompt_tokens=topic_prompt + (question_calls + answers) * context,
             completion_tokens=len(docs) * TOPIC_REPLY_TOKENS
-            + answers * (QUESTION_TOKENS + ANSWER_TOKENS),
+            + question_calls * asked * QUESTION_TOKENS
+            + answers * ANSWER_TOKENS,
             exact=False,
             note=f"{self.name}: ~{topics} topics x {len(kd.facets)} facets, "
             f"target {kd.target_size} records",
