@@ -285,3 +285,26 @@ def test_invariants_when_joins_cost_more_than_estimated(seed: int) -> None:
         return estimate_tokens(text) + 6 * text.count("\n")
 
     check_invariants(random_document(seed), Chunker(count, 96, 16), count)
+
+
+def test_boundary_regex_matches_what_the_plain_alternation_matches() -> None:
+    """The sentence boundary is written for speed (a class first, then a branch on which
+    character it was); on random text made of every character the rule looks at, and random
+    bounds, it finds the same boundaries as the plain alternation."""
+    import re
+
+    from doctune.ingest.chunking import _BOUNDARY
+
+    plain = re.compile(r"[.!?…][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+    rng = random.Random(7)
+    alphabet = "ab A1.!?…\n\n \t\"')]([x-"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50)))
+        start, end = sorted((rng.randint(0, len(text)), rng.randint(0, len(text))))
+        found = [(m.span(), m.group()) for m in _BOUNDARY.finditer(text, start, end)]
+        assert found == [(m.span(), m.group()) for m in plain.finditer(text, start, end)], text
+    assert [m.group() for m in _BOUNDARY.finditer("It ends. Then\n\nnext! (A")] == [
+        ". ",
+        "\n\n",
+        "! ",
+    ]
