@@ -250,13 +250,15 @@ FORCED_AFTER = re.compile(
     _I,
 )
 # A reply that finds no option right ("None of the options match", "no option is correct",
-# "The answer is not in the options", "The answer is not listed").
+# "The answer is not in the options", "The answer is not listed", "$614.58 does not match any
+# of the given options").
 NO_OPTION = re.compile(
     r"\b(?:none\s+of\s+(?:the|these)\s+(?:options|choices|answers)|no\s+(?:option|choice|answer))"
     r"\s+(?:is|are|match(?:es)?|fits?|seems?)\b|\b(?:don'?t|do\s+not)\s+think\s+any\s+(?:single\s+|one\s+)?"
     r"(?:option|choice|answer|of\s+them)\s+is\b"
     r"|\banswer\s+is\s+not\s+(?:listed|(?:among|in)\s+(?:the\s+)?(?:given\s+|provided\s+|answer\s+)?"
-    r"(?:options|choices))",
+    r"(?:options|choices))|\b(?:does\s+not|doesn'?t|do\s+not|don'?t)\s+match\s+any\s+of\s+the\s+"
+    r"(?:given\s+|provided\s+|answer\s+)?(?:options|choices)",
     _I,
 )
 # A contrast ends the condition's reach ("If ... B; but since ..., C").

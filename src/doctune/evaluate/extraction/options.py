@@ -12,7 +12,9 @@ _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+    # "$" as `normalise` reads a reply: a TeX math delimiter ("22.3 $\mathrm{~m}^2$") or a
+    # currency sign, neither of which a grader needs to see repeated to know the option.
+    return unicodedata.normalize("NFKC", text).casefold().replace("$", " ")
 
 
 # Where the head of an option's text ends and its qualification begins.
