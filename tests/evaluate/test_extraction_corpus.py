@@ -11,7 +11,13 @@ and 11 confident wrong ones; relabelled after: h5-178, cut off by `finish_reason
 spec, and h5-190, a base model opening with an option's text before a cut, that letter as in
 `test_letters`), and `choice_replies_holdout6.jsonl`, a realistic sample rather than a trap
 list (440 replies of 28 families, 10.7 % none; 405/440 before its fixes, 35 wrong, none of
-them false letters but 32 confident wrong ones; no relabels).
+them false letters but 32 confident wrong ones; no relabels), and
+`choice_replies_real_mmlupro.jsonl`, the first of real model output: 420 replies of 21 model
+families from MMLU-Pro's published eval logs (TIGER-AI-Lab/MMLU-Pro, Apache-2.0; source and
+sampling in data/README.md), 26 % none; 405/420 before its fixes, 15 wrong, 13 of them false
+letters and 11 confident wrong ones; relabelled after the blind run: r7-251 and r7-256, where
+an explicit "Final Answer:" overrides an earlier letter, and during the fixes r7-249, whose
+closing "summary" is about other questions; all relabels listed with reasons in data/README.md).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -35,6 +41,7 @@ CORPORA = [
     "choice_replies_holdout4.jsonl",
     "choice_replies_holdout5.jsonl",
     "choice_replies_holdout6.jsonl",
+    "choice_replies_real_mmlupro.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

@@ -624,3 +624,86 @@ def test_sixth_round_phrasings(
 ) -> None:
     read = read_choice(reply, "ABCD", UNITS, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+# Seventh round: real model replies (MMLU-Pro's logs). Ten options, two with TeX or a "$".
+TEN = {
+    "A": "0.78",
+    "B": "100 °C",
+    "C": "118 °C",
+    "D": "$614.58",
+    "E": "22.3 $\\mathrm{~m}^2$",
+    "F": "-12",
+    "G": "2.06 eV",
+    "H": "1.2 atm",
+    "I": "6",
+    "J": "3.5",
+}
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # A letter that is a term of an equation, a function or a norm is a symbol.
+        ("The energy is therefore E = hc/λ = 3.31 × 10^-19 J. In eV it is", "length", None, True),
+        (
+            "The separation is 4 ly, so a = 4 × 3.1 × 10^16 m. Plugging in, T =",
+            "length",
+            None,
+            True,
+        ),
+        ("Hence ||Ax|| ≥ a for all x in H. Hence ||A", "length", None, True),
+        (
+            "Hence f(1, 1) - f(-1, 0) = -1. Then f(3, 5) = -12. The answer is (F).",
+            "stop",
+            "F",
+            True,
+        ),
+        ("Since b^2 \\ge 6, so b(3a^2 + 1) = 0 and the loop goes on", "length", None, True),
+        # A truth table's values are not options.
+        (
+            "Let's build the table:\n\nJ | K | L\nT | T | F\nT | F | F\nF | T | T",
+            "length",
+            None,
+            True,
+        ),
+        # Cut while stating an answer reasoned towards after the last letter: none; empty
+        # stubs right after a stated letter keep it.
+        (
+            "(a) K_p = 2. The answer is (C). (b) Solving, P = 1.2 atm. The answer is (",
+            "length",
+            None,
+            True,
+        ),
+        (
+            "It takes 4600 cal. The answer is (C).\nThe answer is ...\nThe answer is ",
+            "length",
+            "C",
+            True,
+        ),
+        # Two letters answered, both named again in the restatement: no answer.
+        (
+            "The answer is (B) and (C).\n\nFinal Answer:\nThe answer is B. 100 °C and C. 118 °C.",
+            "stop",
+            None,
+            True,
+        ),
+        # No option right, in the words real replies use.
+        ("The mean is 110 / 8 = 13.75. The answer is not in the options.", "stop", None, True),
+        ("So 11/24 necklaces, 6 rotations aside. The answer is not listed.", "stop", None, True),
+        (
+            "Proceeds = 620 - 4.65 - 0.78 = $614.00, which does not match any of the given options.",
+            "stop",
+            None,
+            True,
+        ),
+        # An option's text with TeX or a "$" is named as the reply writes it, without them.
+        ("The proceeds of the draft are $614.58.", "stop", "D", False),
+        ("The area is $\\boxed{22.3 \\mathrm{~m}^2}$.", "stop", "E", False),
+    ],
+)
+def test_seventh_round_phrasings(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "ABCDEFGHIJ", TEN, finish)
+    assert (read.letter, read.confident) == (expected, confident)
