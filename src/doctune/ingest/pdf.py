@@ -11,6 +11,7 @@ draw text PDFium cannot decode are read through pdfminer.six (`pdf_fallback`).
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 import statistics
 from collections import Counter
@@ -238,11 +239,14 @@ def _edge_key(line: _Line) -> str:
 
 def _assemble(pages: list[list[_Line]], toc: set[str], n_pages: int) -> Extracted:
     body = _body_size(pages)
-    # Decided once per line (the loop below asks again for every line).
-    headings = {id(ln) for lines in pages for ln in lines if _is_heading(ln, body, toc)}
-    heading_sizes = sorted(
-        {ln.size for lines in pages for ln in lines if id(ln) in headings}, reverse=True
-    )
+    # Decided once per line (the loop below asks again for every line). With no outline, only a
+    # line set larger than the body text can be one: the size alone rules out the others.
+    floor = body * _HEADING_SCALE if body > 0 and not toc else -math.inf
+    heads = [
+        ln for lines in pages for ln in lines if ln.size >= floor and _is_heading(ln, body, toc)
+    ]
+    headings = {id(ln) for ln in heads}
+    heading_sizes = sorted({ln.size for ln in heads}, reverse=True)
     builder = TextBuilder()
     for lines in pages:
         if lines:
@@ -351,6 +355,33 @@ def _continues(builder: TextBuilder, first: _Line, body: float, toc: set[str]) -
 def _flush(builder: TextBuilder, para: list[_Line], continues: bool, short: float) -> None:
     if not para:
         return
+    text = _clean_paragraph(para, short)
+    if text is None:
+        text = _paragraph(para, short)
+    if "- " in text:  # the only place the pattern can match: skip the regex elsewhere
+        text = _HYPHEN_SPACE.sub("-", text)  # 'well-\nknown' -> 'well-known'
+    if continues:
+        builder.extend(text)
+    else:
+        builder.block(text)
+
+
+def _clean_paragraph(para: list[_Line], short: float) -> str | None:
+    """The paragraph at the cost of a join, when all of it is clean printable ASCII (no soft
+    hyphen, nothing for clean_inline to change: no space at a line's ends, no two in a row);
+    None when a line needs `_paragraph`'s work."""
+    text = " ".join([ln.text for ln in para])
+    if not (text.isascii() and text.isprintable()) or "  " in text or text[0] == " ":
+        return None
+    if text[-1] == " ":
+        return None
+    if all(ln.right >= short for ln in para[:-1]):
+        return text  # every line wraps on to the next: joined by spaces
+    glued = [part for ln in para for part in (ln.text, "\n" if ln.right < short else " ")]
+    return "".join(glued[:-1])
+
+
+def _paragraph(para: list[_Line], short: float) -> str:
     parts: list[str] = []  # pieces and the glue between them; a leading empty piece takes none
     glue = ""
     for line in para:
@@ -365,10 +396,4 @@ def _flush(builder: TextBuilder, para: list[_Line], continues: bool, short: floa
         # line that stops well short of the margin mid-paragraph is a table row or a list
         # item: keep the line break. Wrapped prose lines are re-joined with a space.
         glue = "" if hyphen else "\n" if line.right < short else " "
-    text = "".join(parts)
-    if "- " in text:  # the only place the pattern can match: skip the regex elsewhere
-        text = _HYPHEN_SPACE.sub("-", text)  # 'well-\nknown' -> 'well-known'
-    if continues:
-        builder.extend(text)
-    else:
-        builder.block(text)
+    return "".join(parts)
