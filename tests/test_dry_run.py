@@ -8,6 +8,7 @@ teacher is the loopback FakeOpenAIServer (a fake of the paid service).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from doctune.foundation.manifest import StageState
 from doctune.generation.expected import FIRST_RUN_RECORD_TOKENS, first_run_keep_rate
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.tokens import estimate_tokens
-from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.pipeline import UNANSWERED
+from doctune.testing.fake_openai import FakeOpenAIServer, default_responder, garbling
 from doctune.train.stage import experiments_of
 
 
@@ -219,3 +221,47 @@ def test_training_time_comes_from_the_last_runs_logs(
     (train,) = dry_run(example_project, student=student)[("train", "student")]
     assert "the last run's training logs" in train.note
     assert train.train_seconds == pytest.approx(train.train_tokens / 1000.0)
+
+
+def test_a_stage_left_with_unanswered_calls_is_priced_at_those_calls_only(
+    example_project: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    configure(example_project, synthesize={"recipes": ["pdf_synthetic"]})
+    fake_openai.responders["QAPairs"] = garbling(default_responder, 0.1)
+    until = ["run", str(example_project), "--until", "evalsets", "--no-progress"]
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    ctx = make_context(example_project, None, {}, True, True)
+    state = ctx.manifest.stage_state("synthesize")
+    assert state is not None and state.fingerprint == ""
+    unanswered = state.summary[UNANSWERED]
+    assert 0 < unanswered < 20
+
+    rows = dry_run(example_project)
+    (synth,) = rows[("synthesize", "teacher")]
+    assert synth.calls == unanswered  # the 77 - n answered ones are in the cache
+    # What synthesis wrote stands for its output: evalsets is not priced as a full rerun.
+    assert calls(rows, "evalsets", "teacher") == 0
+    assert all(
+        "once synthesize gets its unanswered calls" in e.note for e in rows[("evalsets", "teacher")]
+    )
+    # The endpoint recovered: the calls are answered, and evalsets asks for the new records only.
+    fake_openai.responders["QAPairs"] = default_responder
+    served = fake_openai.completions
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    usage = json.loads((ctx.out_dir / "usage.json").read_text())
+    (synthesis,) = usage["synthesize"].values()
+    (evalsets,) = usage["evalsets"].values()
+    assert synthesis["calls"] - synthesis["cache_hits"] == unanswered
+    # At most 3 pairs per answered call, of which curation keeps some: a few rephrasings.
+    new = evalsets["calls"] - evalsets["cache_hits"]
+    assert new < 3 * unanswered < evalsets["cache_hits"]
+    assert fake_openai.completions - served == unanswered + new
+
+    # Left with unanswered calls again, but with a setting changed: a real rerun, priced whole.
+    fake_openai.responders["QAPairs"] = garbling(default_responder, 0.1, seed=5)
+    configure(example_project, synthesize={"pdf_synthetic": {"questions_per_chunk": 2}})
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    configure(example_project, synthesize={"pdf_synthetic": {"questions_per_chunk": 4}})
+    rows = dry_run(example_project)
+    assert calls(rows, "synthesize", "teacher") == 77
+    assert calls(rows, "evalsets", "teacher") > 20

@@ -14,7 +14,7 @@ plain run asks those calls again, every answered one coming from the call cache.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,8 +250,10 @@ def _model_fingerprint(ctx: RunContext, spec: str) -> dict[str, Any]:
     }
 
 
-# The summary key of a stage left out of date by model calls that failed (and the count).
+# The summary key of a stage left out of date by model calls that failed (and the count), and
+# the fingerprint it would have had: the dry run tells a stage stale only for those calls by it.
 UNANSWERED = "unanswered_calls"
+ONCE_ANSWERED = "once_answered"
 
 
 async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> StageResult | None:
@@ -279,6 +281,7 @@ async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> St
         # Kept like a partial result, but out of date: the next plain run asks these calls
         # again (every answered one comes from the cache), so a recovered endpoint completes it.
         result.summary[UNANSWERED] = failed
+        result.summary[ONCE_ANSWERED] = {"fingerprint": fp}  # not a value logs list
         fp = ""
     ctx.manifest.replace_stage(stage.name, result.artifacts, fp, result.summary)
     ctx.save_usage(stage.name)
@@ -340,30 +343,62 @@ def estimate(ctx: RunContext, stages: list[Stage]) -> list[tuple[Stage, CallEsti
     """Expected model calls per stage for --dry-run. Stages that call no model are run for real
     when their inputs exist (ingest is free), so later estimates can count real chunks. A stage
     that will run makes every later stage that reads from it run too (its fingerprint still
-    looks at the old artifacts), and those estimate from what it is expected to write."""
+    looks at the old artifacts), and those estimate from what it is expected to write. A stage
+    out of date only because some of its calls went unanswered asks just those again (the cache
+    has the rest) and writes what it wrote plus their records: it is estimated, but what it
+    wrote stands for its output and the stages reading it are not taken to rerun."""
     rows: list[tuple[Stage, CallEstimate]] = []
-    reruns = _reruns(ctx, stages)
-    with expected.rerunning(reruns):
+    partial = _unanswered_only(ctx, stages)
+    reruns = _reruns(ctx, stages, partial)
+    behind = {name: {name} for name in partial}  # stage -> the partial ones it reads from
+    with expected.rerunning([name for name in reruns if name not in partial]):
         for stage in stages:
+            after = set().union(*(behind.get(r.stage, set()) for r in stage.reads))
+            if after and stage.name not in partial:
+                behind[stage.name] = after
             if stage.estimate is None:
                 continue
             if stage.name not in reruns:
-                rows.extend((stage, _up_to_date(role)) for role in stage.roles)
+                note = "up to date" + (
+                    f" (new records only, once {', '.join(sorted(after))} gets its unanswered "
+                    "calls)"
+                    if after
+                    else ""
+                )
+                rows.extend((stage, _up_to_date(role, note)) for role in stage.roles)
                 continue
             with ctx.reading(stage.name, stage.reads):
                 rows.extend((stage, est) for est in stage.load("estimate")(ctx))
     return rows
 
 
-def _up_to_date(role: str) -> CallEstimate:
-    return CallEstimate(role=role, calls=0, prompt_tokens=0, completion_tokens=0, note="up to date")
+def _up_to_date(role: str, note: str = "up to date") -> CallEstimate:
+    return CallEstimate(role=role, calls=0, prompt_tokens=0, completion_tokens=0, note=note)
 
 
-def _reruns(ctx: RunContext, stages: list[Stage]) -> list[str]:
-    """The stages of the plan that will run: out of date, or reading from one that will."""
+def _unanswered_only(ctx: RunContext, stages: list[Stage]) -> set[str]:
+    """The stages left out of date by unanswered calls alone: nothing they read or are
+    configured with changed since (their fingerprint is the one they would have had)."""
+    out: set[str] = set()
+    for stage in stages:
+        state = ctx.manifest.stage_state(stage.name)
+        summary = state.summary if state is not None else {}
+        once = summary.get(ONCE_ANSWERED) or {}
+        if (
+            summary.get(UNANSWERED)
+            and once.get("fingerprint") == stage_fingerprint(ctx, stage)
+            and ctx.manifest.is_up_to_date(stage.name, "")
+        ):
+            out.add(stage.name)
+    return out
+
+
+def _reruns(ctx: RunContext, stages: list[Stage], partial: Collection[str] = ()) -> list[str]:
+    """The stages of the plan that will run: out of date, or reading from one that will (one in
+    `partial` keeps what it wrote, so it does not make its readers run)."""
     names: list[str] = []
     for stage in stages:
-        upstream = any(r.stage in names for r in stage.reads)
+        upstream = any(r.stage in names and r.stage not in partial for r in stage.reads)
         if upstream or not ctx.manifest.is_up_to_date(stage.name, stage_fingerprint(ctx, stage)):
             names.append(stage.name)
     return names
