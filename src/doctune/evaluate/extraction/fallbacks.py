@@ -23,6 +23,22 @@ def stopped_mid_sentence(text: str, letters: str) -> bool:
     return len(text) >= 30 and _UNFINISHED.search(text) is not None
 
 
+_OPEN_ANSWER = re.compile(
+    r"\b(?:the\s+)?(?:answer|option|choice)\s*(?:is|:)\s*[(\[]?\s*(?:\.{3}|…)?\s*$", re.I
+)
+_STATED_LAST = re.compile(r"[(\[]?\b[A-Za-z]\b[)\]]?\s*[.!]?\s*$")
+
+
+def pending_answer(text: str) -> bool:
+    """Does the text break off in an answer statement ("The answer is (") that follows more
+    than its last stated letter? A loop of empty "The answer is ..." right after it adds
+    nothing; new reasoning before the cut may lead elsewhere."""
+    before = text
+    while (m := _OPEN_ANSWER.search(before)) is not None:
+        before = before[: m.start()].rstrip()
+    return before != text and _STATED_LAST.search(before) is None
+
+
 def single_mention(text: str, found: list[Candidate]) -> Extracted | None:
     """Rule 6: a short reply whose one letter carries no verdict at all."""
     kept = [c for c in found if c.role != "reject"]  # "B, not C": C is out of play

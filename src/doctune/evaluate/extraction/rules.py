@@ -8,7 +8,9 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    a cut inside the reply's own answer keeps only an answer already stated outright ("Answer:
    C" before an explanation that ran out), while a cut in what followed the answer (a base
    model writing its next question) costs nothing, and a commitment the reply was already
-   reconsidering when cut ("A is the likeliest, but") is none; a closed trace followed by
+   reconsidering when cut ("A is the likeliest, but") is none, and so is one cut while
+   stating an answer it reasoned towards after its last letter ("(b) ... The answer is (");
+   a closed trace followed by
    nothing usable gives the trace's conclusion, unless the cut came right after the trace;
 2. the whole reply is one letter ("C", "**(c)**", "答案：C" reduced), or one option's value
    without its unit ("109.5" for "109.5°");
@@ -20,7 +22,8 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    - committed, strongly ("the answer is C", "so, C", "Correct: C", "it's C", a reply opening
      with "C) ...") or weakly ("probably C", "matches D", "B would be correct", a verdict line
      "- C (0.210 mol): matches"),
-   - merely mentioned.
+   - merely mentioned;
+   a letter that is a symbol ("E = hc/λ", "f(1, 1)", a truth table's "T : F") is none of these.
    A letter joined to the previous one ("A, B and D are wrong", "Neither A nor B") takes its
    role. The strongest commitments decide and among them the last one, because replies that
    reason first conclude last and a correction ("C. Wait, actually D") comes after what it
@@ -76,6 +79,7 @@ from doctune.evaluate.extraction.candidates import (
 from doctune.evaluate.extraction.fallbacks import (
     answered_otherwise,
     eliminated,
+    pending_answer,
     single_mention,
     stopped_mid_sentence,
 )
@@ -232,7 +236,7 @@ def read_choice(
     stated = stated and _CUT_AT_LETTER.search(own.text) is None
     # "... The answer is (H). (b) ... = 1.2 atm. The answer is (": cut while stating an answer
     # it reasoned towards after the last one, which that answer may not be.
-    stated = stated and not _pending_answer(own.text)
+    stated = stated and not pending_answer(own.text)
     if cut and not stated:
         return Extracted(None, "cut_off", True, "finish_reason length")
     return read
@@ -240,20 +244,6 @@ def read_choice(
 
 _STATED = frozenset({"bare letter", "commitment", "option text first"})
 _CUT_AT_LETTER = re.compile(r"\b(?:option|choice|answer)\s*[(\[]?\s*[A-Za-z]\s*[)\]]?\s*$", re.I)
-_OPEN_ANSWER = re.compile(
-    r"\b(?:the\s+)?(?:answer|option|choice)\s*(?:is|:)\s*[(\[]?\s*(?:\.{3}|…)?\s*$", re.I
-)
-_STATED_LAST = re.compile(r"[(\[]?\b[A-Za-z]\b[)\]]?\s*[.!]?\s*$")
-
-
-def _pending_answer(text: str) -> bool:
-    """Does the text break off in an answer statement ("The answer is (") that follows more
-    than its last stated letter? A loop of empty "The answer is ..." right after it adds
-    nothing; new reasoning before the cut may lead elsewhere."""
-    before = text
-    while (m := _OPEN_ANSWER.search(before)) is not None:
-        before = before[: m.start()].rstrip()
-    return before != text and _STATED_LAST.search(before) is None
 
 
 def _echoes_options(text: str, options: dict[str, str]) -> bool:
