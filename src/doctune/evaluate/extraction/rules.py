@@ -10,8 +10,8 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    model writing its next question) costs nothing, and a commitment the reply was already
    reconsidering when cut ("A is the likeliest, but") is none, and so is one cut while
    stating an answer it reasoned towards after its last letter ("(b) ... The answer is (");
-   a closed trace followed by
-   nothing usable gives the trace's conclusion, unless the cut came right after the trace;
+   a closed trace followed by nothing usable gives the trace's conclusion, unless the cut
+   came right after the trace;
 2. the whole reply is one letter ("C", "**(c)**", "答案：C" reduced), or one option's value
    without its unit ("109.5" for "109.5°");
 3. commitments: every option letter in the reply is classified by the words around it
