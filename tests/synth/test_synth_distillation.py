@@ -14,7 +14,12 @@ from doctune.generation.recipes.distillation import (
     plan_counts,
     topic_key,
 )
-from doctune.generation.recipes.distillation_plan import cell_rank, home_rank
+from doctune.generation.recipes.distillation_plan import (
+    MergedTopic,
+    cell_rank,
+    home_rank,
+    plan_cells,
+)
 from doctune.generation.schemas import Topic
 from doctune.testing.fake_openai import FakeOpenAIServer
 
@@ -126,6 +131,26 @@ def test_plan_counts_meets_target_within_cap() -> None:
     sparse = plan_counts(3, topics=4, facets=2, cap=8)
     assert sum(map(sum, sparse)) == 3 and max(map(max, sparse)) == 1
     assert plan_counts(10, topics=0, facets=5, cap=3) == []
+
+
+def test_cells_keep_their_counts_and_asks_when_a_topic_is_added() -> None:
+    def counts(names: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+        topics = [MergedTopic(topic_key(n), n, "process", "") for n in names]
+        cells = plan_cells(topics, ["description", "function"], target=50, cap=8)
+        return {(c.topic.key, c.facet): (c.n, c.asked) for c in cells}
+
+    names = [f"Topic {i}" for i in range(9)]
+    before, after = counts(names), counts([*names, "Topic 9"])
+    assert sum(n for n, _ in before.values()) == sum(n for n, _ in after.values()) == 50
+    assert counts(names[::-1]) == before  # by key, not by rank
+    # 18 cells: 2 each and 14 extras; 20 cells: 2 each and 10 extras. The old cells only lose
+    # extras (as many as the new cells take), and every cell asks for 3 questions in both runs,
+    # so a lost extra costs no call.
+    assert {asked for _, asked in [*before.values(), *after.values()]} == {3}
+    assert all(after[c][0] in (before[c][0], before[c][0] - 1) for c in before)
+    lost = sum(before[c][0] - after[c][0] for c in before)
+    gained = sum(after[c][0] for c in after if c not in before)
+    assert lost == gained and 4 <= gained <= 6  # the new cells' 2 each, plus extras they drew
 
 
 def test_outline_is_thinned_to_fit() -> None:
