@@ -11,7 +11,7 @@ corpus into topics, asks questions per topic and facet, and answers each with re
    target size is dealt over the cells: each gets the same quota, and the cells of lowest hash
    (of topic key and facet) one more, so the total meets the target exactly (unless
    `max_questions_per_facet` caps it). A cell's call asks for the quota plus one and keeps what
-   it was dealt, so a cell whose extra question comes or goes repeats no call.
+   it was dealt, so an extra question that comes or goes costs one answer call at most.
 3. Answers: one call per question with that question's own best chunks. Not batched: each
    question retrieves different context, a failed reply costs one record rather than a batch,
    and the cache then holds one entry per record, so a resumed run repeats nothing.
@@ -19,12 +19,17 @@ corpus into topics, asks questions per topic and facet, and answers each with re
 What a rerun keeps when a document is added: every prompt of a cell depends on its topic's home
 document, its key, its facet and its quota only, never on rank or on other documents' chunks.
 So the records of the other documents stay as they were (same calls from the cache, same ids,
-same chunks, so the same split groups), except where: a topic the new document also names
-makes it its home (for a topic k documents name, with probability 1 / (k + 1)); a topic enters
-the `max_topics` cut and pushes the last one out (only when more topics are found than kept);
-the quota changes (only when the target is not capped and the cells cannot share it as before:
-the new cells take their share from the extra questions of other cells, which then drop their
-last answer and make no call; the quota itself drops only when the extras run out).
+same chunks, so the same split groups), except where:
+- a topic the new document also names makes it its home: for a topic k documents name, with
+  probability 1 / (k + 1); that topic's records then come from the new document;
+- more topics are found than `max_topics` keeps: the new document's topics join the cut like
+  any document's, and as many of the others' least important ones leave it with their records
+  (a teacher listing 20 topics per document saturates the cut on a few documents);
+- the quota is not capped and the new cells cannot share it as it was: they take their share
+  from other cells' extra questions, which drop their last record and make no call; the quota
+  itself drops, and every cell asks again, only once the extras run out.
+An edit reaches only the cells whose home is the edited document (its index alone changes),
+unless the teacher lists other topics for it (then as above, for the topics it names).
 
 The questions wait for every document's topic list: which topics make the `max_topics` cut
 depends on how many documents name each, and each cell's question count on how many topics
