@@ -109,10 +109,39 @@ def test_truncated_pdf(tmp_path: Path) -> None:
 
 
 def test_char_positions_count_utf16_units() -> None:
-    from doctune.ingest.pdf import _char_positions
+    from doctune.ingest.pdf_lines import _char_positions
 
     assert _char_positions("abc", 3)(2) == 2
     # A character outside the BMP is two PDFium characters: later indices shift by one.
     position = _char_positions("a\U0001d465b", 4)
     assert position is not None and position(2) == 3
     assert _char_positions("abc", 7) is None  # text and characters do not line up: no geometry
+
+
+def test_page_text_is_what_pypdfium2_reads(tmp_path: Path) -> None:
+    """The page's text read through the C API directly is pypdfium2's get_text_range(), on a
+    text PDF, on CID-font pages PDFium cannot decode, and on a page with no text."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+    from cid_pdf import write_cid_pdf
+
+    from doctune.ingest.pdf_lines import page_text
+
+    files = [
+        write_pdf(tmp_path / "notes.pdf"),
+        write_cid_pdf(
+            tmp_path / "cid.pdf", [["Made in three steps at 5 °C."]], [["Plain text page"]]
+        ),
+        write_image_pdf(tmp_path / "scan.pdf", pages=1),
+    ]
+    texts = []
+    for file in files:
+        pdf = pdfium.PdfDocument(file.read_bytes())
+        for page in pdf:
+            textpage = page.get_textpage()
+            n_chars = pdfium_c.FPDFText_CountChars(textpage.raw)
+            texts.append(page_text(textpage.raw, n_chars))
+            assert texts[-1] == textpage.get_text_range()
+        pdf.close()
+    assert "Process Notes" in texts[0] and "Plain text page" in "".join(texts)
+    assert texts[-1] == ""

@@ -10,14 +10,11 @@ draw text PDFium cannot decode are read through pdfminer.six (`pdf_fallback`).
 
 from __future__ import annotations
 
-import ctypes
 import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from itertools import accumulate, pairwise
+from itertools import pairwise
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -31,6 +28,8 @@ from doctune.ingest.document import (
     clean_inline,
     heading_level_from_number,
 )
+from doctune.ingest.pdf_lines import Line as _Line
+from doctune.ingest.pdf_lines import page_lines
 
 _HEADING_SCALE = 1.15  # a line this much larger than the body text is a heading
 _PARA_GAP = 1.3  # a line pitch this much above the page's usual pitch starts a paragraph
@@ -41,16 +40,6 @@ _SOFT_HYPHENS = ("\x02", "\xad")
 _SOFT_HYPHEN_CHARS = "".join(_SOFT_HYPHENS)
 _DIGITS = re.compile(r"\d+")
 _HYPHEN_SPACE = re.compile(r"(?<=[A-Za-z])- (?=[a-z])")
-_LINE = re.compile(r"[^\r\n]+")
-
-
-@dataclass(slots=True)
-class _Line:
-    text: str
-    page: int
-    size: float  # no weight: no heuristic uses it, and asking PDFium costs a C call a line
-    y: float  # baseline of the first glyph, PDF units (grows upwards)
-    right: float  # right edge of the last glyph
 
 
 def read_pdf(path: Path, data: bytes, password: str | None = None) -> list[Extracted]:
@@ -60,7 +49,7 @@ def read_pdf(path: Path, data: bytes, password: str | None = None) -> list[Extra
         if n_pages == 0:
             raise ReadError("PDF has no pages")
         toc = _outline_titles(pdf)
-        pages = [_page_lines(pdf, i) for i in range(n_pages)]
+        pages = [page_lines(pdf, i) or [] for i in range(n_pages)]
         tried = [i for i in range(n_pages) if not pages[i] and fallback.draws_text(pdf, i)]
         for i in tried:
             pages[i] = [
@@ -122,88 +111,6 @@ def _image_count(pdf: pdfium.PdfDocument, index: int) -> int:
         return sum(1 for _ in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,)))
     finally:
         page.close()
-
-
-def _page_lines(pdf: pdfium.PdfDocument, index: int) -> list[_Line]:
-    page = pdf[index]
-    textpage = page.get_textpage()
-    try:
-        n_chars = textpage.count_chars()
-        text = textpage.get_text_range()
-        # Where the text lines up with the characters, it tells which ones can be generated.
-        known = text if len(text) == n_chars else None
-        if fallback.undecodable(textpage, n_chars, known):
-            return []  # glyph ids, not characters: the fallback reads this page
-        position = _char_positions(text, n_chars)
-        if position is None:
-            return [
-                _Line(s, index + 1, 0.0, 0.0, 0.0)
-                for s in (m.group().strip() for m in _LINE.finditer(text))
-                if s
-            ]
-        return _measured_lines(textpage.raw, text, None if known else position, index + 1)
-    finally:
-        textpage.close()
-        page.close()
-
-
-def _char_positions(text: str, n_chars: int) -> Callable[[int], int] | None:
-    """Maps an index into the extracted text to PDFium's character index, for glyph geometry.
-
-    PDFium counts UTF-16 units: a character outside the BMP is two. None when the text does not
-    line up with the page's characters at all (then lines carry no geometry)."""
-    if len(text) == n_chars:
-        return lambda i: i
-    units = [2 if ord(c) > 0xFFFF else 1 for c in text]
-    if sum(units) != n_chars:
-        return None
-    starts = list(accumulate(units, initial=0))
-    return lambda i: starts[i]
-
-
-_ORIGIN = fallback.untyped(pdfium_c.FPDFText_GetCharOrigin)
-_FONT_SIZE = fallback.untyped(pdfium_c.FPDFText_GetFontSize, ctypes.c_double)
-_CHAR_BOX = fallback.untyped(pdfium_c.FPDFText_GetCharBox)
-
-
-def _measured_lines(
-    raw: object, text: str, position: Callable[[int], int] | None, page: int
-) -> list[_Line]:
-    """Each line's geometry straight from the C API, in one loop: three calls a line, without
-    the wrapper's property call or ctypes' argument conversion, the out-parameters allocated
-    once per page. `position` None: text and character indices are the same."""
-    x, y = ctypes.c_double(), ctypes.c_double()
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
-    at_x, at_y = ctypes.byref(x), ctypes.byref(y)
-    box = [ctypes.byref(v) for v in (left, right, bottom, top)]
-    lines = []
-    for start, line in _line_pieces(text):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        first = start if len(stripped) == len(line) else start + len(line) - len(line.lstrip())
-        last = first + len(stripped) - 1
-        if position is not None:
-            first, last = position(first), position(last)
-        _ORIGIN(raw, first, at_x, at_y)
-        size = _FONT_SIZE(raw, first)
-        if not _CHAR_BOX(raw, last, *box):
-            raise pdfium.PdfiumError("Failed to get charbox.")
-        lines.append(_Line(stripped, page, round(size, 1), y.value, right.value))
-    return lines
-
-
-def _line_pieces(text: str) -> Iterator[tuple[int, str]]:
-    """(offset, text) of each run of characters between line breaks (some may be blank)."""
-    crlf = text.count("\r\n")
-    if text.count("\r") != crlf or text.count("\n") != crlf:  # a lone CR or LF: the regex
-        yield from ((m.start(), m.group()) for m in _LINE.finditer(text))
-        return
-    start = 0  # PDFium ends every line with CRLF: a split does what the regex does, faster
-    for line in text.split("\r\n"):
-        if line:
-            yield start, line
-        start += len(line) + 2
 
 
 def _norm(text: str) -> str:

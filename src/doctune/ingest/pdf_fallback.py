@@ -9,10 +9,9 @@ that draw text (they have text objects) yet come back from PDFium empty.
 
 from __future__ import annotations
 
-import ctypes
 import io
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,23 +20,6 @@ import pypdfium2.raw as pdfium_c
 
 if TYPE_CHECKING:
     from pdfminer.layout import LTPage
-
-
-# What PDFium may insert itself (a superset: another character only costs a C call).
-_MAY_BE_GENERATED = frozenset(" \t\r\n-\xad\x02\ufffe")
-
-
-def untyped(function: object, restype: type = ctypes.c_int) -> Callable[..., object]:
-    """A PDFium function called without ctypes' per-argument conversion, which costs about as
-    much as the call itself (0.45 -> 0.2 us here). Only for callers that pass Python ints, the
-    handles pypdfium2 gives, and `ctypes.byref()` out-parameters: ctypes passes those as they
-    are, while a c_double passed bare would go by value."""
-    address = ctypes.cast(function, ctypes.c_void_p).value
-    return ctypes.CFUNCTYPE(restype)(address)
-
-
-_IS_GENERATED = untyped(pdfium_c.FPDFText_IsGenerated)
-_HAS_MAP_ERROR = untyped(pdfium_c.FPDFText_HasUnicodeMapError)
 
 
 @dataclass(frozen=True)
@@ -49,32 +31,6 @@ class FallbackLine:
     bold: bool
     y: float
     right: float
-
-
-def undecodable(
-    textpage: pdfium.PdfTextPage, n_chars: int, text: str | None = None, sample: int = 200
-) -> bool:
-    """Whether PDFium could not map most of the page's glyphs to characters (it then reports
-    the raw glyph ids as characters: control codes and stray letters, not text). A sample of
-    the characters decides, so a long page costs no more than a short one. `text`, the page's
-    text when it lines up with the characters one to one, spares a C call per sample: PDFium
-    generates only spaces, line breaks and hyphens, so no other character can be generated."""
-    step = max(1, n_chars // sample)
-    raw = textpage.raw  # the handle itself: the wrapper costs a property call per C call
-    generated, map_error = _IS_GENERATED, _HAS_MAP_ERROR
-    drawn = errors = 0
-    samples = range(0, n_chars, step)
-    left = len(samples)
-    for i in samples:
-        left -= 1
-        if (text is None or text[i] in _MAY_BE_GENERATED) and generated(raw, i) == 1:
-            continue  # spaces and line breaks PDFium inserted itself
-        drawn += 1
-        errors += map_error(raw, i) == 1
-        # Decided: even if every sample left were an error, most drawn glyphs decode.
-        if errors * 2 - drawn + left < 0:
-            return False
-    return drawn > 0 and errors * 2 >= drawn
 
 
 def draws_text(pdf: pdfium.PdfDocument, index: int) -> bool:
