@@ -217,6 +217,7 @@ def test_run_targets_size_and_records_context(
         for n in ("Friedel-Crafts acylation", "Bromination of isobutylbenzene", "Darzens reaction")
     ]
     first = tree["reaction"][0]
+    assert first["home"] in first["documents"]
     assert first["questions"] == per_cell[(keys[0], facets[0])] + per_cell[(keys[0], facets[1])]
 
 

@@ -199,7 +199,8 @@ def home_indexes(
 def topic_tree(
     topics: Sequence[MergedTopic], cells: Sequence[Cell], by_doc: dict[str, list[Chunk]]
 ) -> dict[str, Any]:
-    """The topics by category, with their documents and planned questions, for inspection."""
+    """The topics by category, with their documents, home and planned questions, for
+    inspection."""
     planned: dict[str, int] = {}
     for cell in cells:
         planned[cell.topic.key] = planned.get(cell.topic.key, 0) + cell.n
@@ -210,6 +211,7 @@ def topic_tree(
                 "name": topic.name,
                 "summary": topic.summary,
                 "documents": [by_doc[d][0].path for d in topic.doc_ids],
+                "home": by_doc[topic.home][0].path,  # where its questions' context comes from
                 "questions": planned.get(topic.key, 0),
             }
         )
