@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from doctune.ingest.chunking import Chunker, sentence_spans, to_chunks
+from doctune.ingest.chunking import Chunker, Span, sentence_spans, to_chunks
 from doctune.ingest.document import Extracted, TextBuilder
 from doctune.models.tokens import TokenCounter, estimate_tokens, get_token_counter
 
@@ -308,3 +308,30 @@ def test_boundary_regex_matches_what_the_plain_alternation_matches() -> None:
         "\n\n",
         "! ",
     ]
+
+
+def test_chunk_lines_are_what_the_records_dump_to() -> None:
+    """The reading path writes chunk rows without building records: each row is what its Chunk
+    dumps to (fields in order), and its line what foundation.jsonl.dumps writes, for ASCII
+    text, for text beyond ASCII, with DEL (escaped only by an ASCII encoder) and no section."""
+    from doctune.foundation.jsonl import dumps
+    from doctune.foundation.records import Chunk
+    from doctune.ingest.chunking import chunk_rows
+    from doctune.ingest.reading import chunk_line
+
+    builder = TextBuilder()
+    builder.heading("Säure", 1)
+    builder.block("The acid is washed twice with water and dried at forty degrees.")
+    builder.block("Die Säure wird zweimal gewaschen und bei 40 °C getrocknet, danach gewogen.")
+    builder.block("A control character \x7f stays in this line of the batch record here.")
+    doc = builder.build()
+    spans = [Span(b.start, b.end, b.section, 5) for b in doc.blocks] + [
+        Span(doc.blocks[1].start, doc.blocks[1].end, (), 5)
+    ]
+    rows = chunk_rows(doc, spans, path="notes/ä.md", doc_id="d1", min_chars=1)
+    rows += chunk_rows(doc, spans[1:2], path="notes/a.md", doc_id="d2", min_chars=1)
+    assert len(rows) == 6 and rows[4]["section"] is None
+    for row in rows:
+        chunk = Chunk(**row)
+        assert list(row.items()) == list(chunk.model_dump(mode="json").items())
+        assert chunk_line(row) == dumps(chunk)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from doctune.foundation.records import Chunk, stable_id, text_sha256
 from doctune.ingest.document import Extracted, pages_in
@@ -283,25 +284,35 @@ def to_chunks(
     doc: Extracted, spans: list[Span], *, path: str, doc_id: str, min_chars: int
 ) -> list[Chunk]:
     """Chunk records for a document's spans; spans shorter than `min_chars` are dropped."""
+    rows = chunk_rows(doc, spans, path=path, doc_id=doc_id, min_chars=min_chars)
+    return [Chunk(**row) for row in rows]
+
+
+def chunk_rows(
+    doc: Extracted, spans: list[Span], *, path: str, doc_id: str, min_chars: int
+) -> list[dict[str, Any]]:
+    """What `to_chunks` makes, as the plain dicts a Chunk dumps to (its fields in its order),
+    for the reading path that only writes them out: no model built and dumped again per chunk.
+    """
     kept = [(s, doc.text[s.start : s.end]) for s in spans]
     kept = [(s, text) for s, text in kept if len(text.strip()) >= min_chars]
     digests = [text_sha256(text) for _, text in kept]  # each text hashed once: id and sha256
     ids = _ids_from_digests(doc_id, digests)
     ranges = doc.page_ranges()
     return [
-        Chunk(
-            id=ids[index],
-            doc_id=doc_id,
-            path=path,
-            index=index,
-            text=text,
-            pages=pages_in(ranges, span.start, span.end),
-            section=" > ".join(span.section) or None,
-            start=span.start,
-            end=span.end,
-            n_tokens=span.n_tokens,
-            sha256=digests[index],
-        )
+        {
+            "id": ids[index],
+            "doc_id": doc_id,
+            "path": path,
+            "index": index,
+            "text": text,
+            "pages": pages_in(ranges, span.start, span.end),
+            "section": " > ".join(span.section) or None,
+            "start": span.start,
+            "end": span.end,
+            "n_tokens": span.n_tokens,
+            "sha256": digests[index],
+        }
         for index, (span, text) in enumerate(kept)
     ]
 
