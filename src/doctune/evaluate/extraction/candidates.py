@@ -231,7 +231,7 @@ def inherit(text: str, found: list[Candidate]) -> list[Candidate]:
     low": both rejected; "Incorrect: A, B, D": all three)."""
     out = list(found)
     # Only verdicts against letters travel: a list joined to a commitment is two answers,
-    # which `_decide` reads as ambiguous, not as a commitment to each.
+    # which `deciding.decide` reads as ambiguous, not as a commitment to each.
     travels = ("reject", "hypothetical")
     for i in range(len(out) - 2, -1, -1):  # backwards: the predicate follows the list
         nxt = out[i + 1]

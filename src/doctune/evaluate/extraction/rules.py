@@ -25,8 +25,8 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    - merely mentioned;
    a letter that is a symbol ("E = hc/λ", "f(1, 1)", a truth table's "T : F") is none of these.
    A letter joined to the previous one ("A, B and D are wrong", "Neither A nor B") takes its
-   role. The strongest commitments decide and among them the last one, because replies that
-   reason first conclude last and a correction ("C. Wait, actually D") comes after what it
+   role. The strongest commitments decide (`deciding`) and among them the last one, because
+   replies that reason first conclude last and a correction ("C. Wait, actually D") comes after what it
    corrects; but two different answers with nothing that revises the first between them
    ("The answer is C. The answer is D.") are ambiguous, and so is a commitment naming two
    letters ("B or C"); in a structured reply with an answer key (`answer: D`), letters that
@@ -72,10 +72,10 @@ from doctune.evaluate.extraction.candidates import (
     candidates,
     classify,
     inherit,
-    joined,
     sentence_start,
     with_lines,
 )
+from doctune.evaluate.extraction.deciding import decide
 from doctune.evaluate.extraction.fallbacks import (
     answered_otherwise,
     eliminated,
@@ -97,109 +97,6 @@ from doctune.evaluate.extraction.text import normalise, own_answer
 @lru_cache(maxsize=16)
 def _whole(letters: str) -> re.Pattern[str]:
     return re.compile(rf"\W*([{re.escape(letters + letters.lower())}])\W*")
-
-
-# -- deciding ----------------------------------------------------------------------------------------
-def _decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | None:
-    """Rule 3: the strongest, last commitment, unless it conflicts or names two letters, or
-    the reply was `cut` while it reconsidered ("A is the likeliest, but the question as")."""
-    found = _without_keys(text, found)
-    commits = [c for c in found if c.role == "commit"]
-    if not commits:
-        return None
-    top = max(c.strength for c in commits)
-    best = [c for c in commits if c.strength == top]
-    win = best[-1]
-    if _two_letters(text, found, [c for c in best if c.letter == win.letter], win):
-        return Extracted(None, "ambiguous", True, "two letters in one answer")
-    if cues.REFUSAL.search(text, win.end):
-        return Extracted(None, "ambiguous", False, "declines to choose")
-    rivals = [c for c in best if c.letter != win.letter and not c.leading]
-    if rivals and not win.revises and not cues.REVISION.search(text[rivals[-1].end : win.start]):
-        return Extracted(None, "ambiguous", False, "conflicting answers")
-    # "The answer is C, but wait, maybe D": revised to a hedge, so neither is settled.
-    later = [c for c in commits if c.start > win.end and c.letter != win.letter]
-    if later and cues.REVISION.search(text[win.end : later[0].start]):
-        return Extracted(None, "ambiguous", False, "revised to a hedge")
-    if any(c.letter == win.letter and c.role == "reject" and c.start > win.start for c in found):
-        return Extracted(None, "ambiguous", False, "answer withdrawn")
-    withdrawn = cues.WITHDRAWAL.search(text, win.end)
-    if withdrawn is not None and not any(win.end <= c.start < withdrawn.start for c in found):
-        return Extracted(None, "ambiguous", False, "answer withdrawn")
-    # Reconsidering right after it ("A is the likeliest, but"); a base model rambling on for
-    # paragraphs after its answer ("However, in 1623 ...") is not reconsidering it.
-    if cut and _reconsidering(text, win, found):
-        return Extracted(None, "cut_off", True, "cut off while reconsidering")
-    return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
-
-
-def _two_letters(text: str, found: list[Candidate], same: list[Candidate], win: Candidate) -> bool:
-    """Does the answer name two letters ("B or C", "The answer is (B) and (C)")? A pair in an
-    earlier statement of the winning letter counts while the restatement names the other
-    letter again ("Final Answer: The answer is B. ... and C. ..."); naming only one picks it
-    ("It's either B or C... B.")."""
-
-    def again(letter: str) -> bool:
-        return any(o.letter == letter and o.start > win.end and o.role != "reject" for o in found)
-
-    for anchor, other in ((a, o) for a in same for o in found):
-        if other.letter == win.letter or other.role == "reject":
-            continue
-        paired = joined(text, other, anchor) or joined(text, anchor, other)
-        if not paired or _picks_from_pair(text, other, anchor):
-            continue
-        if anchor is win or again(other.letter):
-            return True
-    return False
-
-
-# A structured answer's own key (`answer: D`, lower case as JSON and YAML write it) and a
-# letter that is a key itself, at the start of its line (`alternatives:` / `A: only ...`).
-_ANSWER_KEY = re.compile(
-    r"^[ \t]*(?:final_|selected_|correct_)?(?:answer|option|choice):[ \t]*$", re.M
-)
-_KEY_AFTER = re.compile(r"[ \t]*:")
-
-
-def _without_keys(text: str, found: list[Candidate]) -> list[Candidate]:
-    """In a reply with an answer key, the letters that are keys of other entries (an
-    explanation's "A: only accounts for the volume change") label options; the key answers."""
-    starts = {c.start: text.rfind("\n", 0, c.start) + 1 for c in found}
-    if not any(_ANSWER_KEY.fullmatch(text, starts[c.start], c.start) for c in found):
-        return found
-    return [c for c in found if not (_is_key(text, starts[c.start], c))]
-
-
-def _is_key(text: str, line_start: int, c: Candidate) -> bool:
-    """Does the letter open its line (indented or not) as a key, "A: ..."?"""
-    return not text[line_start : c.start].strip() and _KEY_AFTER.match(text, c.end) is not None
-
-
-_BETWEEN = re.compile(r"\bbetween\b", re.I)
-_RECONSIDER_REACH = 300
-_MILD = re.compile(r"but|however|hmm|double[-\s]check\w*", re.I)
-
-
-def _reconsidering(text: str, win: Candidate, found: list[Candidate]) -> bool:
-    """Was a reply that was cut thinking again about its answer? "Wait" or "on second
-    thought" soon after it says so; a contrast or a "hmm" is often part of the explanation
-    ("a related but different concept"), so it counts only while still open at the cut ("A is
-    the likeliest, but the question as") or when another option it does not reject comes up after it."""
-    cue = cues.RECONSIDER.search(text, win.end, win.end + _RECONSIDER_REACH)
-    if cue is None:
-        return False
-    if not _MILD.fullmatch(cue.group()) or SENTENCE_END.search(text, cue.end()) is None:
-        return True
-    return any(
-        c.start > cue.start() and c.letter != win.letter and c.role != "reject" for c in found
-    )
-
-
-def _picks_from_pair(text: str, other: Candidate, win: Candidate) -> bool:
-    """ "between C and D, C fits better": the comma leads from the pair to the pick."""
-    if other.end > win.start or text[other.end : win.start].strip() != ",":
-        return False
-    return _BETWEEN.search(text, max(0, other.start - 40), other.start) is not None
 
 
 def read_choice(
@@ -281,7 +178,7 @@ def _read(
     if options:  # "Answer: A palladium complex": the article of option C's text, not option A
         texts_at = {c.start for c in option_mentions(text, letters, options)}
         found = [c for c in found if not (c.letter == "A" and c.start in texts_at)]
-    decided = _decide(text, found, cut)
+    decided = decide(text, found, cut)
     if decided is not None:
         return decided
     by_text = _decide_options(text, letters, options, found, marked) if options else None
@@ -343,7 +240,7 @@ def _decide_options(
     if head.start == 0 and alone and len(named) > 1:
         # "Jane Austen" on a line of its own, then an article that names the other authors.
         return Extracted(head.letter, "letter", False, "option text first")
-    committed = _decide(text, kept)
+    committed = decide(text, kept)
     if committed is not None:
         # Sure only as a letter would be: stated outright, the option's whole text, and no
         # other option (by letter or text) left in play.
