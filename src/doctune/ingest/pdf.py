@@ -172,15 +172,18 @@ def _page_blocks(
     """One page's headings and paragraphs into the builder."""
     builder.page(lines[0].page)
     pitch = _usual_pitch(lines)
-    # The thresholds of _starts_paragraph, computed once per page.
+    # The thresholds of _paragraph_starts, computed once per page.
     gap_limit, short = pitch * _PARA_GAP, _SHORT_LINE * max(ln.right for ln in lines)
+    # Whether each line starts a paragraph after the one above it, for all of them at once: in
+    # the loop below, a paragraph being filled always ends with the line above.
+    breaks = [False, *_paragraph_starts(lines, pitch, gap_limit, short)]
     para: list[_Line] = []
     continues = _continues(builder, lines[0], body, toc)
-    prev = None
-    for line in lines:
+    for i, line in enumerate(lines):
         if id(line) in headings:
             _flush(builder, para, continues, short)
             para, continues = [], False
+            prev = lines[i - 1] if i else None
             if (
                 prev is not None
                 and builder.blocks
@@ -193,11 +196,10 @@ def _page_blocks(
                 depth = heading_level_from_number(line.text) or 1
                 builder.heading(line.text, level + depth - 1)
         else:
-            if para and _starts_paragraph(para[-1], line, pitch, gap_limit, short):
+            if para and breaks[i]:
                 _flush(builder, para, continues, short)
                 para, continues = [], False
             para.append(line)
-        prev = line
     _flush(builder, para, continues, short)
 
 
@@ -240,16 +242,19 @@ def _usual_pitch(lines: list[_Line]) -> float:
     return statistics.median(pitches) if pitches else 0.0
 
 
-def _starts_paragraph(
-    prev: _Line, line: _Line, pitch: float, gap_limit: float, short: float
-) -> bool:
-    if abs(prev.size - line.size) > 1.0:
-        return True
-    gap = prev.y - line.y
-    if pitch and (gap < 0 or gap > gap_limit):
-        return True  # a wider gap (over pitch * _PARA_GAP), or the next column / a jump up
-    # A sentence that ends well short of the right margin (`short`) ends its paragraph.
-    return prev.right < short and prev.text.endswith(_SENTENCE_END)
+def _paragraph_starts(
+    lines: list[_Line], pitch: float, gap_limit: float, short: float
+) -> list[bool]:
+    """For each line after the first, whether it starts a paragraph after the line above: a
+    change of size, a wider gap (over `gap_limit`, the pitch times _PARA_GAP) or the next
+    column / a jump up the page, or a sentence that ends short of the margin (`short`) above.
+    One expression over all pairs: a call per line costs as much as the tests."""
+    return [
+        abs(above.size - line.size) > 1.0
+        or bool(pitch and ((gap := above.y - line.y) < 0 or gap > gap_limit))
+        or (above.right < short and above.text.endswith(_SENTENCE_END))
+        for above, line in pairwise(lines)
+    ]
 
 
 def _continues(builder: TextBuilder, first: _Line, body: float, toc: set[str]) -> bool:

@@ -149,7 +149,8 @@ def _measured_lines(
     x, y = ctypes.c_double(), ctypes.c_double()
     left, right, bottom, top = (ctypes.c_double() for _ in range(4))
     at_x, at_y = ctypes.byref(x), ctypes.byref(y)
-    box = [ctypes.byref(v) for v in (left, right, bottom, top)]
+    at_left, at_right, at_bottom, at_top = (ctypes.byref(v) for v in (left, right, bottom, top))
+    origin, font_size, char_box = _ORIGIN, _FONT_SIZE, _CHAR_BOX  # locals: read once a page
     lines = []
     for start, line in _line_pieces(text):
         stripped = line.strip()
@@ -159,9 +160,9 @@ def _measured_lines(
         last = first + len(stripped) - 1
         if position is not None:
             first, last = position(first), position(last)
-        _ORIGIN(raw, first, at_x, at_y)
-        size = _FONT_SIZE(raw, first)
-        if not _CHAR_BOX(raw, last, *box):
+        origin(raw, first, at_x, at_y)
+        size = font_size(raw, first)
+        if not char_box(raw, last, at_left, at_right, at_bottom, at_top):
             raise pdfium.PdfiumError("Failed to get charbox.")
         lines.append(Line(stripped, page, round(size, 1), y.value, right.value))
     return lines
