@@ -34,7 +34,6 @@ from doctune.models.tokens import get_token_counter, is_estimate
 
 if TYPE_CHECKING:
     import openai
-    from openai.types.chat import ChatCompletion
 
 # Local servers (vLLM, Ollama, llama.cpp) accept any key; the SDK insists on one.
 PLACEHOLDER_KEY = "not-needed"
@@ -103,6 +102,23 @@ def _sdk() -> Any:
     import openai
 
     return openai
+
+
+def read_completion(spec: str, reply: Any) -> tuple[str, Usage, str | None]:
+    """Text, usage and finish reason of a chat completion's JSON (the first choice), read as
+    leniently as the SDK builds its ChatCompletion: missing usage counts 0, no text is ""."""
+    if not isinstance(reply, dict):
+        raise ModelError(f"{spec}: the endpoint's reply is not a JSON object")
+    choices = reply.get("choices")
+    if not choices:
+        raise ModelError(f"{spec}: the endpoint returned no choices")
+    choice = choices[0]
+    usage = reply.get("usage") or {}
+    counts = Usage(
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+    )
+    return (choice.get("message") or {}).get("content") or "", counts, choice.get("finish_reason")
 
 
 async def _report(response: Any) -> None:
@@ -193,28 +209,22 @@ class OpenAIBackend(ChatBackend):
         # params, which costs ~1.5 ms of CPU per call (measured in
         # benchmarks/synthesis_throughput.py) and caps throughput at high concurrency.
         with sdk_errors(self.spec, self._secret):
-            completion = await self._post(self._kwargs(request))
-        if not completion.choices:
-            raise ModelError(f"{self.spec}: the endpoint returned no choices")
-        choice = completion.choices[0]
-        usage = completion.usage
+            reply = await self._post(self._kwargs(request))
+        text, usage, finish_reason = read_completion(self.spec, reply)
         return ChatResponse(
-            text=choice.message.content or "",
-            usage=Usage(
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-            ),
-            finish_reason=choice.finish_reason,
+            text=text,
+            usage=usage,
+            finish_reason=finish_reason,
             latency_s=time.perf_counter() - started,
         )
 
-    async def _post(self, body: dict[str, Any]) -> ChatCompletion:
-        from openai.types.chat import ChatCompletion  # lazily, as `_sdk`
-
+    async def _post(self, body: dict[str, Any]) -> Any:
+        """The reply's JSON as the SDK read it (`cast_to=object`): building its typed
+        ChatCompletion (~70 µs of CPU a reply) only to read three fields is left out."""
         client = self._client
         for attempt in range(self._max_retries + 1):
             try:
-                return await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                return await client.post("/chat/completions", body=body, cast_to=object)
             except _sdk().RateLimitError:
                 if attempt == self._max_retries or not await requeue():
                     raise
