@@ -1,4 +1,4 @@
-"""The call cache's group commit: the answers of one turn of the event loop in one transaction."""
+"""The call cache: group commit (the answers of one event-loop turn in one transaction), keys."""
 
 from __future__ import annotations
 
@@ -99,3 +99,42 @@ def test_a_failure_after_an_answer_in_the_same_turn_keeps_their_order(tmp_path: 
     assert [f.key for f in cache.failures()] == [stored.key]
     assert len(cache) == 1
     cache.close()
+
+
+def reference_key(spec: str, request: ChatRequest) -> str:
+    import hashlib
+    import json
+
+    payload = json.dumps({"spec": spec, "request": request.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def test_request_keys_are_those_of_the_json_dump() -> None:
+    """Keys written from the fields' own values are the ones every existing cache holds."""
+    from doctune.models.base import GenerationParams
+
+    schema = {
+        "type": "object",
+        "properties": {"é": {"type": "string", "enum": ("a", "b")}, "n": {"type": "integer"}},
+        "required": ["é"],
+        "additionalProperties": False,
+    }
+    messages = (
+        Message(role="system", content='Réponds en JSON. \u2028 "quoted" \\ back'),
+        Message(role="user", content="emoji \U0001f600 and tabs\t"),
+    )
+    requests = [
+        ChatRequest(messages=messages),
+        ChatRequest(
+            messages=messages,
+            params=GenerationParams(temperature=0.7, max_tokens=512, top_p=0.9, seed=3),
+            json_schema=schema,
+            schema_name="Out",
+        ),
+        ChatRequest(messages=messages, params=GenerationParams(stop=("\n\n", "END"))),
+        ChatRequest(messages=messages, params=GenerationParams(temperature=float("nan"))),
+        ChatRequest(messages=messages, json_schema={"type": "object", "x": {1, 2}}),
+    ]
+    for request in requests:
+        assert request_key(SPEC, request) == reference_key(SPEC, request)
+    assert len({request_key(SPEC, r) for r in requests}) == len(requests)

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from doctune.models.base import ChatRequest, ChatResponse
 
@@ -79,9 +80,31 @@ def _now() -> str:
 
 def request_key(spec: str, request: ChatRequest) -> str:
     """Content hash of everything that decides the reply. The endpoint URL is left out on purpose:
-    moving a vLLM server to another port must not invalidate what it already answered."""
-    payload = json.dumps({"spec": spec, "request": request.model_dump(mode="json")}, sort_keys=True)
+    moving a vLLM server to another port must not invalidate what it already answered.
+
+    The text hashed is `json.dumps` of {"spec", "request": `request.model_dump(mode="json")`}
+    with sorted keys. It is written from the fields' own values (the dump would copy the schema,
+    ~40 objects a call for the garbage collector to count), and from the dump where a value is
+    not plain JSON (json.dumps refuses it: no other text can come out).
+    """
+    try:
+        payload = json.dumps(
+            {"spec": spec, "request": _fields(request)}, sort_keys=True, allow_nan=False
+        )
+    except (TypeError, ValueError):
+        payload = json.dumps(
+            {"spec": spec, "request": request.model_dump(mode="json")}, sort_keys=True
+        )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _fields(request: ChatRequest) -> dict[str, Any]:
+    # A pydantic model's __dict__ is its fields (extra="forbid"); json.dumps writes a tuple as
+    # a list, as the JSON dump does.
+    fields = dict(request.__dict__)
+    fields["messages"] = [m.__dict__ for m in request.messages]
+    fields["params"] = request.params.__dict__
+    return fields
 
 
 class CallCache:
