@@ -707,3 +707,73 @@ def test_seventh_round_phrasings(
 ) -> None:
     read = read_choice(reply, "ABCDEFGHIJ", TEN, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+_LISTED = "\n".join(f"{k}. {v}" for k, v in TEN.items())
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # Statements numbered in Roman numerals: their "I" is a numeral, not option I, unless
+        # an answer label names it.
+        (
+            "I. Every p holds.\nII. Exactly two hold.\nIII. The count of true ones is",
+            "length",
+            None,
+            True,
+        ),
+        (
+            "(i) holds. (ii) holds. (iii) fails. So (i) and (ii) hold. The answer is (B).",
+            "stop",
+            "B",
+            True,
+        ),
+        ("(i) holds and (ii) fails, so only the first. The answer is (I).", "stop", "I", True),
+        # Variables of a logical formula stay variables when the reply talks about them.
+        (
+            "With ~G and G ⊃ H, the row where G is true and H is false refutes it. The answer is (C).",
+            "stop",
+            "C",
+            True,
+        ),
+        # A letter alone on its line inside a formula broken over lines is a symbol.
+        ("The shift is\n\\frac{\nDelta\nE\n}{\nh\n}\nso we need the", "length", None, True),
+        # An option named, then disowned in the same sentence.
+        (
+            "Nothing matches 13200. The nearest option is (J) 3.5, but it is not the correct answer.",
+            "stop",
+            None,
+            True,
+        ),
+        # "either X <its text> or Y <its text>": two letters left open.
+        ("The answer is either (B) 100 °C or (C) 118 °C. Both fit the data.", "stop", None, True),
+        # This item's options listed again under "Options:", then the pick.
+        (
+            f"Surveys put it near 3.5.\n\nOptions:\n{_LISTED}\n\nThe answer is J. 3.5.",
+            "stop",
+            "J",
+            True,
+        ),
+        # "which is (C) in the answer choices" names the letter as "which is option C" does,
+        # so it stands through a cut in what follows.
+        (
+            "Solving gives 118 °C, which is (C) in the answer choices.\nFor the rest we use the",
+            "length",
+            "C",
+            True,
+        ),
+        # A bound the reply works with ("more than 6 %") is no option's value stated.
+        (
+            "We iterate until the runs differ by more than 6 %. The code:\n\nx = run(0.9)\ny = run(0.91)",
+            "stop",
+            None,
+            True,
+        ),
+    ],
+)
+def test_eighth_round_phrasings(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "ABCDEFGHIJ", TEN, finish)
+    assert (read.letter, read.confident) == (expected, confident)

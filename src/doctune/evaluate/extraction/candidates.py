@@ -33,7 +33,12 @@ _ANSWER_WORD = re.compile(r"\b(?:answer|option|choice)s?\s*(?:is|:)?\s*[(\[]?\s*
 _AFTER_LABEL = re.compile(r"[:=]\s*[(\[]?\s*$")
 _QUESTION_YES = re.compile(r"^\s*[)\]}]?\s*\?\s*yes", re.IGNORECASE)
 # The sentence ends there, perhaps after a gloss ("Largest: Jupiter (D).").
-_SENTENCE_CLOSE = re.compile(r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?(?:[.!]|$)")
+# "..., which is (C) in the answer choices." names it as "..., which is option C." does.
+_SENTENCE_CLOSE = re.compile(
+    r"^\s*[)\]}]?\s*(?:\([^()\n]{0,80}\)\s*)?(?:(?:in|among|from)\s+the\s+(?:given\s+|provided\s+)?"
+    r"(?:answer\s+)?(?:choices|options)\s*)?(?:[.!]|$)",
+    re.I,
+)
 _AFTER_COMMA = re.compile(r"[,;]\s*$")
 # "..., which is option C." ends a sentence to name the letter; "which is option C, but the
 # question asks ..." only identifies a value with it (a weak commitment, `cues.PRE_WEAK`).
@@ -100,13 +105,18 @@ def candidates(text: str, letters: str) -> list[Candidate]:
     """Every option letter of the reply, classified (rule 3 of `rules`)."""
     found: list[Candidate] = []
     tokens = list(_token(letters).finditer(text))
+    roman = _ROMAN_TWO.search(text) is not None
+    variables = {(m.group(1) or m.group(2)).upper() for m in _LOGIC_VARIABLE.finditer(text)}
     # A reply naming letters thousands of times is degenerate; its end is where answers are.
     for m in tokens[-_MAX_CANDIDATES:]:
         start, end = m.span("L")
-        if _in_value_row(text, start):
+        if _in_value_row(text, start) or _formula_piece(text, start, end):
             continue
         pre = text[sentence_start(text, start) : start]
         if cues.NAMED.search(pre[-30:]):
+            continue
+        labelled = _ANSWER_WORD.search(pre[-30:]) is not None
+        if not labelled and (m.group("L").upper() in variables or (roman and _numeral(text, m))):
             continue
         letter = m.group("L")
         strong_label = cues.PRE_STRONG.search(pre[-80:]) is not None
@@ -121,6 +131,44 @@ def candidates(text: str, letters: str) -> list[Candidate]:
         found.append(classify(text, Candidate(letter.upper(), start, end), pre))
     found += _ordinals(text, letters)
     return inherit(text, sorted(found, key=lambda c: c.start))
+
+
+# Statements numbered in Roman numerals ("I. At least three ...", "II. Exactly three ...";
+# "(i) is true. (ii) is true."): where the reply numbers a second one, an "I" written the same way
+# is the first numeral, not option I, unless an answer label names it ("The answer is (I)").
+_ROMAN_TWO = re.compile(r"\(\s*ii\s*\)|^[ \t]*ii[.)]", re.I | re.M)
+
+
+def _numeral(text: str, m: re.Match[str]) -> bool:
+    start, end = m.span("L")
+    if m.group("L") not in "Ii":
+        return False
+    bracketed = text[start - 1 : start] == "(" and text[end : end + 1] == ")"
+    line_start = text.rfind("\n", 0, start) + 1
+    opens_line = not text[line_start:start].strip(" \t(") and text[end : end + 1] in ".)"
+    return bracketed or opens_line
+
+
+# A letter used as a variable of a logical formula ("~G", "G ⊃ H", "P ∨ Q"): in the same reply
+# the letter stays that variable ("a counterexample where G is true") unless an answer label
+# names it.
+_LOGIC = r"[⊃∨∧≡↔]"
+_LOGIC_VARIABLE = re.compile(rf"(?:[~¬]|{_LOGIC})\s?([A-Z])(?!\w)|(?<!\w)([A-Z])\s?{_LOGIC}")
+# A letter alone on its line between pieces of a formula that was broken over lines
+# ("\\frac{\nDelta\nE\n}{"): a symbol.
+_FORMULA_NEXT = "}{=^_)"
+_FORMULA_PREVIOUS = "{=^_(\\"
+
+
+def _formula_piece(text: str, start: int, end: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if text[line_start:start].strip() or text[end:line_end].strip():
+        return False
+    following = text[line_end + 1 : line_end + 2] or " "
+    previous = text[: max(0, line_start - 1)].rstrip()[-1:] or " "
+    return following in _FORMULA_NEXT or previous in _FORMULA_PREVIOUS
 
 
 # A table row of one-character cells, "T : F : T : F" once `normalise` turned its pipes into
@@ -154,6 +202,7 @@ def classify(
         or cues.PRE_DOUBT.search(window)
         or cues.POST_REJECTION.match(post)
         or cues.POST_VERDICT_NO.match(post)
+        or cues.POST_DISOWNED.match(post)
         or (cues.NONE_OF.match(pre) and not cues.PREDICATE.search(pre))
         # "B and C are wrong, and so is A": the verdict of the sentence so far.
         or (cues.SO_IS.search(window) and cues.NEGATIVE_WORDS.search(pre))

@@ -147,6 +147,13 @@ POST_REJECTION = re.compile(
     r"|kommt\s+nicht|(?:тоже\s+|также\s+)?(?:невер(?:е?н)|неправильн|ошибочн)\w*|не\s+подходит)",
     _I,
 )
+# Named, then disowned in the same sentence ("The closest option is (J) 132, but it is not the
+# correct answer"): the reply says it is not its answer.
+POST_DISOWNED = re.compile(
+    r"^(?:[^.;!?\n]|\.(?=\d)){0,60}?,?\s*but\s+(?:it|this|that)(?:'s|\s+is)\s+not\s+(?:the\s+)?"
+    r"(?:correct|right|actual|true|exact)\b",
+    _I,
+)
 # A verdict after the letter's gloss ("Option C – Sulfuric acid: not correct here", "- D. 1588
 # — ruled out"); read only where nothing before the letter states it as the answer.
 GLOSSED_REJECTION = re.compile(

@@ -21,7 +21,8 @@ def decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | 
     top = max(c.strength for c in commits)
     best = [c for c in commits if c.strength == top]
     win = best[-1]
-    if _two_letters(text, found, [c for c in best if c.letter == win.letter], win):
+    same = [c for c in best if c.letter == win.letter]
+    if _two_letters(text, found, same, win) or _either_or(text, win, found):
         return Extracted(None, "ambiguous", True, "two letters in one answer")
     if cues.REFUSAL.search(text, win.end):
         return Extracted(None, "ambiguous", False, "declines to choose")
@@ -62,6 +63,26 @@ def _two_letters(text: str, found: list[Candidate], same: list[Candidate], win: 
         if anchor is win or again(other.letter):
             return True
     return False
+
+
+_EITHER = re.compile(r"\beither\s+(?:(?:option|choice)\s*)?[(\[]?\s*$", re.I)
+_OR = re.compile(r"\bor\s+(?:(?:option|choice)\s*)?[(\[]?\s*$", re.I)
+
+
+def _either_or(text: str, win: Candidate, found: list[Candidate]) -> bool:
+    """ "The answer is either (E) The dataset is too small or (D) Your data is not normalized":
+    each letter glossed by its text, still two letters left open in one sentence."""
+    if _EITHER.search(text, max(0, win.start - 30), win.start) is None:
+        return False
+    stop = SENTENCE_END.search(text, win.end)
+    end = stop.start() if stop else len(text)
+    return any(
+        o.letter != win.letter
+        and o.role != "reject"
+        and win.end < o.start <= end
+        and _OR.search(text, max(0, o.start - 20), o.start) is not None
+        for o in found
+    )
 
 
 # A structured answer's own key (`answer: D`, lower case as JSON and YAML write it) and a

@@ -23,14 +23,18 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
      with "C) ...") or weakly ("probably C", "matches D", "B would be correct", a verdict line
      "- C (0.210 mol): matches"),
    - merely mentioned;
-   a letter that is a symbol ("E = hc/λ", "f(1, 1)", a truth table's "T : F") is none of these.
+   a letter that is a symbol ("E = hc/λ", "f(1, 1)", a truth table's "T : F", a formula's
+   variable "~G ⊃ H", a formula broken one symbol a line) or a Roman numeral numbering
+   statements ("I. ..." beside "II. ...") is none of these, unless an answer label names it.
+   A letter named and disowned ("closest is (J), but it is not the correct answer") is rejected.
    A letter joined to the previous one ("A, B and D are wrong", "Neither A nor B") takes its
    role. The strongest commitments decide (`deciding`) and among them the last one, because
-   replies that reason first conclude last and a correction ("C. Wait, actually D") comes after what it
-   corrects; but two different answers with nothing that revises the first between them
-   ("The answer is C. The answer is D.") are ambiguous, and so is a commitment naming two
-   letters ("B or C"); in a structured reply with an answer key (`answer: D`), letters that
-   key other entries ("A: only accounts for ...") are labels, not answers;
+   replies that reason first conclude last and a correction ("C. Wait, actually D") comes
+   after what it corrects; but two different answers with nothing that revises the first
+   between them ("The answer is C. The answer is D.") are ambiguous, and so is a commitment
+   naming two letters ("B or C", "either (B) <its text> or (C) <its text>"); in a structured
+   reply with an answer key (`answer: D`), letters that key other entries ("A: only accounts
+   for ...") are labels, not answers;
 4. a reply that stops mid-sentence with nothing committed is cut off, unless it opened with
    one option's text (a base model continuing "Answer:" states it first, then rambles);
    one that declines to choose ("I'd rather not guess") or finds no option right gives none;
@@ -38,9 +42,9 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    ribosome"), read with the same cues (a rejected option text does not count, and letters
    left open, "either B or C", outweigh an option text named without a verdict); among
    several, one alone on the first line, the only one the first sentence names, or the only
-   one set in bold; an option text given as an example ("e.g. about 90 °C") is none, and a
-   lone one is none either when the reply states its answer in other words ("the answer is
-   the palladium complex");
+   one set in bold; an option text given as an example ("e.g. about 90 °C") or as a bound
+   ("differ by more than 30 %") is none, and a lone one is none either when the reply states
+   its answer in other words ("the answer is the palladium complex");
 6. a short reply whose only letter is mentioned without any verdict ("B because the ratio is
    1:1.05") chooses it, and so does one that rejects every option but one and states that
    one's value ("2 horas. No es B, no es C, no es D"); rejections alone choose nothing;
@@ -232,6 +236,8 @@ def _decide_options(
     kept = [c for c in found if c.role in ("commit", "mention") and c.letter not in rejected]
     # "e.g. about 90 °C at 3 000 m": an option's text given as an example is no answer.
     kept = [c for c in kept if not _EXAMPLE.search(text, max(0, c.start - 40), c.start)]
+    # "diverge by more than 30 %": a bound the reply works with is no value it states.
+    kept = [c for c in kept if not _BOUND.search(text, max(0, c.start - 40), c.start)]
     if not kept:
         return None
     named = {c.letter for c in kept}
@@ -282,6 +288,11 @@ def _opening_answer(text: str, kept: list[Candidate], by_letter: list[Candidate]
 
 _EXAMPLE = re.compile(
     r"\b(?:e\.g\.|for\s+(?:example|instance)|such\s+as)\s*,?\s*(?:about|around|roughly|~)?\s*$",
+    re.I,
+)
+_BOUND = re.compile(
+    r"\b(?:(?:more|less|greater|fewer|larger|smaller|higher|lower)\s+than|at\s+(?:least|most)"
+    r"|exceed(?:s|ing)?|up\s+to)\s*$",
     re.I,
 )
 _LABEL_ENDING = re.compile(r":\s*[(\[]?\s*$")

@@ -172,7 +172,7 @@ def own_answer(text: str, letters: str, options: dict[str, str] | None = None) -
         text = text[: match.start()]
         break
     # Only a reply that opened by restating this question may list its options again.
-    text = _before_next_question(text, letters, options if echoed else None)
+    text = _before_next_question(text, letters, options, echoed)
     looped, mixed = _before_repetition(text, letters)
     looped = looped.strip()
     return OwnAnswer(
@@ -301,9 +301,16 @@ _ITEM_ANSWER = re.compile(r"(?-i:Answer|ANSWER)\s*:")
 _INLINE_OPTION = re.compile(r"\([A-Z]\)\s*\w")
 
 
-def _before_next_question(text: str, letters: str, options: dict[str, str] | None) -> str:
+_OPTIONS_LABEL = re.compile(r"(?:answer\s+)?(?:options|choices)\s*:?", re.I)
+
+
+def _before_next_question(
+    text: str, letters: str, options: dict[str, str] | None, echoed: bool = False
+) -> str:
     """Cut where a new question begins: a paragraph (not the first) made of a question line and
-    then its options, as a base model continues a few-shot prompt."""
+    then its options, as a base model continues a few-shot prompt. This item's own options listed
+    again are no new question in a reply that opened by restating it, nor under a bare
+    "Options:" label (a reply that lists them before it picks one)."""
     line = option_line(letters)
     paragraphs = _PARAGRAPH.split(text)
     offset = len(paragraphs[0])
@@ -311,7 +318,8 @@ def _before_next_question(text: str, letters: str, options: dict[str, str] | Non
         lines = paragraphs[index].split("\n")
         offset_here = offset + len(paragraphs[index - 1])
         new = len(lines) >= 2 and line.match(lines[0]) is None and _options_below(lines, line)
-        if new and not _restates(paragraphs[index], options):
+        relisted = echoed or _OPTIONS_LABEL.fullmatch(lines[0].strip()) is not None
+        if new and not (relisted and _restates(paragraphs[index], options)):
             return text[:offset_here]
         offset = offset_here + len(paragraphs[index])
     return text
