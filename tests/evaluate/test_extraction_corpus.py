@@ -17,7 +17,12 @@ families from MMLU-Pro's published eval logs (TIGER-AI-Lab/MMLU-Pro, Apache-2.0;
 sampling in data/README.md), 26 % none; 405/420 before its fixes, 15 wrong, 13 of them false
 letters and 11 confident wrong ones; relabelled after the blind run: r7-251 and r7-256, where
 an explicit "Final Answer:" overrides an earlier letter, and during the fixes r7-249, whose
-closing "summary" is about other questions; all relabels listed with reasons in data/README.md).
+closing "summary" is about other questions; all relabels listed with reasons in data/README.md),
+and `choice_replies_real_mmlupro2.jsonl`, the second of real output, blind to the rules: 409
+replies of 31 families (the MMLU-Pro zips the first did not use, its gpt4o and deepseek result
+files, fresh rows of the first's families), 21 % none; 396/409 before its fixes, 13 wrong, 5 of
+them false letters and 8 confident wrong ones; relabelled after the blind run: r8-343's
+finish_reason, a stop-sequence cut rather than a token limit (data/README.md).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -42,6 +47,7 @@ CORPORA = [
     "choice_replies_holdout5.jsonl",
     "choice_replies_holdout6.jsonl",
     "choice_replies_real_mmlupro.jsonl",
+    "choice_replies_real_mmlupro2.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 
