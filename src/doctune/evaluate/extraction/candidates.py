@@ -20,9 +20,11 @@ def _token(letters: str) -> re.Pattern[str]:
     # Not glued to a word, a hyphen ("B-cells", "C-C bond"), a degree sign or a number ("60 C"),
     # not an abbreviation ("A.I.", "N/A") and not the C of a formula ("Pd/C", "C + I + G");
     # "B/C" names two options. Nor a term of an equation or a function ("E = hc/λ", "b^2 ≥ 6",
-    # "f(1, 1)", "‖Ax‖"): a symbol, which no grader reads as an option.
+    # "f(1, 1)", "‖Ax‖", "(R / J)"): a symbol, which no grader reads as an option.
     return re.compile(
-        rf"(?<![\w\-'’°‖])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?<![+×*] )(?<![+×*])"
+        rf"(?<![\w\-'’°‖])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?<![+×*/] )(?<![+×*])"
+        # Initials ("C.H. Walters", "U.S."): the H after "C." is part of a name.
+        rf"(?<![A-Za-z]\.)"
         rf"(?P<L>[{up}{low}])(?![\w\-'’‖])(?!\.\w)(?!\s?[+×*]\s?[\w(])"
         rf"(?!\s?(?:[=≠≈≥≤^]|\\[gl]eq?\b|_\{{?\w))(?!(?<=[{low}])\()"
     )
@@ -118,6 +120,10 @@ def candidates(text: str, letters: str) -> list[Candidate]:
         labelled = _ANSWER_WORD.search(pre[-30:]) is not None
         if not labelled and (m.group("L").upper() in variables or (roman and _numeral(text, m))):
             continue
+        # "So E(X) = pi", "P(A) = 1/6": a capital applied to a variable is a function or an
+        # expectation, not an option, unless an answer label names it.
+        if not labelled and _FUNCTION_OF.match(text, end):
+            continue
         letter = m.group("L")
         strong_label = cues.PRE_STRONG.search(pre[-80:]) is not None
         # "correct: c in SI units" is the symbol of a quantity; "answer: c in most books" is C.
@@ -131,6 +137,9 @@ def candidates(text: str, letters: str) -> list[Candidate]:
         found.append(classify(text, Candidate(letter.upper(), start, end), pre))
     found += _ordinals(text, letters)
     return inherit(text, sorted(found, key=lambda c: c.start))
+
+
+_FUNCTION_OF = re.compile(r"\([A-Za-z][\w^+\-*/ ,|]{0,12}\)")
 
 
 # Statements numbered in Roman numerals ("I. At least three ...", "II. Exactly three ...";

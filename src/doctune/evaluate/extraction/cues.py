@@ -52,7 +52,10 @@ SO_IS = re.compile(r"\b(?:and\s+)?(?:so|as)\s+(?:is|are|was|does|did)\s*$", _I)
 WITHDRAWAL = re.compile(
     r"\b(?:wait|hmm|actually|no)\W{0,4}(?:no\W{0,4})?(?:it\s+(?:isn'?t|is\s+not|can'?t\s+be)"
     r"|that'?s\s+(?:wrong|not\s+right)|scratch\s+that)|\bi\s+take\s+(?:that|it)\s+back"
-    r"|\bwait\W{1,4}no\s*[.!]",
+    r"|\bwait\W{1,4}no\s*[.!]"
+    # "the closest option is: B. 81.19 W ... However, this option is not correct": disowned.
+    r"|\b(?:this|that)\s+(?:option|choice|answer)\s+(?:is|would\s+be)\s+not\s+(?:the\s+)?"
+    r"(?:correct|right)\b",
     _I,
 )
 # A correction introduces the letter that replaces an earlier one ("C. Wait, actually D").
@@ -312,7 +315,9 @@ NEGATIVE_WORDS = re.compile(
 # An option named by its place ("the third option"), read like its letter.
 ORDINAL = re.compile(
     r"\b(first|second|third|fourth|fifth|last)\s+(?:option|choice|answer|alternative)\b"
-    r"|\bthe\s+(first|second|third|fourth|fifth|last)\s+one\b(?!\s+of)",
+    # "select the first one that causes an overflow": the first of those it found, not A.
+    r"|\bthe\s+(first|second|third|fourth|fifth|last)\s+one\b"
+    r"(?!\s+(?:of|that|which|who|where|to|in|on|with|from|we|i|you|listed|mentioned)\b)",
     _I,
 )
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
