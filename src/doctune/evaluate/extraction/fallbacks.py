@@ -36,7 +36,15 @@ def pending_answer(text: str) -> bool:
     before = text
     while (m := _OPEN_ANSWER.search(before)) is not None:
         before = before[: m.start()].rstrip()
+        # "The answer is (D). Now, considering all the above, the final answer is": a lead-in
+        # of a few words and no figures restates the answer before it; it adds no reasoning.
+        lead = _LEAD_IN.search(before)
+        if lead is not None and _STATED_LAST.search(before, 0, lead.start()) is not None:
+            before = before[: lead.start()].rstrip()
     return before != text and _STATED_LAST.search(before) is None
+
+
+_LEAD_IN = re.compile(r"(?<=[.!\n])\s*(?:[^\d.!?\s]+(?:\s+|$)){1,8}$")
 
 
 def single_mention(text: str, found: list[Candidate]) -> Extracted | None:
@@ -56,7 +64,10 @@ def single_mention(text: str, found: list[Candidate]) -> Extracted | None:
 
 
 # "So the answer here is the palladium complex": an answer in words of its own.
-_IN_WORDS = re.compile(r"\banswer\s+(?:here\s+)?(?:is|would\s+be)\s+(?P<rest>[^.\n]{3,120})", re.I)
+# A decimal point is no full stop ("the answer is y(4) = 4.899").
+_IN_WORDS = re.compile(
+    r"\banswer\s+(?:here\s+)?(?:is|would\s+be)\s+(?P<rest>(?:[^.\n]|\.(?=\d)){3,120})", re.I
+)
 
 
 def answered_otherwise(text: str, options: dict[str, str], read: Extracted) -> bool:

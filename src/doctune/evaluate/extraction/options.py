@@ -71,6 +71,10 @@ def _named(text: str, letters: str, options: dict[str, str]) -> list[Candidate]:
             # "Friedel-Crafts acylation of isobutylbenzene").
             hits = list(re.finditer(_bounded(head), folded))
         spans += [(m.start(), m.end(), letter.upper(), whole) for m in hits]
+    # "Option B" is the whole text of option D and the head of H's "Option B, but seek ...":
+    # the words name D, which needs nothing more; H would need its qualification too.
+    wholes = {s[:2] for s in spans if s[3]}
+    spans = [s for s in spans if s[3] or s[:2] not in wholes]
     # A degenerate reply naming options thousands of times: its end is where answers are.
     kept = _outermost(sorted(spans))[-_MAX_MENTIONS:]
     return [Candidate(x, start, end, whole=whole) for start, end, x, whole in kept]

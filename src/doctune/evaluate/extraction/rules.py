@@ -9,7 +9,8 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    C" before an explanation that ran out), while a cut in what followed the answer (a base
    model writing its next question) costs nothing, and a commitment the reply was already
    reconsidering when cut ("A is the likeliest, but") is none, and so is one cut while
-   stating an answer it reasoned towards after its last letter ("(b) ... The answer is (");
+   stating an answer it reasoned towards after its last letter ("(b) ... The answer is (";
+   a lead-in of a few words, "Now, putting it together, the final answer is", adds none);
    a closed trace followed by nothing usable gives the trace's conclusion, unless the cut
    came right after the trace;
 2. the whole reply is one letter ("C", "**(c)**", "答案：C" reduced), or one option's value
@@ -23,10 +24,14 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
      with "C) ...") or weakly ("probably C", "matches D", "B would be correct", a verdict line
      "- C (0.210 mol): matches"),
    - merely mentioned;
-   a letter that is a symbol ("E = hc/λ", "f(1, 1)", a truth table's "T : F", a formula's
-   variable "~G ⊃ H", a formula broken one symbol a line) or a Roman numeral numbering
-   statements ("I. ..." beside "II. ...") is none of these, unless an answer label names it.
-   A letter named and disowned ("closest is (J), but it is not the correct answer") is rejected.
+   a letter that is a symbol ("E = hc/λ", "f(1, 1)", "E(X)", "(R / J)", a truth table's
+   "T : F", a formula's variable "~G ⊃ H", a formula broken one symbol a line), an initial
+   ("C.H. Walters") or a Roman numeral numbering statements ("I. ..." beside "II. ...") is
+   none of these, unless an answer label names it; nor is a letter inside another option's
+   text the reply names ("Option B" where that is option D's whole text).
+   A letter named and disowned ("closest is (J), but it is not the correct answer") is
+   rejected; an answer disowned after it ("... B. However, this option is not correct") is
+   withdrawn.
    A letter joined to the previous one ("A, B and D are wrong", "Neither A nor B") takes its
    role. The strongest commitments decide (`deciding`) and among them the last one, because
    replies that reason first conclude last and a correction ("C. Wait, actually D") comes
@@ -180,8 +185,13 @@ def _read(
         return Extracted(value, "letter", True, "bare option value")
     found = with_lines(text, letters, candidates(text, letters))
     if options:  # "Answer: A palladium complex": the article of option C's text, not option A
-        texts_at = {c.start for c in option_mentions(text, letters, options)}
+        named = option_mentions(text, letters, options)
+        texts_at = {c.start for c in named}
         found = [c for c in found if not (c.letter == "A" and c.start in texts_at)]
+        # "should choose Option B" where option D reads "Option B" (the question's own plans),
+        # "Both B and C" as option D's text: a letter inside another option's text named in
+        # the reply is part of that text's wording, not a letter of its own.
+        found = [c for c in found if not any(_inside(c, t) for t in named)]
     decided = decide(text, found, cut)
     if decided is not None:
         return decided
@@ -216,6 +226,11 @@ def _read(
     translated = not found and bool(options) and other_script(text, options or {})
     stated_in_words = stated_in_words or translated
     return Extracted(None, "none", not (neutral or stated_in_words), "no commitment")
+
+
+def _inside(c: Candidate, text: Candidate) -> bool:
+    longer = text.end - text.start > c.end - c.start + 1
+    return text.letter != c.letter and longer and text.start <= c.start and c.end <= text.end
 
 
 def _decide_options(
