@@ -22,7 +22,12 @@ and `choice_replies_real_mmlupro2.jsonl`, the second of real output, blind to th
 replies of 31 families (the MMLU-Pro zips the first did not use, its gpt4o and deepseek result
 files, fresh rows of the first's families), 21 % none; 396/409 before its fixes, 13 wrong, 5 of
 them false letters and 8 confident wrong ones; relabelled after the blind run: r8-343's
-finish_reason, a stop-sequence cut rather than a token limit (data/README.md).
+finish_reason, a stop-sequence cut rather than a token limit (data/README.md), and
+`choice_replies_real_mmlupro3.jsonl`, the third of real output and the first sampled uniformly
+only (no "hard" rows), blind to the rules: 501 replies of 31 families (every MMLU-Pro zip in the
+mirror, its gpt4o and deepseek result files; rounds 7-8 pairs excluded), 7.8 % none; 489/501
+(97.6 %) before its fixes, 12 wrong, 2 of them false letters and 5 confident wrong ones;
+relabelled after the blind run: r9-284, two answers that contradict each other (data/README.md).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -48,6 +53,7 @@ CORPORA = [
     "choice_replies_holdout6.jsonl",
     "choice_replies_real_mmlupro.jsonl",
     "choice_replies_real_mmlupro2.jsonl",
+    "choice_replies_real_mmlupro3.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

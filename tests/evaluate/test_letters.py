@@ -777,3 +777,96 @@ def test_eighth_round_phrasings(
 ) -> None:
     read = read_choice(reply, "ABCDEFGHIJ", TEN, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+# An item whose options name the question's own plans ("Option B" is option D's whole text).
+PLANS = {
+    "A": "Neither plan",
+    "B": "Keep it four years",
+    "C": "Sell it now",
+    "D": "Option B",
+    "H": "Option B, but with a cheaper machine",
+    "I": "Option A",
+}
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "options", "expected", "confident"),
+    [
+        # Initials are part of a name, not an option ("R.H. Tawney").
+        (
+            "The report signed by R.H. Tawney, trustee, lists 6 rooms. The answer is (I).",
+            "stop",
+            TEN,
+            "I",
+            True,
+        ),
+        # An operand of a division with spaces, "(R / J)", is a symbol.
+        (
+            "Here ds = C_p (dT/T) - (R / J)(dp/p), and the term (R / J)(dp/p) accounts for the"
+            " pressure. The answer is (D).",
+            "stop",
+            TEN,
+            "D",
+            True,
+        ),
+        # A capital applied to a variable, "E(X)", is an expectation, not option E.
+        (
+            "The mean is E(X) = 3.5, so E(X) = 3.5. For the variance, Var(X) = E(X^2) - (E(X))^2"
+            " = \\int_0^1 x^2",
+            "length",
+            TEN,
+            None,
+            True,
+        ),
+        # The option it named, then disowned: "this option is not correct".
+        (
+            "Nothing gives 0.91 exactly; the closest option is:\nA. 0.78\nHowever, this option is"
+            " not correct. The correct answer is not listed among the options.",
+            "stop",
+            TEN,
+            None,
+            False,
+        ),
+        # "the first one that overflows" is the first of those it found, not option A.
+        (
+            "Pairs B, C and F all overflow. Only one can be given, so we will select the first one"
+            " that overflows:\n\nThe answer is (B).",
+            "stop",
+            TEN,
+            "B",
+            True,
+        ),
+        # An answer in words whose value has a decimal point is that option's value.
+        (
+            "Solving the equation, the answer is y(4) = \\sqrt{12.25} = \\boxed{3.5}",
+            "stop",
+            TEN,
+            "J",
+            False,
+        ),
+        # A lead-in of a few words restating the answer before the cut adds no reasoning.
+        (
+            "Each serving doubles, so 3 x 2 = 6 servings. The answer is (I).\n\nNow, putting it all"
+            " together, the final answer is",
+            "length",
+            TEN,
+            "I",
+            True,
+        ),
+        # "Option B" is the whole text of option D (the question's own plan), not letter B.
+        (
+            "The firm should choose Option B, selling the old machine after a year and buying the"
+            " new one. The answer is (D).",
+            "stop",
+            PLANS,
+            "D",
+            True,
+        ),
+    ],
+)
+def test_ninth_round_phrasings(
+    reply: str, finish: str, options: dict[str, str], expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "".join(sorted(options)), options, finish)
+    assert (read.letter, read.confident) == (expected, confident)
