@@ -854,6 +854,18 @@ PLANS = {
             "I",
             True,
         ),
+        # A concluding sentence ("Therefore, ...") that names a bracketed option leans to it.
+        (
+            "The first survey asked households how many rooms they heat in winter and found a"
+            " spread of answers. The second survey asked the same question of a different sample"
+            " two years later, with a similar spread. Both were weighted by region and by"
+            " household size before any average was taken.\n\nTherefore, what the two surveys"
+            " share is that both came out near (J) 3.5.",
+            "stop",
+            TEN,
+            "J",
+            False,
+        ),
         # "Option B" is the whole text of option D (the question's own plan), not letter B.
         (
             "The firm should choose Option B, selling the old machine after a year and buying the"

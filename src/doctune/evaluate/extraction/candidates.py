@@ -238,7 +238,14 @@ def classify(
         return replace(c, role="commit", strength=2)
     if cues.POST_WEAK.match(post) or cues.PRE_WEAK.search(window):
         return replace(c, role="commit", strength=1)
+    # "Therefore, ... both were responses to (J) Unfair systems of taxation.": the sentence
+    # that concludes names the bracketed option.
+    if _CONCLUDING.match(pre) and text[c.start - 1 : c.start] == "(" and post.startswith(")"):
+        return replace(c, role="commit", strength=1)
     return c
+
+
+_CONCLUDING = re.compile(r"\s*(?:therefore|thus|hence|consequently|in\s+conclusion)\b", re.I)
 
 
 def _names_it(text: str, c: Candidate, window: str, post: str, ending: re.Pattern[str]) -> bool:

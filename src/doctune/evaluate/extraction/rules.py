@@ -22,7 +22,7 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
      to someone else ("You might think it's B"), or asked ("Is it C?"),
    - committed, strongly ("the answer is C", "so, C", "Correct: C", "it's C", a reply opening
      with "C) ...") or weakly ("probably C", "matches D", "B would be correct", a verdict line
-     "- C (0.210 mol): matches"),
+     "- C (0.210 mol): matches", a concluding "Therefore, ... (J) <its text>."),
    - merely mentioned;
    a letter that is a symbol ("E = hc/λ", "f(1, 1)", "E(X)", "(R / J)", a truth table's
    "T : F", a formula's variable "~G ⊃ H", a formula broken one symbol a line), an initial
