@@ -20,6 +20,7 @@ from doctune import pipeline
 from doctune.cli import main
 from doctune.commands.common import make_context
 from doctune.foundation.manifest import StageState
+from doctune.generation import expected
 from doctune.generation.expected import FIRST_RUN_RECORD_TOKENS, first_run_keep_rate
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.tokens import estimate_tokens
@@ -265,3 +266,74 @@ def test_a_stage_left_with_unanswered_calls_is_priced_at_those_calls_only(
     rows = dry_run(example_project)
     assert calls(rows, "synthesize", "teacher") == 77
     assert calls(rows, "evalsets", "teacher") > 20
+
+
+def estimated_splits(project: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple]:
+    """The split sizes per recipe the dry run's later stages were given (the last asked)."""
+    seen: dict[str, tuple] = {}
+    original = expected.split_sizes
+
+    def spy(ctx, recipe):  # type: ignore[no-untyped-def]
+        seen[recipe] = original(ctx, recipe)
+        return seen[recipe]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(expected, "split_sizes", spy)
+        dry_run(project)
+    return seen
+
+
+def split_summary(project: Path) -> dict[str, dict]:
+    ctx = make_context(project, None, {}, True, True)
+    return ctx.manifest.stage_state("split").summary["recipes"]
+
+
+def test_split_shares_follow_the_last_run_only_for_the_records_that_carry_over(
+    example_project: Path, fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(example_project)
+    until = ["run", str(example_project), "--until", "split", "--no-progress"]
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    last = split_summary(example_project)
+    shares = {"train": 0.7, "validation": 0.15, "test": 0.15}  # the example's configured sizes
+
+    # Synthesis asks the same (a curation setting changed): the same records, the same draw.
+    configure(example_project, curate={"min_answer_chars": 21})
+    for recipe, (sizes, source) in estimated_splits(example_project, monkeypatch).items():
+        kept = last[recipe]["records"]
+        assert source.endswith("last run's split shares"), source
+        assert sizes == {s: round(kept * last[recipe]["sizes"].get(s, 0) / kept) for s in shares}
+
+    # A new seed changes every request: every group is drawn anew, as configured.
+    configure(example_project, client={"seed": 99})
+    found = estimated_splits(example_project, monkeypatch)
+    assert set(found) == {"pdf_synthetic", "knowledge_distillation"}
+    for recipe, (sizes, source) in found.items():
+        assert "configured split shares (no record carries over)" in source, source
+        kept = round(sum(sizes.values()))
+        assert all(abs(sizes[s] - kept * shares[s]) <= 1 for s in shares), (recipe, sizes)
+    # Distillation's realised draw was off the configured shares (its few groups are placed
+    # whole), so the two cases above differ for it.
+    kd = last["knowledge_distillation"]
+    assert abs(kd["sizes"]["train"] / kd["records"] - 0.7) > 0.02
+
+
+def test_distillation_documents_with_cached_topics_are_not_priced_again(
+    example_project: Path, fake_openai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(example_project)
+    until = ["run", str(example_project), "--until", "split", "--no-progress"]
+    assert CliRunner().invoke(main, until, catch_exceptions=False).exit_code == 0
+    # Synthesis reruns for pdf_synthetic's new setting; distillation asks what it asked.
+    configure(example_project, synthesize={"pdf_synthetic": {"questions_per_chunk": 2}})
+    rows = dry_run(example_project)
+    pdf, kd = rows[("synthesize", "teacher")]
+    assert pdf.calls == 77 and pdf.cached_calls == 0
+    assert kd.calls == 0 and kd.cached_calls > 0 and "cached" in kd.note
+    found = estimated_splits(example_project, monkeypatch)
+    assert "configured split shares" in found["pdf_synthetic"][1]
+    assert found["knowledge_distillation"][1].endswith("last run's split shares")
+    served = fake_openai.completions
+    result = CliRunner().invoke(main, until, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert fake_openai.completions - served == pdf.calls  # distillation came from the cache

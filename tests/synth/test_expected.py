@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from doctune.foundation.records import Chunk, text_sha256
+from doctune.foundation.results import CallEstimate
 from doctune.generation import expected
 from doctune.testing.fake_openai import FakeOpenAIServer
 
@@ -92,3 +93,53 @@ def test_the_dry_run_rate_is_within_a_fifth_of_a_real_curation(
     assert 0.8 < rate / real < 1.2, (rate, real)
     # After that run the project's own rate is used.
     assert expected.keep_rate(context(project), "pdf_synthetic") == (real, "last run's keep rate")
+
+
+def test_split_shares_blend_the_last_draw_with_the_configured_by_what_carries_over(
+    tmp_path: Path,
+) -> None:
+    # 20 chunks x 3 pairs, half kept last time (30), split 6/12/12 where 0.6/0.2/0.2 is asked.
+    config = {
+        "synthesize": {"recipes": ["pdf_synthetic"]},
+        "split": {"default": {"train": 0.6, "validation": 0.2, "test": 0.2}},
+    }
+    project = make_project(tmp_path / "p", config)
+    chunks = prose_chunks(20)
+    ctx = context(project, chunks)
+    summaries = {
+        "synthesize": {},
+        "curate": {"recipes": {"pdf_synthetic": {"records": 60, "kept": 30}}},
+        "split": {
+            "recipes": {
+                "pdf_synthetic": {
+                    "records": 30,
+                    "sizes": {"train": 6, "test": 12, "validation": 12},
+                }
+            }
+        },
+    }
+    for stage, summary in summaries.items():
+        ctx.manifest.replace_stage(stage, [], "a-last-run", summary)
+    last = {"train": 6, "validation": 12, "test": 12}
+    configured = {"train": 18, "validation": 6, "test": 6}
+    # Synthesis will not rerun: its records carry over, and so does the draw.
+    assert expected.split_sizes(ctx, "pdf_synthetic") == (
+        last,
+        "last run's keep rate 0.50, last run's split shares",
+    )
+
+    def rerun_with(calls: int, cached: int) -> tuple[dict[str, int], str]:
+        with expected.rerunning(["synthesize", "curate", "split"]):
+            est = CallEstimate("teacher", calls, 0, 0, cached_calls=cached)
+            assert expected.with_last_run(ctx, "pdf_synthetic", est, chunks) is est
+            return expected.split_sizes(ctx, "pdf_synthetic")
+
+    assert rerun_with(0, 20) == (last, "last run's keep rate 0.50, last run's split shares")
+    sizes, source = rerun_with(20, 0)
+    assert sizes == configured and source.endswith(
+        "configured split shares (no record carries over)"
+    )
+    sizes, source = rerun_with(15, 5)  # a quarter carries over
+    assert sizes == {"train": 15, "validation": 8, "test": 8} and source.endswith(
+        "25% the last run's"
+    )

@@ -40,3 +40,4 @@ class CallEstimate:
     train_tokens: int | None = None
     train_seconds: float | None = None
     cost_usd: float | None = None  # a price known apart from per-token call prices (hosted jobs)
+    cached_calls: int = 0  # calls the call cache will answer (not counted in `calls`)

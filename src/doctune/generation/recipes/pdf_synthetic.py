@@ -126,7 +126,9 @@ class PdfSynthetic(Recipe):
             calls += 1
             prompt += request_tokens(request)
         note = f"{RECIPE}: {n} pairs per chunk" + (f"; {hits} cached" if hits else "")
-        return CallEstimate("teacher", calls, prompt, calls * n * PAIR_TOKENS, note=note)
+        return CallEstimate(
+            "teacher", calls, prompt, calls * n * PAIR_TOKENS, note=note, cached_calls=hits
+        )
 
     def expected_size(self, n_chunks: int, config: SynthesizeConfig) -> int:
         limit = config.pdf_synthetic.max_chunks
