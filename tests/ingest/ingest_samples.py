@@ -1,5 +1,5 @@
 """Real documents written for the ingest tests: PDFs with fpdf2 (multi-page with headings and a
-running header and footer, encrypted, image-only) and a DOCX with python-docx.
+running header and footer, encrypted, image-only) and a DOCX with python-docx; how many entries the ingest cache holds.
 
 A plain module next to the tests (pytest puts this folder on sys.path), so test modules import
 these builders directly instead of importing conftest.
@@ -7,7 +7,10 @@ these builders directly instead of importing conftest.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+from doctune.ingest.cache import DATABASE
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 DEJAVU_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -124,3 +127,15 @@ def write_docx(path: Path) -> Path:
     doc.add_paragraph("Hydrochloric acid is corrosive; wear goggles and gloves at all times.")
     doc.save(str(path))
     return path
+
+
+def cache_rows(folder: Path) -> int:
+    """Entries committed to the cache in `folder`, as another process sees them."""
+    try:
+        db = sqlite3.connect(f"file:{folder / DATABASE}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM entries").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0

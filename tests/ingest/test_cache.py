@@ -1,11 +1,11 @@
-"""The per-document cache's batched writes: one fsync per batch, nothing lost that matters when
-an ingest is killed or an entry is torn (the document is read again, the chunks end the same)."""
+"""The per-document cache's batched writes: one transaction per batch in one database, nothing
+lost that matters when an ingest is killed or the database is torn (the documents are read again,
+the chunks end the same), older caches of one file per entry replaced without error."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from ingest_samples import cache_rows
 
 from doctune.context import RunContext
 from doctune.foundation.records import Chunk
 from doctune.ingest import stage as ingest_stage
-from doctune.ingest.cache import BATCH, CachedFile, DocumentCache
+from doctune.ingest.cache import BATCH, DATABASE, CachedFile, DocumentCache
 
 
 def entry(i: int) -> CachedFile:
@@ -40,37 +41,56 @@ def sha(i: int) -> str:
     return hashlib.sha256(str(i).encode()).hexdigest()
 
 
-def test_entries_are_written_a_batch_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fsyncs: list[int] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+def test_entries_are_written_a_batch_at_a_time(tmp_path: Path) -> None:
     cache = DocumentCache(tmp_path / "cache", "k")
     for i in range(BATCH + 3):
         cache.save(sha(i), entry(i))
-    assert len(list((tmp_path / "cache").glob("*.json"))) == BATCH  # the last 3 still pending
-    assert len(fsyncs) == 1
+    assert cache_rows(tmp_path / "cache") == BATCH  # the last 3 still pending
     assert cache.prune() == 0  # writes the pending ones first, so none is "unused"
-    assert len(fsyncs) == 2
+    assert cache_rows(tmp_path / "cache") == BATCH + 3
 
     again = DocumentCache(tmp_path / "cache", "k")
     loaded = [again.load(sha(i), f"f{i}.md") for i in range(BATCH + 3)]
     assert [e.chunks if e else None for e in loaded] == [entry(i).chunks for i in range(BATCH + 3)]
+    assert again.prune() == 0
+    other = DocumentCache(tmp_path / "cache", "another config")
+    assert other.load(sha(0), "f0.md") is None
+    assert other.prune() == BATCH + 3  # the old key's entries, unused by this run
+    assert cache_rows(tmp_path / "cache") == 0
 
 
-def test_a_torn_entry_is_read_again(make_project) -> None:
-    ctx = make_project(
-        {f"n{i}.md": f"# Note {i}\n\n" + "A sentence of notes. " * 20 for i in range(5)}
-    )
+NOTES = {f"n{i}.md": f"# Note {i}\n\n" + "A sentence of notes. " * 20 for i in range(5)}
+
+
+@pytest.mark.parametrize("damage", [b"", b"SQLite format 3\x00" + b"\x17" * 80, b"not a db"])
+def test_a_torn_database_is_rebuilt(make_project, damage: bytes) -> None:
+    ctx = make_project(NOTES)
     asyncio.run(ingest_stage.run(ctx))
     chunks = (ctx.out_dir / "ingest" / "chunks.jsonl").read_bytes()
-    entries = sorted((ctx.out_dir / "ingest" / "cache").glob("*.json"))
-    entries[0].write_text(entries[0].read_text()[:50])  # what a power cut may leave
-    entries[1].write_bytes(b"")
+    database = ctx.out_dir / "ingest" / "cache" / DATABASE
+    assert cache_rows(database.parent) == 5
+    database.write_bytes(damage)  # what a power cut or a stray write may leave
     result = asyncio.run(ingest_stage.run(ctx))
-    assert result.summary["reused"] == 3
+    assert result.summary["reused"] == 0  # all read again, without an error
     assert (ctx.out_dir / "ingest" / "chunks.jsonl").read_bytes() == chunks
+    assert cache_rows(database.parent) == 5
+    assert asyncio.run(ingest_stage.run(ctx)).summary["reused"] == 5
+
+
+def test_an_older_cache_of_entry_files_is_replaced(make_project) -> None:
+    ctx = make_project(NOTES)
+    asyncio.run(ingest_stage.run(ctx))
+    chunks = (ctx.out_dir / "ingest" / "chunks.jsonl").read_bytes()
+    folder = ctx.out_dir / "ingest" / "cache"
+    (folder / DATABASE).unlink()
+    old = [folder / f"{sha(i)[:32]}-oldkey.json" for i in range(3)]
+    for path in old:  # an entry file as older versions wrote them, one torn
+        path.write_text('{"path": "n0.md", "doc_id": "x", "pages": null, "records": null, "ch')
+    result = asyncio.run(ingest_stage.run(ctx))
+    assert result.summary["reused"] == 0
+    assert (ctx.out_dir / "ingest" / "chunks.jsonl").read_bytes() == chunks
+    assert not any(path.exists() for path in old)  # pruned
+    assert cache_rows(folder) == 5
 
 
 STAGE_IN_A_PROCESS = (
@@ -92,7 +112,7 @@ def test_a_killed_ingest_resumed_ends_identical(make_project, tmp_path: Path) ->
     deadline = time.monotonic() + 60
     # Killed once the first batch is on disk (or whenever it ends, if it is quicker than that).
     while proc.poll() is None and time.monotonic() < deadline:
-        if cache.is_dir() and any(cache.glob("*.json")):
+        if cache_rows(cache):
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.005)
@@ -107,4 +127,4 @@ def test_a_killed_ingest_resumed_ends_identical(make_project, tmp_path: Path) ->
     assert (killed.out_dir / "ingest" / "chunks.jsonl").read_bytes() == (
         fresh.out_dir / "ingest" / "chunks.jsonl"
     ).read_bytes()
-    assert len(list(cache.glob("*.json"))) == 3 * BATCH
+    assert cache_rows(cache) == 3 * BATCH

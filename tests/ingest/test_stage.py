@@ -9,7 +9,7 @@ import shutil
 from itertools import pairwise
 
 import pytest
-from ingest_samples import write_docx, write_image_pdf, write_pdf
+from ingest_samples import cache_rows, write_docx, write_image_pdf, write_pdf
 
 from doctune.context import RunContext
 from doctune.foundation.errors import InputError
@@ -183,7 +183,7 @@ def test_unchanged_documents_are_not_read_again(make_project) -> None:
     assert read_again(ctx) == ["b.html"]  # the renamed file has the same bytes: reused, moved
     chunks = read_jsonl(ctx.out_dir / "ingest" / "chunks.jsonl", Chunk)
     assert {c.path for c in chunks} == {"renamed.md", "b.html", "c.pdf"}
-    assert len(list((ctx.out_dir / "ingest" / "cache").glob("*.json"))) == 3  # old entries pruned
+    assert cache_rows(ctx.out_dir / "ingest" / "cache") == 3  # old entries pruned
 
     ctx.config.ingest.chunk_tokens = 200  # another chunk size: every document is chunked again
     assert read_again(ctx) == ["b.html", "c.pdf", "renamed.md"]

@@ -4,18 +4,21 @@ An entry is keyed by the file's sha256 and a hash of everything else that decide
 size, overlap, minimum length, tokenizer, the ingest code). Only successes are cached: a file that
 failed (a wrong password, say) is tried again next run. Entries no run uses any more are pruned.
 
-Entries are written in batches (`BATCH` of them, the rest by `flush` or `prune`): each through a
-temp file and a rename, and one fsync of the folder per batch rather than one per file (at ~2 ms
-each, per-file fsyncs were a tenth of a PDF corpus's ingest). A killed ingest loses at most the
-batch in memory; a power cut may leave an entry empty or torn, which then fails to parse and its
-document is read again. Either way a resumed ingest ends with the same chunks.
+All entries live in one SQLite database (`entries.sqlite` in the cache folder, WAL journal) and are
+written in batches (`BATCH` of them, the rest by `flush` or `prune`): one transaction, so one
+fsync of the journal, per batch, where one file per document cost a create, a rename and a share
+of a folder fsync each. A killed ingest loses at most the batch in memory, and a transaction is
+all or nothing, so a resumed ingest ends with the same chunks. A database that cannot be read
+(torn by a power cut, not SQLite at all) is deleted and rebuilt: its documents are read again.
+The one-file-per-entry caches of older versions are never used (the code is part of the key) and
+are deleted by `prune`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,25 +50,50 @@ class CachedFile:
         return len(self.lines) if self.lines is not None else len(self.chunks)
 
 
-BATCH = 64  # entries written per fsync
+BATCH = 64  # entries written per transaction
+DATABASE = "entries.sqlite"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS entries (sha256 TEXT NOT NULL, key TEXT NOT NULL, "
+    "entry TEXT NOT NULL, PRIMARY KEY (sha256, key)) WITHOUT ROWID"
+)
 
 
 class DocumentCache:
     def __init__(self, folder: Path, key: str) -> None:
         self.folder = folder
         self.key = key
-        self._used: set[str] = set()
-        self._pending: dict[Path, str] = {}  # entry file -> its text, not yet written
+        self._used: set[str] = set()  # sha256 of the entries this run loaded or saved
+        self._pending: dict[str, str] = {}  # sha256 -> its entry's JSON, not yet written
+        self._db: sqlite3.Connection | None = None
 
-    def _file(self, sha256: str) -> Path:
-        return self.folder / f"{sha256[:32]}-{self.key}.json"
+    @property
+    def path(self) -> Path:
+        return self.folder / DATABASE
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self._db = _open(self.path)
+            except sqlite3.DatabaseError:  # torn or not a database: rebuilt, read again
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+                self._db = _open(self.path)
+        return self._db
 
     def load(self, sha256: str, path: str) -> CachedFile | None:
         """The cached result for these bytes, moved to `path` if the file was renamed."""
-        file = self._file(sha256)
-        self._used.add(file.name)
+        self._used.add(sha256)
         try:
-            raw = json.loads(file.read_text(encoding="utf-8"))
+            row = (
+                self._connect()
+                .execute(
+                    "SELECT entry FROM entries WHERE sha256 = ? AND key = ?", (sha256, self.key)
+                )
+                .fetchone()
+            )
+            if row is None:
+                return None
+            raw = json.loads(row[0])
             chunks = [Chunk.model_validate(c) for c in raw["chunks"]]
             entry = CachedFile(
                 path=raw["path"],
@@ -76,8 +104,8 @@ class DocumentCache:
                 note=raw.get("note"),
                 fallback_pages=list(raw.get("fallback_pages") or []),
             )
-        except (OSError, ValueError, KeyError, TypeError, ValidationError):
-            return None  # missing or unreadable: the document is simply read again
+        except (sqlite3.Error, ValueError, KeyError, TypeError, ValidationError):
+            return None  # unreadable: the document is simply read again
         if entry.path != path:
             entry.chunks = _moved(entry.chunks, entry.path, path)
             entry.doc_id = document_id(path)
@@ -85,8 +113,7 @@ class DocumentCache:
         return entry
 
     def save(self, sha256: str, entry: CachedFile) -> None:
-        file = self._file(sha256)
-        self._used.add(file.name)
+        self._used.add(sha256)
         head = {
             "path": entry.path,
             "doc_id": entry.doc_id,
@@ -101,42 +128,62 @@ class DocumentCache:
         else:  # the chunks' own JSON, as json.dumps would write them: "chunks" comes last
             chunks = ", ".join(entry.lines)
             text = f'{json.dumps(head, ensure_ascii=False)[:-1]}, "chunks": [{chunks}]}}'
-        self._pending[file] = text
+        self._pending[sha256] = text
         if len(self._pending) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
-        """Write the entries saved since the last batch, with one fsync for all of them."""
+        """Write the entries saved since the last batch, in one transaction."""
         if not self._pending:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for file, text in self._pending.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=self.folder)
-            try:
-                os.chmod(tmp, FILE_MODE)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                os.replace(tmp, file)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        rows = [(sha, self.key, text) for sha, text in self._pending.items()]
+        db = self._connect()
+        with db:  # BEGIN ... COMMIT, or ROLLBACK on an error
+            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
         self._pending.clear()
-        folder = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(folder)  # the renames; a torn entry is read again (see above)
-        finally:
-            os.close(folder)
 
     def prune(self) -> int:
         """Write what is pending, then delete the entries this run did not use (removed files,
-        an old config); returns how many were deleted."""
-        self.flush()
-        if not self.folder.is_dir():
+        an old config, an older version's entry files); returns how many were deleted.
+        Closes the database."""
+        if not self._pending and not self.folder.is_dir():
             return 0
-        stale = [p for p in self.folder.glob("*.json") if p.name not in self._used]
-        for path in stale:
+        self.flush()
+        db = self._connect()
+        stale = [
+            row
+            for row in db.execute("SELECT sha256, key FROM entries")
+            if row[1] != self.key or row[0] not in self._used
+        ]
+        with db:
+            db.executemany("DELETE FROM entries WHERE sha256 = ? AND key = ?", stale)
+        self.close()
+        legacy = list(self.folder.glob("*.json"))  # one file per entry, before the database
+        for path in legacy:
             path.unlink(missing_ok=True)
-        return len(stale)
+        return len(stale) + len(legacy)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    db = sqlite3.connect(path)  # commits by `with db:`
+    try:
+        db.execute("PRAGMA journal_mode=WAL")  # a commit appends to the journal: one fsync
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(_SCHEMA)
+        db.execute("SELECT 1 FROM entries LIMIT 1").fetchall()  # a torn file fails here
+    except sqlite3.Error:
+        db.close()
+        raise
+    if new:
+        os.chmod(path, FILE_MODE)
+    return db
 
 
 def _moved(chunks: list[Chunk], old: str, new: str) -> list[Chunk]:
