@@ -70,6 +70,7 @@ from click.testing import CliRunner
 from doctune import pipeline
 from doctune.cli import main
 from doctune.commands.common import make_context
+from doctune.dry_run import estimate, run_free_stages_for_estimate
 from doctune.models.experiments import ExperimentTable
 from doctune.testing.fake_openai import FakeOpenAIServer
 from doctune.testing.tiny_model import build_tiny_model
@@ -160,10 +161,10 @@ def dry_run(project: Path, student: str) -> tuple[dict[Key, int], dict[str, Any]
     ctx = make_context(project, None, {"student": student}, True, True)
     stages = pipeline.plan()
     pipeline.preflight(ctx, stages)
-    asyncio.run(pipeline.run_pipeline(ctx, pipeline.run_free_stages_for_estimate(ctx, stages)))
+    asyncio.run(pipeline.run_pipeline(ctx, run_free_stages_for_estimate(ctx, stages)))
     calls: dict[Key, int] = defaultdict(int)
     train: dict[str, Any] = {}
-    for stage, est in pipeline.estimate(ctx, stages):
+    for stage, est in estimate(ctx, stages):
         if est.train_tokens is not None:
             train = {"tokens": est.train_tokens, "seconds": est.train_seconds, "note": est.note}
         else:

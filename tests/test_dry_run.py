@@ -1,7 +1,7 @@
 """`--dry-run` estimates each stage from what the earlier ones wrote or are expected to write.
 
 The project is a copy of the example; the estimates run through the same functions the command
-uses (the free stages for real, then `pipeline.estimate`). Where a real run is needed first, the
+uses (the free stages for real, then `dry_run.estimate`). Where a real run is needed first, the
 teacher is the loopback FakeOpenAIServer (a fake of the paid service).
 """
 
@@ -16,6 +16,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from doctune import dry_run as dry
 from doctune import pipeline
 from doctune.cli import main
 from doctune.commands.common import make_context
@@ -43,10 +44,10 @@ def dry_run(project: Path, student: str | None = None) -> dict[tuple[str, str], 
     """The dry run's rows by (stage, role)."""
     ctx = make_context(project, None, {"student": student}, True, True)
     stages = pipeline.plan()
-    free = pipeline.run_free_stages_for_estimate(ctx, stages)
+    free = dry.run_free_stages_for_estimate(ctx, stages)
     asyncio.run(pipeline.run_pipeline(ctx, free))
     rows: dict[tuple[str, str], list] = defaultdict(list)
-    for stage, est in pipeline.estimate(ctx, stages):
+    for stage, est in dry.estimate(ctx, stages):
         rows[(stage.name, est.role)].append(est)
     return rows
 

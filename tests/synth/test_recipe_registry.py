@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from doctune.dry_run import estimate
 from doctune.foundation import recipes as recipe_names
 from doctune.foundation.config import SynthesizeConfig, load_config
 from doctune.foundation.errors import ConfigError
@@ -19,7 +20,7 @@ from doctune.generation.common import RecipeOutput, Teacher
 from doctune.generation.recipes import IsCached, Recipe
 from doctune.generation.schemas import qa_pairs_model
 from doctune.models.base import Message
-from doctune.pipeline import estimate, get_stage
+from doctune.pipeline import get_stage
 from doctune.testing.fake_openai import FakeOpenAIServer
 
 from .helpers import context, make_chunks, make_project, run

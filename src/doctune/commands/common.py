@@ -16,6 +16,7 @@ from rich.table import Table
 
 from doctune import pipeline
 from doctune.context import RunContext
+from doctune.dry_run import estimate, run_free_stages_for_estimate
 from doctune.foundation.config import ROLES, load_config, model_settings
 from doctune.foundation.config.options import StageOptions
 from doctune.foundation.display import console_text
@@ -177,10 +178,10 @@ def _command_line() -> str:
 
 
 def _dry_run(ctx: RunContext, stages: list[pipeline.Stage]) -> None:
-    free = pipeline.run_free_stages_for_estimate(ctx, stages)
+    free = run_free_stages_for_estimate(ctx, stages)
     if free:
         asyncio.run(pipeline.run_pipeline(ctx, free))
-    rows = pipeline.estimate(ctx, stages)
+    rows = estimate(ctx, stages)
     table = Table(title="dry run: model calls before anything is spent")
     for col in (
         "stage",
