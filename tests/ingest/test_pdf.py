@@ -145,3 +145,62 @@ def test_page_text_is_what_pypdfium2_reads(tmp_path: Path) -> None:
         pdf.close()
     assert "Process Notes" in texts[0] and "Plain text page" in "".join(texts)
     assert texts[-1] == ""
+
+
+def _undecodable_reference(textpage: object, n_chars: int, sample: int) -> bool:
+    """The undecodable test as first written: every sample asked whether it was generated and,
+    if drawn, whether it has a map error; most drawn samples with one is undecodable."""
+    import pypdfium2.raw as pdfium_c
+
+    drawn = errors = 0
+    for i in range(0, n_chars, max(1, n_chars // sample)):
+        if pdfium_c.FPDFText_IsGenerated(textpage, i) == 1:
+            continue
+        drawn += 1
+        errors += pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1
+    return drawn > 0 and errors * 2 >= drawn
+
+
+def test_the_undecodable_shortcut_answers_as_the_full_test(tmp_path: Path) -> None:
+    """On text pages, CID-font pages PDFium cannot decode (Latin and Japanese) and an image
+    page, at several sample sizes: the answer is the one of asking every sample both questions,
+    and the shortcut decides the text pages without the loop."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+    from cid_pdf import write_cid_pdf
+
+    from doctune.ingest.pdf_lines import _surely_decoded, page_text, undecodable
+
+    mixed = [["Made in three steps at 5 °C.", "Then filtered."]], [["Plain text page"]]
+    japanese = [["イブプロフェンは三段階で合成される。"] * 3]
+    files = [
+        write_pdf(tmp_path / "notes.pdf"),
+        write_cid_pdf(tmp_path / "cid.pdf", *mixed),
+        write_cid_pdf(tmp_path / "ja.pdf", japanese, boxes=True),
+        write_image_pdf(tmp_path / "scan.pdf", pages=1),
+    ]
+    answers, shortcuts = [], []
+    for file in files:
+        pdf = pdfium.PdfDocument(file.read_bytes())
+        for page in pdf:
+            textpage = page.get_textpage()
+            raw = textpage.raw
+            n_chars = pdfium_c.FPDFText_CountChars(raw)
+            text = page_text(raw, n_chars)
+            known = text if len(text) == n_chars else None
+            for sample in (1, 2, 7, 50, 200):
+                expected = _undecodable_reference(raw, n_chars, sample)
+                assert undecodable(raw, n_chars, known, sample) == expected
+                assert undecodable(raw, n_chars, None, sample) == expected
+            answers.append(expected)  # at 200 samples, as the reader asks
+            if known is not None:
+                samples = range(0, n_chars, max(1, n_chars // 200))
+                shortcuts.append((_surely_decoded(raw, known, samples), not expected))
+            textpage.close()
+            page.close()
+        pdf.close()
+    assert answers == [False] * 4 + [True, True, False]  # text pages, CID pages, image page
+    # The shortcut decides the four text pages (the image page has no sample to ask) and never
+    # calls a page decoded that is not.
+    assert [fast for fast, _ in shortcuts] == [True] * 4 + [False]
+    assert all(decoded for fast, decoded in shortcuts if fast)

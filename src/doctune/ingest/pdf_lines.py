@@ -14,7 +14,7 @@ import ctypes
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, repeat
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -109,10 +109,11 @@ def undecodable(textpage: object, n_chars: int, text: str | None = None, sample:
     the characters decides, so a long page costs no more than a short one. `text`, the page's
     text when it lines up with the characters one to one, spares a C call per sample: PDFium
     generates only spaces, line breaks and hyphens, so no other character can be generated."""
-    step = max(1, n_chars // sample)
+    samples = range(0, n_chars, max(1, n_chars // sample))
+    if text is not None and _surely_decoded(textpage, text, samples):
+        return False
     generated, map_error = _IS_GENERATED, _HAS_MAP_ERROR
     drawn = errors = 0
-    samples = range(0, n_chars, step)
     left = len(samples)
     for i in samples:
         left -= 1
@@ -124,6 +125,29 @@ def undecodable(textpage: object, n_chars: int, text: str | None = None, sample:
         if errors * 2 - drawn + left < 0:
             return False
     return drawn > 0 and errors * 2 >= drawn
+
+
+def _surely_decoded(textpage: object, text: str, samples: range) -> bool:
+    """True when the loop of `undecodable` must answer False, from the map errors of a prefix of
+    the samples alone, asked in one `map` (no call to IsGenerated, no bytecode per sample); False
+    when that cannot tell (then the loop decides).
+
+    With the first k samples of t: at most c of them may be generated (characters PDFium can
+    generate), so at least k - c are drawn; a sample after them is drawn or not, and an error
+    only if drawn. With e errors among the first k (an error's count only grows by counting
+    generated ones too), 2 * errors - drawn <= 2e + (t - k) - (k - c), so below 0, and the
+    loop's answer False, whenever 2e + t + c < 2k."""
+    total = len(samples)
+    picked = text[samples.start : samples.stop : samples.step]  # the sampled characters
+    may_be = _MAY_BE_GENERATED
+    # c over all samples bounds c over any prefix; a k from it, then c over that prefix only.
+    k = min(total, (total + sum(picked.count(ch) for ch in may_be)) // 2 + 1)
+    c = sum(picked[:k].count(ch) for ch in may_be)
+    k = min(k, (total + c) // 2 + 1)  # a shorter prefix has no more of them: still sound
+    if 2 * k <= total + c:
+        return False
+    errors = k - list(map(_HAS_MAP_ERROR, repeat(textpage, k), samples[:k])).count(0)
+    return 2 * errors + total + c < 2 * k
 
 
 def _char_positions(text: str, n_chars: int) -> Callable[[int], int] | None:
