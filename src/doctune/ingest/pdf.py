@@ -11,10 +11,10 @@ draw text PDFium cannot decode are read through pdfminer.six (`pdf_fallback`).
 from __future__ import annotations
 
 import math
+import operator
 import re
 import statistics
 from collections import Counter
-from itertools import pairwise
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -171,12 +171,17 @@ def _page_blocks(
 ) -> None:
     """One page's headings and paragraphs into the builder."""
     builder.page(lines[0].page)
-    pitch = _usual_pitch(lines)
+    # Per line pair, read once for the pitch and the paragraph starts: the sizes, and the drop
+    # from each line's baseline to the next one's (above.y - line.y).
+    sizes = [ln.size for ln in lines]
+    ys = [ln.y for ln in lines]
+    gaps = list(map(operator.sub, ys, ys[1:]))
+    pitch = _usual_pitch(sizes, gaps)
     # The thresholds of _paragraph_starts, computed once per page.
-    gap_limit, short = pitch * _PARA_GAP, _SHORT_LINE * max(ln.right for ln in lines)
+    gap_limit, short = pitch * _PARA_GAP, _SHORT_LINE * max([ln.right for ln in lines])
     # Whether each line starts a paragraph after the one above it, for all of them at once: in
     # the loop below, a paragraph being filled always ends with the line above.
-    breaks = [False, *_paragraph_starts(lines, pitch, gap_limit, short)]
+    breaks = [False, *_paragraph_starts(lines, sizes, gaps, pitch, gap_limit, short)]
     para: list[_Line] = []
     continues = _continues(builder, lines[0], body, toc)
     for i, line in enumerate(lines):
@@ -204,11 +209,15 @@ def _page_blocks(
 
 
 def _body_size(pages: list[list[_Line]]) -> float:
-    weights: Counter[float] = Counter()
+    """The size that sets the most characters (the first such size seen on a tie, as
+    Counter.most_common would pick it: max keeps the first maximum of the insertion order)."""
+    weights: dict[float, int] = {}
+    get = weights.get
     for lines in pages:
         for line in lines:
-            weights[line.size] += len(line.text)
-    return weights.most_common(1)[0][0] if weights else 0.0
+            size = line.size
+            weights[size] = get(size, 0) + len(line.text)
+    return max(weights, key=weights.__getitem__) if weights else 0.0
 
 
 def _is_heading(line: _Line, body: float, toc: set[str]) -> bool:
@@ -235,25 +244,31 @@ def _wrapped_heading(prev: _Line, line: _Line, body: float, toc: set[str]) -> bo
     )
 
 
-def _usual_pitch(lines: list[_Line]) -> float:
-    pitches = [
-        a.y - b.y for a, b in pairwise(lines) if a.size == b.size and 0 < a.y - b.y < 4 * a.size
-    ]
+def _usual_pitch(sizes: list[float], gaps: list[float]) -> float:
+    """The median drop between consecutive lines of one size, when less than 4 lines high."""
+    pairs = zip(gaps, sizes[:-1], sizes[1:], strict=True)
+    pitches = [g for g, a, b in pairs if a == b and 0 < g < 4 * a]
     return statistics.median(pitches) if pitches else 0.0
 
 
 def _paragraph_starts(
-    lines: list[_Line], pitch: float, gap_limit: float, short: float
+    lines: list[_Line],
+    sizes: list[float],
+    gaps: list[float],
+    pitch: float,
+    gap_limit: float,
+    short: float,
 ) -> list[bool]:
     """For each line after the first, whether it starts a paragraph after the line above: a
     change of size, a wider gap (over `gap_limit`, the pitch times _PARA_GAP) or the next
     column / a jump up the page, or a sentence that ends short of the margin (`short`) above.
-    One expression over all pairs: a call per line costs as much as the tests."""
+    One expression over all pairs (`sizes` and `gaps`, the drops, read once by the caller): a
+    call per line costs as much as the tests."""
     return [
-        abs(above.size - line.size) > 1.0
-        or bool(pitch and ((gap := above.y - line.y) < 0 or gap > gap_limit))
+        abs(a - b) > 1.0
+        or bool(pitch and (gap < 0 or gap > gap_limit))
         or (above.right < short and above.text.endswith(_SENTENCE_END))
-        for above, line in pairwise(lines)
+        for a, b, gap, above in zip(sizes[:-1], sizes[1:], gaps, lines[:-1], strict=True)
     ]
 
 
