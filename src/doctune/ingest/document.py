@@ -115,17 +115,22 @@ class TextBuilder:
         self._parts: list[str] = []
         self._length = 0
         self._stack: list[tuple[int, str]] = []  # (level, heading) from the outermost in
+        self._section: tuple[str, ...] = ()  # the stack's titles, kept in step with it
         self.blocks: list[Block] = []
         self.page_starts: dict[int, int] = {}
         self._pending_page: int | None = None
 
     @property
     def section(self) -> tuple[str, ...]:
-        return tuple(title for _, title in self._stack)
+        return self._section
+
+    def _set_stack(self, stack: list[tuple[int, str]]) -> None:
+        self._stack = stack
+        self._section = tuple([title for _, title in stack])
 
     def context(self, *titles: str) -> None:
         """Set the heading path without writing any text (a record's name, a file's title)."""
-        self._stack = [(i, t) for i, t in enumerate(titles) if t]
+        self._set_stack([(i, t) for i, t in enumerate(titles) if t])
 
     def page(self, number: int) -> None:
         """The next text written belongs to page `number` (1-based)."""
@@ -136,8 +141,7 @@ class TextBuilder:
         if not title:
             return
         # A heading closes every open heading at its level or deeper.
-        self._stack = [(lv, t) for lv, t in self._stack if lv < level]
-        self._stack.append((level, title))
+        self._set_stack([*(e for e in self._stack if e[0] < level), (level, title)])
         self._write(title, heading=True, sep="\n\n")
 
     def block(self, text: str, *, sep: str = "\n\n") -> None:
@@ -168,7 +172,7 @@ class TextBuilder:
             raise ValueError("extend_heading() must directly follow heading()")
         self._append(" " + text)
         level, title = self._stack[-1]
-        self._stack[-1] = (level, f"{title} {text}")
+        self._set_stack([*self._stack[:-1], (level, f"{title} {text}")])
         self.blocks[-1] = Block(last.start, self._length, self.section, True)
 
     @property
@@ -184,12 +188,18 @@ class TextBuilder:
         )
 
     def _write(self, text: str, *, heading: bool, sep: str) -> None:
-        if self._length:
-            self._append(sep)
-        self._note_page()
-        start = self._length
-        self._append(text)
-        self.blocks.append(Block(start, self._length, self.section, heading))
+        # What _append(sep), _note_page() and _append(text) do, inline: a call per block each.
+        parts, start = self._parts, self._length
+        if start:
+            parts.append(sep)
+            start += len(sep)
+            self._length = start
+        if self._pending_page is not None:
+            self.page_starts.setdefault(self._pending_page, start)
+            self._pending_page = None
+        parts.append(text)
+        self._length = end = start + len(text)
+        self.blocks.append(Block(start, end, self._section, heading))
 
     def _note_page(self) -> None:
         if self._pending_page is not None:

@@ -27,8 +27,13 @@ from doctune.ingest.document import ReadError
 from doctune.ingest.readers import read_document
 from doctune.models.tokens import TokenCounter, get_token_counter
 
-FILES_PER_TASK = 4  # files a worker reads per task: one round trip to the pool for several
+# Files a worker reads per task: one round trip to the pool for several (16 rather than 4: the
+# stage's own CPU with 2 workers on the benchmark's 1,000 documents 0.30 -> 0.25 s).
+FILES_PER_TASK = 16
 IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker, so one is always waiting for it
+# Tasks per worker at the least: a small corpus gets smaller tasks, so the workers finish
+# within a few files of each other.
+MIN_TASKS_PER_WORKER = 8
 # The chunks.jsonl lines, as foundation.jsonl.dumps writes them (json.dumps builds an encoder
 # for each call when it is given ensure_ascii=False: one made once costs a third less a chunk).
 _LINE_ENCODER = json.JSONEncoder(ensure_ascii=False)
@@ -80,9 +85,9 @@ def read_all(
         for job in jobs:
             yield read_one(job, chunker, setup.min_chars)
         return
-    # Several files per task on a large corpus; one per task on a small one, so every worker
-    # still gets some.
-    size = max(1, min(FILES_PER_TASK, len(jobs) // (workers * IN_FLIGHT_PER_WORKER)))
+    # Several files per task on a large corpus; fewer on a small one, so every worker still
+    # gets some and none is left with a long last task.
+    size = max(1, min(FILES_PER_TASK, len(jobs) // (workers * MIN_TASKS_PER_WORKER)))
     tasks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
     # The forked workers share this process's memory until they write to it; a garbage
     # collection in a worker writes to every object it sees, so the objects alive now are moved
