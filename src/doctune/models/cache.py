@@ -107,6 +107,11 @@ def _fields(request: ChatRequest) -> dict[str, Any]:
     return fields
 
 
+def _uncached(response: ChatResponse) -> ChatResponse:
+    # Stored as a fresh reply; a copy only where it is not one already.
+    return response.model_copy(update={"cached": False}) if response.cached else response
+
+
 class CallCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -160,7 +165,7 @@ class CallCache:
                 a.key,
                 spec,
                 a.request.model_dump_json(),
-                a.response.model_copy(update={"cached": False}).model_dump_json(),
+                _uncached(a.response).model_dump_json(),
                 a.cost_usd,
                 created,
             )

@@ -26,7 +26,7 @@ from doctune.models.base import (
     Message,
 )
 from doctune.models.cache import CallCache, Stored, request_key
-from doctune.models.fitting import Layout, Room, fit
+from doctune.models.fitting import Fitted, Layout, Room, fit
 from doctune.models.loglik import LoglikCache, loglik_key
 from doctune.models.pacing import AdaptiveLimiter
 from doctune.models.structured import Structured, parse_reply, reask_messages, schema_for
@@ -329,7 +329,9 @@ class ModelClient:
                 json_schema=schema,
                 schema_name=output_type.__name__,
             )
-            fitted = fit(request, Layout.fixed(convo), Room.of(self.backend))
+            room = Room.of(self.backend)
+            # With no known context the request goes as it is (fitting would only copy it).
+            fitted = fit(request, Layout.fixed(convo), room) if room.known else Fitted(request)
             if fitted.request is None:
                 # Too long for the model's context (a re-ask carries the invalid reply and the
                 # error, so it can outgrow a prompt that fitted): not sent, the chain ends here.
