@@ -53,7 +53,7 @@ def _compiled(source: str) -> jinja2.Template:
 def load_prompt(name: str) -> PromptTemplate:
     path = _DIR / f"{name}.yaml"
     raw_bytes = path.read_bytes()
-    data = yaml.safe_load(raw_bytes)
+    data = yaml.load(raw_bytes, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return PromptTemplate(
         name=data["name"],
         version=str(data["version"]),

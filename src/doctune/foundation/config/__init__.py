@@ -55,6 +55,9 @@ from doctune.foundation.config.train import (
 from doctune.foundation.errors import ConfigError
 
 CONFIG_NAME = "doctune.yaml"
+# libyaml's loader where PyYAML was built with it (~10x faster: ~3 ms a run in pure Python);
+# the same safe subset of YAML and the same values.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ROLES = ("teacher", "judge", "student")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -239,7 +242,7 @@ def load_config(project_dir: str | Path, *, path: str | Path | None = None) -> P
     if not cfg_path.is_file():
         raise ConfigError(f"{cfg_path}: no config file (run `doctune init {project_dir}`)")
     try:
-        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(cfg_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
