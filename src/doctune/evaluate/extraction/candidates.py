@@ -10,7 +10,6 @@ from functools import lru_cache
 
 from doctune.evaluate.extraction import cues
 from doctune.evaluate.extraction.result import Candidate
-from doctune.evaluate.extraction.text import option_line
 
 
 # -- finding letters --------------------------------------------------------------------------------
@@ -314,68 +313,3 @@ def inherit(text: str, found: list[Candidate]) -> list[Candidate]:
 
 def _with_role(c: Candidate, source: Candidate) -> Candidate:
     return replace(c, role=source.role, strength=source.strength)
-
-
-# -- option lists and verdict lines ----------------------------------------------------------------
-_LINE_REJECT = re.compile(
-    r"\bincorrect\b|\bwrong\b|\bfalse\b|\bnot\b|\btoo\b|\bignores?\b|\bno\b|错误|誤り", re.I
-)
-_LINE_ACCEPT = re.compile(r"\bcorrect\b|\bright\b|\btrue\b|\bmatch\w*|\bfits\b|\byes\b|正确", re.I)
-
-
-def _concludes(text: str, c: Candidate) -> bool:
-    line_start = text.rfind("\n", 0, c.start) + 1
-    alone = not text[line_start : c.start].strip() and not text[c.end :].strip()
-    return alone and text[:line_start].rstrip(" \t").endswith("\n\n")
-
-
-def _opening(text: str, letters: str) -> int:
-    """Where the letter of a reply's opening option line stands, when that line is a
-    paragraph of its own and prose follows it ("B) 3x^2 sin x\n\nBy the product rule ...");
-    -1 otherwise (options restated one paragraph each are no answer)."""
-    first, _, rest = text.partition("\n")
-    following = rest.lstrip("\n").split("\n", 1)[0]
-    if not rest.startswith("\n") or option_line(letters).match(following):
-        return -1
-    m = re.match(r"\s*[(\[]?(?=\w[).:\]])", first)
-    return m.end() if m else -1
-
-
-def with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidate]:
-    """Lines that open with an option marker. Several of them are a list: each line is the
-    verdict on its letter ("- B (0.200 mol): ignores the excess"), or just the option restated.
-    One, at the very start, is the reply answering ("C) 0.210 mol", "Option D.")."""
-    pattern = option_line(letters)
-    starts: dict[int, str] = {}
-    offset = 0
-    for line in text.split("\n"):
-        m = pattern.match(line)
-        if m is not None:
-            starts[offset + m.start("L")] = m.group("rest")
-        offset += len(line) + 1
-    distinct = {text[i].upper() for i in starts}
-    listed = any(rest.strip() for rest in starts.values())
-    out = []
-    for c in found:
-        rest = starts.get(c.start)
-        if rest is None:
-            out.append(c)
-        elif c.start == _opening(text, letters) and c.role == "mention":
-            # "**B) ...**" a paragraph of its own, the list of the others below it: the reply
-            # answers first and then explains why the rest fail.
-            out.append(replace(c, role="commit", strength=2, leading=True))
-        elif listed and not rest.strip() and _concludes(text, c):
-            # The letter alone on the last line, a paragraph below options that each had their
-            # say: the list's conclusion ("- C) 29 — prime ✓ ... \n\n**C**"). Right under
-            # them it may be a restated list that was cut ("C. 29\nD").
-            out.append(replace(c, role="commit", strength=2))
-        elif len(distinct) == 1:
-            keep_verdict = c.role == "reject" or (c.start > 0 and c.role != "mention")
-            out.append(c if keep_verdict else replace(c, role="commit", strength=2, leading=True))
-        elif _LINE_REJECT.search(rest):
-            out.append(replace(c, role="reject"))
-        elif _LINE_ACCEPT.search(rest):
-            out.append(replace(c, role="commit", strength=1))
-        else:
-            out.append(replace(c, role="mention", strength=0))
-    return out

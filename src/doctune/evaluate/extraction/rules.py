@@ -82,7 +82,6 @@ from doctune.evaluate.extraction.candidates import (
     classify,
     inherit,
     sentence_start,
-    with_lines,
 )
 from doctune.evaluate.extraction.deciding import decide
 from doctune.evaluate.extraction.fallbacks import (
@@ -92,6 +91,7 @@ from doctune.evaluate.extraction.fallbacks import (
     single_mention,
     stopped_mid_sentence,
 )
+from doctune.evaluate.extraction.lines import with_lines
 from doctune.evaluate.extraction.options import (
     bare_value,
     emphasised,
