@@ -283,3 +283,42 @@ def test_workers_give_the_same_chunks_and_report_in_document_order(mixed: RunCon
         )
     assert results[0] == results[1]
     assert "ingest: broken.pdf: not a readable PDF" in results[1][2]
+
+
+def test_a_rerun_reads_the_edited_files_only_and_reports_in_document_order(
+    make_project, tmp_path
+) -> None:
+    """Files are sorted out (hashed, looked up in the cache) as the readers take them: cached,
+    copied, empty and edited files interleaved, the last one cached, with one reader or two,
+    give what a fresh run gives, in the documents' order."""
+    files = {f"n{i:02d}.md": f"# Note {i}\n\n" + f"Line {i} of the notes. " * 30 for i in range(12)}
+    files |= {"copy.md": files["n03.md"], "empty.md": ""}
+    ctx = make_project(files)
+
+    def ingest(out: str, workers: int) -> tuple[dict, bytes]:
+        run_ctx = RunContext(ctx.project_dir, out_dir=tmp_path / out, show_progress=False)
+        run_ctx.config.ingest.workers = workers
+        summary = asyncio.run(ingest_stage.run(run_ctx)).summary
+        folder = tmp_path / out / "ingest"
+        return (
+            summary | json.loads((folder / "report.json").read_text()),
+            (folder / "chunks.jsonl").read_bytes(),
+        )
+
+    for workers in (1, 2):
+        ingest(f"out{workers}", workers)
+    for name in ("n02.md", "n07.md"):
+        (ctx.documents_dir / name).write_text(files[name] + " Edited.", encoding="utf-8")
+    fresh, fresh_chunks = ingest("fresh", 1)
+    for workers in (1, 2):
+        again, chunks = ingest(f"out{workers}", workers)
+        assert chunks == fresh_chunks
+        assert again["reused"] == 10  # copy.md (n03's bytes) and 9 other notes
+        read = [f["path"] for f in again["files"] if f["status"] == "ok" and not f["cached"]]
+        assert read == ["n02.md", "n07.md"]
+        drop = ("cached",)
+        assert [{k: v for k, v in f.items() if k not in drop} for f in again["files"]] == [
+            {k: v for k, v in f.items() if k not in drop} for f in fresh["files"]
+        ]
+        assert [f["path"] for f in again["files"]] == sorted(files)
+        assert again["files"][-1]["cached"]  # the last file needed no reading

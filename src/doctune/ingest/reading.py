@@ -14,10 +14,11 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -77,18 +78,22 @@ def worker_count(configured: int | None) -> int:
 
 
 def read_all(
-    jobs: Sequence[Job], setup: Setup, count: TokenCounter, workers: int
+    jobs: Iterable[Job], setup: Setup, count: TokenCounter, workers: int, *, expected: int
 ) -> Iterator[Outcome]:
-    """Each job's outcome, in the jobs' order."""
-    if workers <= 1 or len(jobs) <= 1:
+    """Each job's outcome, in the jobs' order. The jobs are taken as they are needed (the
+    stage sorts its files out meanwhile); `expected`, at least their number, sizes the tasks."""
+    jobs = iter(jobs)
+    first = list(islice(jobs, 2))  # a pool only for two files or more
+    if workers <= 1 or len(first) <= 1:
         chunker = Chunker(count, setup.chunk_tokens, setup.overlap_tokens)
-        for job in jobs:
+        for job in chain(first, jobs):
             yield read_one(job, chunker, setup.min_chars)
         return
     # Several files per task on a large corpus; fewer on a small one, so every worker still
     # gets some and none is left with a long last task.
-    size = max(1, min(FILES_PER_TASK, len(jobs) // (workers * MIN_TASKS_PER_WORKER)))
-    tasks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
+    size = max(1, min(FILES_PER_TASK, expected // (workers * MIN_TASKS_PER_WORKER)))
+    source = chain(first, jobs)
+    tasks = iter(lambda: list(islice(source, size)), [])  # lists of `size`, the last shorter
     # The forked workers share this process's memory until they write to it; a garbage
     # collection in a worker writes to every object it sees, so the objects alive now are moved
     # out of its reach (each worker held ~9 MiB more without this on the benchmark's corpus).
@@ -99,16 +104,15 @@ def read_all(
         gc.unfreeze()
 
 
-def _read_in_pool(tasks: list[list[Job]], setup: Setup, workers: int) -> Iterator[Outcome]:
+def _read_in_pool(tasks: Iterator[list[Job]], setup: Setup, workers: int) -> Iterator[Outcome]:
+    # The first tasks are made before the pool starts, so it starts no more workers than they
+    # can keep busy.
+    first = list(islice(tasks, workers * IN_FLIGHT_PER_WORKER))
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)), initializer=_start_worker, initargs=(setup,)
+        max_workers=min(workers, len(first)), initializer=_start_worker, initargs=(setup,)
     ) as pool:
-        pending: list[tuple[int, Future[list[Outcome]]]] = []
-        queue = iter(tasks)
-        for task in queue:
-            pending.append((len(task), pool.submit(_work, task)))
-            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
-                break
+        pending = [(len(task), pool.submit(_work, task)) for task in first]
+        queue = tasks
         while pending:
             yield from _results(*pending.pop(0))
             task = next(queue, None)

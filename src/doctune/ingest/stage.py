@@ -12,7 +12,8 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from doctune.foundation.results import StageResult
 from doctune.ingest.cache import CachedFile, DocumentCache
 from doctune.ingest.chunking import Chunker
 from doctune.ingest.listing import list_documents, scan_documents
-from doctune.ingest.reading import Job, Setup, read_all, worker_count
+from doctune.ingest.reading import Job, Outcome, Setup, read_all, worker_count
 
 __all__ = ["documents_fingerprint", "list_documents", "pdf_password", "run", "scan_documents"]
 from doctune.models.tokens import (
@@ -79,14 +80,19 @@ async def run(ctx: RunContext) -> StageResult:
         ctx.progress("ingest: reading documents", len(files)) as tick,
         _ChunkWriter(out / CHUNKS_NAME) as chunks,
     ):
-        known, jobs = _from_cache(ctx, files, cache, tick.advance)
-        outcomes = zip(jobs, read_all(jobs, setup, count, worker_count(cfg.workers)), strict=True)
-        for rel, _ in files:  # in the documents' order, which is the jobs' order too
-            report = known.pop(rel, None)
-            if report is None:
-                job, (sha, entry) = next(outcomes)
-                report = _read_report(job.rel, sha, entry, cache)
-                tick.advance()
+        # The files are hashed and looked up in the cache as the readers take them, so a pool's
+        # workers start reading while the rest of the corpus is still being sorted out.
+        order: deque[FileReport | Job] = deque()  # sorted out, in the documents' order
+
+        def jobs() -> Iterator[Job]:
+            for item in _sort_out(ctx, files, cache, tick.advance):
+                order.append(item)
+                if isinstance(item, Job):
+                    yield item
+
+        workers = worker_count(cfg.workers)
+        outcomes = read_all(jobs(), setup, count, workers, expected=len(files))
+        for report in _in_order(order, outcomes, cache, tick.advance):
             chunks.add(report.items, report.item_tokens)
             report.items = []  # written: not held while the rest of the corpus is read
             reports.append(report)
@@ -171,36 +177,61 @@ def _no_chunks_line(documents_dir: Path, reports: list[FileReport], shown: int =
     )
 
 
-def _from_cache(
+def _sort_out(
     ctx: RunContext,
     files: list[tuple[str, Path]],
     cache: DocumentCache,
     advance: Callable[[], None],
-) -> tuple[dict[str, FileReport], list[Job]]:
-    """The reports of the files that need no reading (cached, empty, a copy of another) and the
-    jobs for the rest, in the documents' order."""
-    known: dict[str, FileReport] = {}
-    jobs: list[Job] = []
+) -> Iterator[FileReport | Job]:
+    """In the documents' order: the report of a file that needs no reading (cached, empty, a
+    copy of another), else the job that reads it."""
     first_seen: dict[str, str] = {}  # sha256 -> path, to skip a second copy of a file
     for rel, path in files:
         try:
             sha = file_sha256(path)
         except OSError as exc:
-            known[rel] = FileReport(rel, "error", f"cannot be opened: {exc.strerror or exc}")
+            report = FileReport(rel, "error", f"cannot be opened: {exc.strerror or exc}")
         else:
             if sha == EMPTY_SHA256:
-                known[rel] = FileReport(rel, "error", "empty file (0 bytes)")
+                report = FileReport(rel, "error", "empty file (0 bytes)")
             elif sha in first_seen:
-                known[rel] = FileReport(rel, "skipped", f"same content as {first_seen[sha]}")
+                report = FileReport(rel, "skipped", f"same content as {first_seen[sha]}")
             else:
                 first_seen[sha] = rel
                 entry = cache.load(sha, rel)
                 if entry is None:
-                    jobs.append(Job(rel, path, pdf_password(ctx.config.ingest, rel)))
+                    yield Job(rel, path, pdf_password(ctx.config.ingest, rel))
                     continue
-                known[rel] = _ok_report(entry, sha, cached=True)
+                report = _ok_report(entry, sha, cached=True)
         advance()
-    return known, jobs
+        yield report
+
+
+def _in_order(
+    order: deque[FileReport | Job],
+    outcomes: Iterator[Outcome],
+    cache: DocumentCache,
+    advance: Callable[[], None],
+) -> Iterator[FileReport]:
+    """Every file's report in the documents' order: those `order` has, a job's from its outcome.
+    The outcomes come in the jobs' order; asking for one makes the readers take more jobs,
+    which adds to `order` the files sorted out on the way."""
+    ahead: deque[Outcome] = deque()  # outcomes of jobs still behind other files in `order`
+    while True:
+        if not order:
+            outcome = next(outcomes, None)
+            if outcome is not None:
+                ahead.append(outcome)  # its job, and maybe files before it, are in `order` now
+            elif not order:
+                return  # every file sorted out and read
+            continue
+        item = order.popleft()
+        if isinstance(item, FileReport):
+            yield item
+            continue
+        sha, entry = ahead.popleft() if ahead else next(outcomes)
+        advance()
+        yield _read_report(item.rel, sha, entry, cache)
 
 
 def _read_report(
