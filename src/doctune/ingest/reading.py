@@ -191,13 +191,11 @@ def _read_and_chunk(job: Job, data: bytes, chunker: Chunker, min_chars: int) -> 
 
 def chunk_line(row: dict[str, Any]) -> str:
     """A chunk's line in chunks.jsonl, as foundation.jsonl.dumps writes its record."""
-    if all(_plain_ascii(row[key]) for key in ("text", "path", "section", "doc_id")):
+    # Its strings all ASCII without DEL, asked of them joined: one test instead of four calls.
+    joined = f"{row['text']}{row['path']}{row['section'] or ''}{row['doc_id']}"
+    if joined.isascii() and "\x7f" not in joined:
         return _ASCII_ENCODER.encode(row)
     return _LINE_ENCODER.encode(row)
-
-
-def _plain_ascii(value: str | None) -> bool:
-    return value is None or (value.isascii() and "\x7f" not in value)
 
 
 def _ranges(pages: list[int]) -> str:
