@@ -133,12 +133,14 @@ def configure(project: Path, concurrency: int, cache: Path) -> None:
 async def run_doctune(project: Path) -> tuple[float, str]:
     """Seconds the synthesize stage took, and a digest of the files it wrote."""
     from doctune.context import RunContext
+    from doctune.foundation.aio import long_lived_frozen
     from doctune.synth import stage
 
     ctx = RunContext(project, show_progress=False)
     try:
         started = time.perf_counter()
-        await stage.run(ctx)
+        with long_lived_frozen():  # as the pipeline runs every stage (pipeline.run_stage)
+            await stage.run(ctx)
         elapsed = time.perf_counter() - started
     finally:
         await ctx.aclose()

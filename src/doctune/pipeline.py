@@ -21,6 +21,7 @@ from typing import Any
 
 from doctune import preflight as preflight_checks
 from doctune.context import RunContext
+from doctune.foundation.aio import long_lived_frozen
 from doctune.foundation.codehash import code_version
 from doctune.foundation.config import model_settings
 from doctune.foundation.errors import ConfigError, StageOrderError
@@ -265,7 +266,7 @@ async def run_stage(ctx: RunContext, stage: Stage, *, force: bool = False) -> St
         return None
     failed_before = _failed_calls(ctx, stage)
     try:
-        with ctx.reading(stage.name, stage.reads):
+        with ctx.reading(stage.name, stage.reads), long_lived_frozen():
             result: StageResult = await stage.load("entry")(ctx)
     except StageFailed as exc:
         # Keep what the stage finished findable, and leave it out of date so a rerun retries.
