@@ -27,7 +27,12 @@ finish_reason, a stop-sequence cut rather than a token limit (data/README.md), a
 only (no "hard" rows), blind to the rules: 501 replies of 31 families (every MMLU-Pro zip in the
 mirror, its gpt4o and deepseek result files; rounds 7-8 pairs excluded), 7.8 % none; 489/501
 (97.6 %) before its fixes, 12 wrong, 2 of them false letters and 5 confident wrong ones;
-relabelled after the blind run: r9-284, two answers that contradict each other (data/README.md).
+relabelled after the blind run: r9-284, two answers that contradict each other (data/README.md),
+and `choice_replies_real_mmlupro4.jsonl`, the fourth of real output, uniform again and blind to the
+rules (seed 20261205; rounds 7-9 pairs excluded): 501 replies of 31 families, 8.2 % none; 492/501
+(98.2 %) before its fixes, 9 wrong, none of them false letters, 1 confident wrong (a cut reply);
+relabelled during the fixes, to match rounds 7 and 9: six replies that state an answer and then
+others (a "summary of all the answers", six answer lines), now none (498/501 on the old rules).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -54,6 +59,7 @@ CORPORA = [
     "choice_replies_real_mmlupro.jsonl",
     "choice_replies_real_mmlupro2.jsonl",
     "choice_replies_real_mmlupro3.jsonl",
+    "choice_replies_real_mmlupro4.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

@@ -882,3 +882,52 @@ def test_ninth_round_phrasings(
 ) -> None:
     read = read_choice(reply, "".join(sorted(options)), options, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "options", "expected", "confident"),
+    [
+        # Capitals set alone in inline maths are symbols ("hence $B$ lies in $C$")...
+        (
+            "Let $P$ project onto the plane and let $B$ be its image; hence $B$ lies in $C$,"
+            " the span of the columns. The answer is (D).",
+            "stop",
+            TEN,
+            "D",
+            True,
+        ),
+        # ...unless an answer label names the letter.
+        ("Both bounds agree, so the answer is $G$.", "stop", TEN, "G", True),
+        # A subscript whose "_" the markup drop removed, "C{v}", is the symbol C_v.
+        (
+            "For an ideal gas C_{p} - C_{v} = R, therefore C_{v} = 20.8 - 8.3 = 12.5 J/K."
+            " The answer is (B).",
+            "stop",
+            TEN,
+            "B",
+            True,
+        ),
+        # The line under an answer label, "the correct answer is:", is the answer it announces.
+        (
+            "A. 0.78: far too low for a boiling point.\n\nB. 100 °C: water's boiling point at"
+            " sea level.\n\nWeighing the two, the correct answer is:\nB. 100 °C",
+            "stop",
+            TEN,
+            "B",
+            True,
+        ),
+        # A list's heading ("consider each choice:") announces no answer.
+        (
+            "Now, consider each choice:\nA. too small\nB. too large\nThe answer is (C).",
+            "stop",
+            TEN,
+            "C",
+            True,
+        ),
+    ],
+)
+def test_tenth_round_phrasings(
+    reply: str, finish: str, options: dict[str, str], expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "".join(sorted(options)), options, finish)
+    assert (read.letter, read.confident) == (expected, confident)

@@ -19,12 +19,13 @@ def _token(letters: str) -> re.Pattern[str]:
     # Not glued to a word, a hyphen ("B-cells", "C-C bond"), a degree sign or a number ("60 C"),
     # not an abbreviation ("A.I.", "N/A") and not the C of a formula ("Pd/C", "C + I + G");
     # "B/C" names two options. Nor a term of an equation or a function ("E = hc/λ", "b^2 ≥ 6",
-    # "f(1, 1)", "‖Ax‖", "(R / J)"): a symbol, which no grader reads as an option.
+    # "f(1, 1)", "‖Ax‖", "(R / J)", "C{v}" once `normalise` dropped the subscript's "_"): a
+    # symbol, which no grader reads as an option.
     return re.compile(
         rf"(?<![\w\-'’°‖])(?<!\w\w/)(?<![^\W\d_{up}{low}]/)(?<!\d )(?<![+×*/] )(?<![+×*])"
         # Initials ("C.H. Walters", "U.S."): the H after "C." is part of a name.
         rf"(?<![A-Za-z]\.)"
-        rf"(?P<L>[{up}{low}])(?![\w\-'’‖])(?!\.\w)(?!\s?[+×*]\s?[\w(])"
+        rf"(?P<L>[{up}{low}])(?![\w\-'’‖{{])(?!\.\w)(?!\s?[+×*]\s?[\w(])"
         rf"(?!\s?(?:[=≠≈≥≤^]|\\[gl]eq?\b|_\{{?\w))(?!(?<=[{low}])\()"
     )
 

@@ -22,6 +22,28 @@ def _concludes(text: str, c: Candidate) -> bool:
     return alone and text[:line_start].rstrip(" \t").endswith("\n\n")
 
 
+def _labelled_above(text: str, c: Candidate) -> bool:
+    """Does the line above end with an answer label ("Thus the correct answer is:")?"""
+    line_start = text.rfind("\n", 0, c.start) + 1
+    above = text[: max(0, line_start - 1)].rsplit("\n", 1)[-1].rstrip()
+    return _LABEL_ABOVE.search(above[-80:]) is not None
+
+
+def _listed_below(text: str, c: Candidate, starts: dict[int, str]) -> bool:
+    """Does the next line open with an option marker too?"""
+    end = text.find("\n", c.start)
+    after = text.find("\n", end + 1) if end >= 0 else -1
+    return end >= 0 and any(end < at < (after if after >= 0 else len(text)) for at in starts)
+
+
+# "the correct answer is:", "Final answer:"; not a list's heading ("Now, consider each choice:").
+_LABEL_ABOVE = re.compile(
+    r"(?:\b(?:answer|choice|option)\s+(?:is|would\s+be|will\s+be|must\s+be)"
+    r"|\b(?:final|correct|right|best)\s+(?:answer|choice|option)|^\s*answer)\s*:$",
+    re.I,
+)
+
+
 def _opening(text: str, letters: str) -> int:
     """Where the letter of a reply's opening option line stands, when that line is a
     paragraph of its own and prose follows it ("B) 3x^2 sin x\n\nBy the product rule ...");
@@ -53,6 +75,10 @@ def with_lines(text: str, letters: str, found: list[Candidate]) -> list[Candidat
         rest = starts.get(c.start)
         if rest is None:
             out.append(c)
+        elif c.role != "reject" and _labelled_above(text, c) and not _listed_below(text, c, starts):
+            # "the correct answer is:\nC. SYN stealth scan": the line the label announces
+            # (the first of a list under it, "answer:\n- B\n- D", names two).
+            out.append(replace(c, role="commit", strength=2))
         elif c.start == _opening(text, letters) and c.role == "mention":
             # "**B) ...**" a paragraph of its own, the list of the others below it: the reply
             # answers first and then explains why the rest fail.

@@ -126,7 +126,9 @@ def bare_value(text: str, options: dict[str, str]) -> str | None:
 def other_script(text: str, options: dict[str, str]) -> bool:
     """Does the reply write in a script (hanzi, kana, Cyrillic...) that no option uses? Then
     it may name an option in translation ("堪培拉" for "Canberra"), which only a model can map."""
-    return _scripts(text[:2000]) - _scripts(" ".join(options.values())) - {"LATIN"} != set()
+    # "MATHEMATICAL": a capital of inline maths, written as its italic letter (`normalise`).
+    known = {"LATIN", "MATHEMATICAL"}
+    return _scripts(text[:2000]) - _scripts(" ".join(options.values())) - known != set()
 
 
 def _scripts(text: str) -> set[str]:

@@ -3,7 +3,8 @@
 Two steps, both before any rule looks for a letter:
 - `normalise` folds what only looks different (full-width forms, look-alike Cyrillic and Greek
   capitals, CJK punctuation, letters glued to kana or hanzi) and drops markup that carries no
-  words (emphasis, headers, quotes around a letter, LaTeX boxes); check marks and ticked boxes
+  words (emphasis, headers, quotes around a letter, LaTeX boxes; a capital alone in inline
+  maths, "$A$", becomes its italic symbol); check marks and ticked boxes
   become words, JSON/YAML answer fields and "Answer" headings become "answer: X" labels.
 - `own_answer` keeps the part of the reply that answers this question: after a closed `<think>`
   trace (or Ollama's "Thinking..." block), after the "Q:" line of a reply in Q/A form, before
@@ -44,8 +45,22 @@ _LATEX = (
         r" answer: \1 ",
     ),
     (re.compile(r"\\text(?:bf)?\s*\{([^{}]*)\}"), r"\1"),
-    (re.compile(r"\$+"), " "),
 )
+# A capital set alone in inline maths ("Hence $A$ is similar to $D$", "where $C$ is the
+# capacitance") is a symbol of the maths, written as the italic letter it renders as, so no
+# rule reads it as an option; one an answer label names ("The answer is $B$") stays a letter.
+_MATH_LETTER = re.compile(r"(?<!\$)\$([A-Z])\$(?!\$)")
+_MATH_LABEL = re.compile(r"\b(?:answer|option|choice)s?\b[^.\n$]{0,20}$", re.I)
+_DOLLARS = re.compile(r"\$+")
+
+
+def _math_letter(match: re.Match[str]) -> str:
+    before = match.string[max(0, match.start() - 40) : match.start()]
+    if _MATH_LABEL.search(before):
+        return f" {match.group(1)} "
+    return chr(0x1D434 + ord(match.group(1)) - ord("A"))  # MATHEMATICAL ITALIC CAPITAL
+
+
 _STRUCK = re.compile(r"~~[^~\n]{0,200}~~")  # struck out: the writer withdrew it
 # Structured answers (JSON, YAML, checklists) read as the labels they are: `"answer": "B"` as
 # "answer: B", a ticked box as a verdict on its line, a fence's language tag as nothing.
@@ -94,6 +109,7 @@ def normalise(text: str) -> str:
     text = _GLUED.sub(" ", text)
     for pattern, repl in (*_OLLAMA_TRACE, *_STRUCTURED, *_MARKS, *_LATEX):
         text = pattern.sub(repl, text)
+    text = _DOLLARS.sub(" ", _MATH_LETTER.sub(_math_letter, text))
     text = _STRUCK.sub(" ", text)
     text = _SPACES.sub(_one_space, text)  # the substitutions above leave runs of spaces
     text = text.replace("||", "‖")  # a norm ("||Ax||"), not an empty table cell
