@@ -27,8 +27,9 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    a letter that is a symbol ("E = hc/λ", "f(1, 1)", "E(X)", "(R / J)", "$A$" alone in
    inline maths, "C_{v}", a truth table's "T : F", a formula's variable "~G ⊃ H", a formula
    broken one symbol a line), an initial ("C.H. Walters") or a Roman numeral numbering
-   statements ("I. ..." beside "II. ...") is none of these, unless an answer label names it; nor is a letter inside another option's
-   text the reply names ("Option B" where that is option D's whole text).
+   statements ("I. ..." beside "II. ...") is none of these, unless an answer label names it;
+   nor is a letter inside another option's text the reply names ("Option B" where that is
+   option D's whole text).
    The line under an answer label ("the correct answer is:" over "C. SYN scan") commits.
    A letter named and disowned ("closest is (J), but it is not the correct answer") is
    rejected; an answer disowned after it ("... B. However, this option is not correct") is
