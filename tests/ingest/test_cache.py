@@ -1,6 +1,6 @@
-"""The per-document cache's batched writes: one transaction per batch in one database, nothing
-lost that matters when an ingest is killed or the database is torn (the documents are read again,
-the chunks end the same), older caches of one file per entry replaced without error."""
+"""The per-document cache's batched writes: one append and fsync per batch to one log, nothing
+lost that matters when an ingest is killed or the log is torn (the documents are read again, the
+chunks end the same), older caches of one file per entry replaced without error."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ingest_samples import cache_rows
 from doctune.context import RunContext
 from doctune.foundation.records import Chunk
 from doctune.ingest import stage as ingest_stage
-from doctune.ingest.cache import BATCH, DATABASE, CachedFile, DocumentCache
+from doctune.ingest.cache import BATCH, LOG, CachedFile, DocumentCache
 
 
 def entry(i: int) -> CachedFile:
@@ -62,18 +62,27 @@ def test_entries_are_written_a_batch_at_a_time(tmp_path: Path) -> None:
 NOTES = {f"n{i}.md": f"# Note {i}\n\n" + "A sentence of notes. " * 20 for i in range(5)}
 
 
-@pytest.mark.parametrize("damage", [b"", b"SQLite format 3\x00" + b"\x17" * 80, b"not a db"])
-def test_a_torn_database_is_rebuilt(make_project, damage: bytes) -> None:
+@pytest.mark.parametrize(
+    ("damage", "reused"),
+    [
+        (lambda log: log[: log.rindex(b"\t") + 40], 4),  # the last line cut (a power cut)
+        (lambda log: log[:-1], 4),  # its line break lost
+        (lambda log: b"", 0),
+        (lambda log: b"not a cache\n\x00\xff\n", 0),
+        (lambda log: log.replace(b'"chunks"', b'"chonks"', 1), 4),  # an entry that fails to parse
+    ],
+)
+def test_a_torn_log_is_read_again(make_project, damage, reused: int) -> None:
     ctx = make_project(NOTES)
     asyncio.run(ingest_stage.run(ctx))
     chunks = (ctx.out_dir / "ingest" / "chunks.jsonl").read_bytes()
-    database = ctx.out_dir / "ingest" / "cache" / DATABASE
-    assert cache_rows(database.parent) == 5
-    database.write_bytes(damage)  # what a power cut or a stray write may leave
+    log = ctx.out_dir / "ingest" / "cache" / LOG
+    assert cache_rows(log.parent) == 5
+    log.write_bytes(damage(log.read_bytes()))
     result = asyncio.run(ingest_stage.run(ctx))
-    assert result.summary["reused"] == 0  # all read again, without an error
+    assert result.summary["reused"] == reused  # the others read again, without an error
     assert (ctx.out_dir / "ingest" / "chunks.jsonl").read_bytes() == chunks
-    assert cache_rows(database.parent) == 5
+    assert cache_rows(log.parent) == 5  # rewritten with the 5 entries only
     assert asyncio.run(ingest_stage.run(ctx)).summary["reused"] == 5
 
 
@@ -82,7 +91,7 @@ def test_an_older_cache_of_entry_files_is_replaced(make_project) -> None:
     asyncio.run(ingest_stage.run(ctx))
     chunks = (ctx.out_dir / "ingest" / "chunks.jsonl").read_bytes()
     folder = ctx.out_dir / "ingest" / "cache"
-    (folder / DATABASE).unlink()
+    (folder / LOG).unlink()
     old = [folder / f"{sha(i)[:32]}-oldkey.json" for i in range(3)]
     for path in old:  # an entry file as older versions wrote them, one torn
         path.write_text('{"path": "n0.md", "doc_id": "x", "pages": null, "records": null, "ch')

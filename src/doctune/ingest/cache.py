@@ -4,13 +4,15 @@ An entry is keyed by the file's sha256 and a hash of everything else that decide
 size, overlap, minimum length, tokenizer, the ingest code). Only successes are cached: a file that
 failed (a wrong password, say) is tried again next run. Entries no run uses any more are pruned.
 
-All entries live in one SQLite database (`entries.sqlite` in the cache folder, WAL journal) and are
-written in batches (`BATCH` of them, the rest by `flush` or `prune`): one transaction, so one
-fsync of the journal, per batch, where one file per document cost a create, a rename and a share
-of a folder fsync each. A killed ingest loses at most the batch in memory, and a transaction is
-all or nothing, so a resumed ingest ends with the same chunks. A database that cannot be read
-(torn by a power cut, not SQLite at all) is deleted and rebuilt: its documents are read again.
-The one-file-per-entry caches of older versions are never used (the code is part of the key) and
+All entries live in one append-only file (`entries.log` in the cache folder), one line each:
+the file's sha256, the key and the entry's JSON, tab-separated. They are appended in batches
+(`BATCH` of them, the rest by `flush` or `prune`), one write and one fsync per batch, where one
+file per document cost a create, a rename and a share of a folder fsync each (and an SQLite
+database, tried too, three times this CPU). A killed ingest loses at most the batch in memory; a
+power cut may leave the last line torn, which fails to parse, and its document is read again:
+either way a resumed ingest ends with the same chunks. `prune` rewrites the file with only the
+entries this run used when others are in it (removed files, an old config, a torn line). The
+one-file-per-entry caches of older versions are never used (the code is part of the key) and
 are deleted by `prune`.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +52,8 @@ class CachedFile:
         return len(self.lines) if self.lines is not None else len(self.chunks)
 
 
-BATCH = 64  # entries written per transaction
-DATABASE = "entries.sqlite"
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS entries (sha256 TEXT NOT NULL, key TEXT NOT NULL, "
-    "entry TEXT NOT NULL, PRIMARY KEY (sha256, key)) WITHOUT ROWID"
-)
+BATCH = 64  # entries appended per write and fsync
+LOG = "entries.log"
 
 
 class DocumentCache:
@@ -64,36 +62,30 @@ class DocumentCache:
         self.key = key
         self._used: set[str] = set()  # sha256 of the entries this run loaded or saved
         self._pending: dict[str, str] = {}  # sha256 -> its entry's JSON, not yet written
-        self._db: sqlite3.Connection | None = None
+        # sha256 -> where its entry's JSON is in the log (offset, bytes), this key's only; None
+        # until the log is first read. `_dead`: lines in it that no run can use.
+        self._index: dict[str, tuple[int, int]] | None = None
+        self._dead = 0
 
     @property
     def path(self) -> Path:
-        return self.folder / DATABASE
+        return self.folder / LOG
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            try:
-                self._db = _open(self.path)
-            except sqlite3.DatabaseError:  # torn or not a database: rebuilt, read again
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-                self._db = _open(self.path)
-        return self._db
+    def _entries(self) -> dict[str, tuple[int, int]]:
+        if self._index is None:
+            self._index, self._dead = _read_index(self.path, self.key)
+        return self._index
 
     def load(self, sha256: str, path: str) -> CachedFile | None:
         """The cached result for these bytes, moved to `path` if the file was renamed."""
         self._used.add(sha256)
+        where = self._entries().get(sha256)
+        if where is None:
+            return None
         try:
-            row = (
-                self._connect()
-                .execute(
-                    "SELECT entry FROM entries WHERE sha256 = ? AND key = ?", (sha256, self.key)
-                )
-                .fetchone()
-            )
-            if row is None:
-                return None
-            raw = json.loads(row[0])
+            with self.path.open("rb") as fh:
+                fh.seek(where[0])
+                raw = json.loads(fh.read(where[1]).decode("utf-8"))
             chunks = [Chunk.model_validate(c) for c in raw["chunks"]]
             entry = CachedFile(
                 path=raw["path"],
@@ -104,7 +96,7 @@ class DocumentCache:
                 note=raw.get("note"),
                 fallback_pages=list(raw.get("fallback_pages") or []),
             )
-        except (sqlite3.Error, ValueError, KeyError, TypeError, ValidationError):
+        except (OSError, ValueError, KeyError, TypeError, ValidationError):
             return None  # unreadable: the document is simply read again
         if entry.path != path:
             entry.chunks = _moved(entry.chunks, entry.path, path)
@@ -133,57 +125,97 @@ class DocumentCache:
             self.flush()
 
     def flush(self) -> None:
-        """Write the entries saved since the last batch, in one transaction."""
+        """Append the entries saved since the last batch, with one write and one fsync."""
         if not self._pending:
             return
-        rows = [(sha, self.key, text) for sha, text in self._pending.items()]
-        db = self._connect()
-        with db:  # BEGIN ... COMMIT, or ROLLBACK on an error
-            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
+        index = self._entries()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        try:
+            offset = os.fstat(fd).st_size
+            lines = []
+            for sha, text in self._pending.items():
+                prefix = f"{sha}\t{self.key}\t".encode()
+                data = text.encode("utf-8")
+                if sha in index:
+                    self._dead += 1  # replaced (its old entry could not be read)
+                index[sha] = (offset + len(prefix), len(data))
+                lines += (prefix, data, b"\n")
+                offset += len(prefix) + len(data) + 1
+            os.write(fd, b"".join(lines))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         self._pending.clear()
+        if new:
+            _fsync_folder(self.folder)  # the new file's name
 
     def prune(self) -> int:
-        """Write what is pending, then delete the entries this run did not use (removed files,
-        an old config, an older version's entry files); returns how many were deleted.
-        Closes the database."""
-        if not self._pending and not self.folder.is_dir():
-            return 0
+        """Write what is pending, then drop the entries this run did not use (removed files, an
+        old config, a torn line, an older version's entry files); returns how many."""
         self.flush()
-        db = self._connect()
-        stale = [
-            row
-            for row in db.execute("SELECT sha256, key FROM entries")
-            if row[1] != self.key or row[0] not in self._used
-        ]
-        with db:
-            db.executemany("DELETE FROM entries WHERE sha256 = ? AND key = ?", stale)
-        self.close()
-        legacy = list(self.folder.glob("*.json"))  # one file per entry, before the database
-        for path in legacy:
+        index = self._entries()
+        live = {sha: where for sha, where in index.items() if sha in self._used}
+        dropped = self._dead + len(index) - len(live)
+        if dropped:
+            self._rewrite(live)
+        legacy = list(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        for path in legacy:  # one file per entry, before the log
             path.unlink(missing_ok=True)
-        return len(stale) + len(legacy)
+        return dropped + len(legacy)
 
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+    def _rewrite(self, live: dict[str, tuple[int, int]]) -> None:
+        """The log with only the `live` entries, through a temp file and a rename."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{LOG}.", dir=self.folder)
+        index: dict[str, tuple[int, int]] = {}
+        try:
+            os.chmod(tmp, FILE_MODE)
+            with self.path.open("rb") as old, os.fdopen(fd, "wb") as out:
+                for sha, (offset, size) in live.items():
+                    old.seek(offset)
+                    prefix = f"{sha}\t{self.key}\t".encode()
+                    index[sha] = (out.tell() + len(prefix), size)
+                    out.write(prefix + old.read(size) + b"\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_folder(self.folder)
+        self._index, self._dead = index, 0
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    db = sqlite3.connect(path)  # commits by `with db:`
+def _read_index(path: Path, key: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """Where each of this key's entries is in the log, and how many lines are of no use (another
+    key's, a torn one, one a later line replaces)."""
+    index: dict[str, tuple[int, int]] = {}
+    dead = offset = 0
     try:
-        db.execute("PRAGMA journal_mode=WAL")  # a commit appends to the journal: one fsync
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute(_SCHEMA)
-        db.execute("SELECT 1 FROM entries LIMIT 1").fetchall()  # a torn file fails here
-    except sqlite3.Error:
-        db.close()
-        raise
-    if new:
-        os.chmod(path, FILE_MODE)
-    return db
+        fh = path.open("rb")
+    except OSError:
+        return index, 0  # no log yet (or none readable): every document is read
+    with fh:
+        for line in fh:
+            sha, _, rest = line.partition(b"\t")
+            line_key, _, data = rest.partition(b"\t")
+            if line_key.decode("ascii", "replace") == key and line.endswith(b"\n") and data:
+                name = sha.decode("ascii", "replace")
+                dead += name in index
+                index[name] = (offset + len(sha) + len(line_key) + 2, len(data) - 1)
+            else:
+                dead += 1
+            offset += len(line)
+    return index, dead
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _moved(chunks: list[Chunk], old: str, new: str) -> list[Chunk]:
