@@ -28,14 +28,17 @@ def scan_documents(
     back into a folder already on the way down is a loop and is not entered."""
     if not documents_dir.is_dir():
         raise InputError(f"{documents_dir}: documents folder not found")
-    include = [_glob(p) for p in cfg.include]
-    exclude = [_glob(p) for p in cfg.exclude]
+    include, exclude = _any_of(cfg.include), _any_of(cfg.exclude)
     found: list[tuple[str, Path]] = []
     problems: list[tuple[str, str]] = []
     top = str(documents_dir)
     chain = {top: {os.path.realpath(top)}}  # walked folder -> real paths of it and its parents
+    cut = len(top) if top.endswith(os.sep) else len(top) + 1  # os.walk's roots: top/a/b
     for root, dirs, files in os.walk(top, followlinks=True):
         base = Path(root)
+        # The folder relative to documents/ as a prefix, from the string: what
+        # Path.relative_to() gives, without building two paths for every file.
+        prefix = "" if root == top else root[cut:].replace(os.sep, "/") + "/"
         dirs.sort()
         for name in list(dirs):
             real = os.path.realpath(base / name)
@@ -48,19 +51,16 @@ def scan_documents(
             else:
                 chain[os.path.join(root, name)] = chain[root] | {real}
         for name in files:
-            path = base / name
-            rel = path.relative_to(documents_dir).as_posix()
             # Hidden files and Office lock files ("~$report.docx") are not documents.
             if name.startswith((".", "~$")):
                 continue
-            wanted = any(_matches(g, rel) for g in include) and not any(
-                _matches(g, rel) for g in exclude
-            )
-            if path.is_file():
+            rel, full = prefix + name, os.path.join(root, name)
+            wanted = _matches(include, rel, name) and not _matches(exclude, rel, name)
+            if os.path.isfile(full):
                 if wanted:
-                    found.append((rel, path))
-            elif path.is_symlink():
-                problems.append((rel, _dead_link(path)))
+                    found.append((rel, base / name))
+            elif os.path.islink(full):
+                problems.append((rel, _dead_link(base / name)))
     if not found:
         looked = ", ".join(cfg.include) or "nothing"
         extra = "".join(f"; {rel}: {why}" for rel, why in problems)
@@ -93,6 +93,21 @@ def _glob(pattern: str) -> tuple[re.Pattern[str], bool]:
     return re.compile(out + r"\Z", re.IGNORECASE), "/" in pattern
 
 
-def _matches(glob: tuple[re.Pattern[str], bool], rel: str) -> bool:
-    regex, anchored = glob
-    return bool(regex.match(rel if anchored else rel.rsplit("/", 1)[-1]))
+def _any_of(patterns: list[str]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """The globs as two regexes, one alternation each: those with a slash (matched against the
+    relative path) and those without (against the file name). A regex matches where any of its
+    alternatives does, as testing the globs one by one would."""
+    globs = [_glob(p) for p in patterns]
+
+    def joined(anchored: bool) -> re.Pattern[str] | None:
+        parts = [regex.pattern for regex, slash in globs if slash == anchored]
+        return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE) if parts else None
+
+    return joined(True), joined(False)
+
+
+def _matches(
+    globs: tuple[re.Pattern[str] | None, re.Pattern[str] | None], rel: str, name: str
+) -> bool:
+    on_path, on_name = globs
+    return bool(on_path and on_path.match(rel)) or bool(on_name and on_name.match(name))
