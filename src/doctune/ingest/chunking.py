@@ -62,10 +62,15 @@ class _Open:
     units: list[_Unit] = field(default_factory=list)
     start: int = 0
     tokens: int = 0
+    _body: bool = False  # seen a unit that is no heading (asked once per unit added, not rescanned)
 
     @property
     def has_body(self) -> bool:
-        return any(not u.heading for u in self.units)
+        # Units are only added while the chunk fills (popped only as it closes, after which it
+        # is not asked): once it has a body it keeps one.
+        if not self._body:
+            self._body = any(not u.heading for u in self.units)
+        return self._body
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
