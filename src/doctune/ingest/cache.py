@@ -143,7 +143,9 @@ class DocumentCache:
                 index[sha] = (offset + len(prefix), len(data))
                 lines += (prefix, data, b"\n")
                 offset += len(prefix) + len(data) + 1
-            os.write(fd, b"".join(lines))
+            left = memoryview(b"".join(lines))
+            while left:  # a short write goes on where it stopped
+                left = left[os.write(fd, left) :]
             os.fsync(fd)
         finally:
             os.close(fd)
