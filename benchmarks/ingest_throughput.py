@@ -96,21 +96,24 @@ looked up in the cache as the readers take them, so a pool starts after 64 files
 whole listing; 16 files per pool task; the undecodable test decided from a prefix of map-error
 calls where a bound proves the answer; sizes and baseline drops read once per page; cheaper
 listing, builder, chunk lines and chunking; the same chunks.jsonl and report.json on the
-example, the tests' documents and a 300-document corpus of this benchmark, 1 and 2 workers), one
-run at load 0.5-0.7 (quiet): 3,000 pages bare 2.53 CPU s / 1,176 pages/s; workers=1 3.07 CPU s
-(1.22x bare's CPU per page), 0.82 of bare; workers=2 3.11 CPU s (1.23x, was 1.27-1.32x), 1.51 of
-bare = 1.84x the one-worker rate. 300 pages: workers=1 0.81 (CPU 1.22x), two 1.27 (1.37x: the
-pool's start is a larger share). Peak PSS: bare 25 MiB, one worker 45.6 -> 48.3 MiB, two 60.3
--> 64.1 MiB (workers 34.0 -> 35.5): flat (fa919a8 measures 44 MiB with one worker on 100
-documents on this machine now, against 45.6 here). Interleaved with fa919a8 (3 runs each of
-its child processes, 1,000 documents, load ~1, least CPU of 3): one worker 3.17 -> 3.06 CPU s
-(1.27x -> 1.22x bare's 2.50), two 3.37 -> 3.08 s (1.35x -> 1.23x), two workers' wall 1.79-1.88
--> 1.59-1.62 s (bare 2.50-2.53). The two-worker goal (1.5x) is met on a quiet machine; the
-one-worker goal (0.9x, ~1.1x CPU) is not: what is left is per-line Python (geometry ~0.06 s
-per 900 pages, paragraphs ~0.05 s, chunking with its overlap search ~0.02 s) and a fixed
-~0.03 s a run hashing the ingest code's import graph for the cache key (foundation/codehash).
-An SQLite database for the cache was tried first (62d80bd) and dropped: 3x the CPU of the
-per-file entries on 900 entries (0.037 vs 0.011 s); the log costs 0.013-0.017 s.
+example, the tests' documents and a 300-document corpus of this benchmark, 1 and 2 workers) and
+e5bfdc5 (a short write finished), one run at e5bfdc5, load 0.4-0.6 (quiet): 3,000 pages bare
+2.49 CPU s / 1,183 pages/s; workers=1 3.11 CPU s (1.25x bare's CPU per page), 0.81 of bare;
+workers=2 3.15 CPU s (1.26x, was 1.27-1.32x), 1.43 of bare = 1.77x the one-worker rate. 300
+pages: workers=1 0.78 (CPU 1.23x), two 1.24 (1.40x: the pool's start is a larger share). Peak
+PSS: bare 25 MiB, one worker 45.4 -> 49.3 MiB, two 58.6 -> 64.4 MiB (workers 34.0 -> 35.7): flat
+(fa919a8 measures 44 MiB with one worker on 100 documents on this machine now). The run just
+before it, at b560b63 and load 0.5-0.7: workers=1 0.82 of bare (CPU 1.22x), workers=2 1.51
+(1.23x): a run's ratios move by ~0.03 in CPU and ~0.08 in wall. Interleaved with fa919a8 (3 runs
+each of its child processes, 1,000 documents, load ~1, least CPU of 3): one worker 3.17 -> 3.06
+CPU s (1.27x -> 1.22x bare's 2.50), two 3.37 -> 3.08 s (1.35x -> 1.23x), two workers' wall
+1.79-1.88 -> 1.59-1.62 s (bare 2.50-2.53). The two-worker goal (1.5x) is met in some quiet runs
+(1.43-1.59x); the one-worker goal (0.9x, ~1.1x CPU) is not: what is left is per-line Python
+(geometry ~0.06 s per 900 pages, paragraphs ~0.05 s, chunking with its overlap search ~0.02 s)
+and a fixed ~0.03 s a run hashing the ingest code's import graph for the cache key
+(foundation/codehash). An SQLite database for the cache was tried first (62d80bd) and dropped:
+3x the CPU of the per-file entries on 900 entries (0.037 vs 0.011 s); the log costs 0.013-0.017
+s.
 """
 
 from __future__ import annotations
