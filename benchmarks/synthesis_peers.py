@@ -25,13 +25,18 @@ Plain-text replies from the fake come as five lines (see lines_responder): with 
 one-line replies SelfInstruct finds 1 instruction per text where a real teacher gives 5, and
 distilabel made 154 calls (4-7x below doctune on wall time), a figure about the fake, not the tool.
 
-Measured here, one run after the default concurrency went from 16 to 64 (2 cores, load 1.7-2.9
-from other work; latency 100 ms; 77 chunks of 4 files; distilabel 1.5.3, synthetic-data-kit 0.0.5):
+Measured here, one run at 1b16e8a on a quiet machine (2 cores, load 0.7-0.9; latency 100 ms;
+77 chunks of 4 files; distilabel 1.5.3, synthetic-data-kit 0.0.5):
 
     tool               calls  calls/s wall  doctune/tool  calls/s span  doctune/tool  in flight
-    doctune              440      192.5          1            242.6          1          32.5
-    distilabel           458       61.4        3.14x          131.3        1.85x        20.3
-    synthetic-data-kit    22       12.6       15.24x           13.6       17.79x         1.4
+    doctune              441      311.1          1            340.9          1          39.5
+    distilabel           458       80.4        3.87x          182.2        1.87x        24.9
+    synthetic-data-kit    22       16.9       18.43x           18.0       18.92x         1.8
+
+The bound: the bare SDK loop at 64 reaches 395-402 calls/s against this server on these 2 cores
+(synthesis_replay.py, same hour), 4.9x distilabel's wall rate and 2.2x its span rate: no client
+here gets 5x over the span. An earlier run (load 1.7-2.9): doctune 192.5 calls/s wall, 3.14x
+distilabel, 1.85x over the span.
 
 Before, at 16 (4 runs, load 4-5.7): doctune 83-122 calls/s wall, 1.55-2.22x distilabel, 0.90-1.21x
 over the server's span with 11-14 in flight. The goal (>= 5x the best peer) is still not met: on
