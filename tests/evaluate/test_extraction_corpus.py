@@ -32,7 +32,13 @@ and `choice_replies_real_mmlupro4.jsonl`, the fourth of real output, uniform aga
 rules (seed 20261205; rounds 7-9 pairs excluded): 501 replies of 31 families, 8.2 % none; 492/501
 (98.2 %) before its fixes, 9 wrong, none of them false letters, 1 confident wrong (a cut reply);
 relabelled during the fixes, to match rounds 7 and 9: six replies that state an answer and then
-others (a "summary of all the answers", six answer lines), now none (498/501 on the old rules).
+others (a "summary of all the answers", six answer lines), now none (498/501 on the old rules),
+and `choice_replies_real_mmlupro5.jsonl`, the fifth of real output, uniform and blind to the rules
+(seed 20261206; rounds 7-10 pairs excluded; MMLU-Pro, Apache-2.0, see data/README.md): 501
+replies of 31 families, 7.8 % none; 495/501 (98.8 %) before its fixes, 6 wrong, 1 of them a false
+letter (a final answer naming two options, each with its text) and 5 letters missed (three
+replies that list their own options under a lead-in line, cut there as if a next question; a
+cut after "all the answers" read as "answer s"; "the best option for ... is (D)"); no relabels.
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -60,6 +66,7 @@ CORPORA = [
     "choice_replies_real_mmlupro2.jsonl",
     "choice_replies_real_mmlupro3.jsonl",
     "choice_replies_real_mmlupro4.jsonl",
+    "choice_replies_real_mmlupro5.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

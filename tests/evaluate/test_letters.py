@@ -931,3 +931,82 @@ def test_tenth_round_phrasings(
 ) -> None:
     read = read_choice(reply, "".join(sorted(options)), options, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+MINERALS = {
+    "A": "Coal, chert, limestone",
+    "B": "Iron, copper, granite",
+    "C": "Diamond, quartz, gypsum",
+    "D": "Gneiss, schist, mica",
+    "E": "Gold, quartz, topaz",
+}
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "options", "expected", "confident"),
+    [
+        # The reply lists the options again under a lead-in line before it weighs them: its own
+        # options (whole or only their values), no next question a base model wrote.
+        (
+            "Each option reads differently.\n\nThe options provided are:\nA. 0.78\nB. 100 °C\n"
+            "C. 118 °C\nD. $614.58\n\nOnly the second is water's boiling point.\n\n"
+            "The answer is (B).",
+            "stop",
+            TEN,
+            "B",
+            True,
+        ),
+        (
+            "The ratio is 2.\n\nNow, let's compare this to the options:\nA. 0.2\nB. 0.25\n"
+            "C. 2\nD. 3\n\nThe option closest to 2 is (C). Therefore, the answer is (C).",
+            "stop",
+            {"A": "0.2 mol/mol", "B": "0.25 mol/mol", "C": "2 mol/mol", "D": "3 mol/mol"},
+            "C",
+            True,
+        ),
+        # ...a question line over other options still starts a next item.
+        (
+            "The answer is (B).\n\nWhich of these is a noble gas?\nA. Neon\nB. Iron\nC. Tin\n"
+            "D. Lead\n\nThe answer is (A).",
+            "stop",
+            TEN,
+            "B",
+            True,
+        ),
+        # Cut after its answer in words about "answers": the plural is no letter "s" being named.
+        ("The answer is (A).\n\nNow, combining all the answers", "length", TEN, "A", True),
+        ("The answer is (A).\n\nNow, looking at option C", "length", TEN, None, True),
+        # An answer line that joins a second letter after the first one's text names two.
+        (
+            "The lists of minerals only are C and E.\n\nFinal Answer: C. Diamond, quartz, gypsum"
+            " and E. Gold, quartz, topaz",
+            "stop",
+            MINERALS,
+            None,
+            True,
+        ),
+        # ...but other letters discussed after the answer, sentence by sentence, are not it.
+        (
+            "The answer is C) Diamond, quartz, gypsum. Option A has coal, B granite, and D is"
+            " rocks.",
+            "stop",
+            MINERALS,
+            "C",
+            True,
+        ),
+        # "the best option for <purpose> is (D)": the purpose does not weaken the statement.
+        (
+            "A. too low.\nB. too high.\n\nBased on this, the best option for a boiling point"
+            " at sea level is (B) 100 °C, as water boils there.",
+            "stop",
+            TEN,
+            "B",
+            True,
+        ),
+    ],
+)
+def test_eleventh_round_phrasings(
+    reply: str, finish: str, options: dict[str, str], expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "".join(sorted(options)), options, finish)
+    assert (read.letter, read.confident) == (expected, confident)

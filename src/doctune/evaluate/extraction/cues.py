@@ -73,7 +73,9 @@ PRE_STRONG = re.compile(
     r"|\b(?:correct|right|best|true|final|closest|likely|my|our|the\s+only|correct\s+final"
     r"|most\s+(?:defensible|plausible|likely|reasonable|sensible|accurate|appropriate))"
     r"\s+(?:final\s+)?(?:answer|choice|option|response|pick|guess|selection|one)s?"
-    r"(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?"
+    # "the best option for determining subsistence practices is (D)": what it is best for.
+    r"(?:\s+(?:for|to|in|among)\s+[^.;:!?\n()]{1,60}?\s+(?:is|would\s+be|will\s+be|must\s+be)"
+    r"|(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?)"
     + _ADVERB
     # "selected_option: C", a key of a JSON answer: the underscore is a word character.
     + r"|(?:\b|(?<=_))(?:answer|correct|right|solution|choice|option|pick|guess|selection|verdict|response"

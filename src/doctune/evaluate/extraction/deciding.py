@@ -22,7 +22,8 @@ def decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | 
     best = [c for c in commits if c.strength == top]
     win = best[-1]
     same = [c for c in best if c.letter == win.letter]
-    if _two_letters(text, found, same, win) or _either_or(text, win, found):
+    pair = _either_or(text, win, found) or _glossed_pair(text, win, found)
+    if _two_letters(text, found, same, win) or pair:
         return Extracted(None, "ambiguous", True, "two letters in one answer")
     if cues.REFUSAL.search(text, win.end):
         return Extracted(None, "ambiguous", False, "declines to choose")
@@ -83,6 +84,28 @@ def _either_or(text: str, win: Candidate, found: list[Candidate]) -> bool:
         and _OR.search(text, max(0, o.start - 20), o.start) is not None
         for o in found
     )
+
+
+_AND_THEN = re.compile(r"\s(?:and|or|&)\s+(?:(?:option|choice)\s*)?[(\[]?\s*$", re.I)
+_GLOSS_REACH = 160
+
+
+def _glossed_pair(text: str, win: Candidate, found: list[Candidate]) -> bool:
+    """ "Final Answer: C. Diamond, quartz, gypsum and I. Gold, quartz, topaz": the answer goes
+    on, through the letter's own text and nothing else (no other letter, no new sentence), to
+    join a second letter to it; both are the answer."""
+    if win.strength < 2:
+        return False
+    line_end = text.find("\n", win.end)
+    end = min(len(text) if line_end < 0 else line_end, win.end + _GLOSS_REACH)
+    nxt = next((o for o in found if o.start > win.end), None)
+    if nxt is None or nxt.letter == win.letter or nxt.role not in ("mention", "commit"):
+        return False
+    joiner = _AND_THEN.search(text, max(win.end, nxt.start - 20), nxt.start)
+    if nxt.start >= end or joiner is None:
+        return False
+    # The letter's own stop ("C. Diamond") may end a sentence; a later one ends the answer.
+    return SENTENCE_END.search(text, win.end + 2, nxt.start) is None
 
 
 # A structured answer's own key (`answer: D`, lower case as JSON and YAML write it) and a

@@ -151,7 +151,10 @@ def read_choice(
 
 
 _STATED = frozenset({"bare letter", "commitment", "option text first"})
-_CUT_AT_LETTER = re.compile(r"\b(?:option|choice|answer)\s*[(\[]?\s*[A-Za-z]\s*[)\]]?\s*$", re.I)
+# The letter stands apart from the word ("Option C", "answer (B"), not its plural ending ("answers").
+_CUT_AT_LETTER = re.compile(
+    r"\b(?:option|choice|answer)(?:\s+[(\[]?|\s*[(\[])\s*[A-Za-z]\s*[)\]]?\s*$", re.I
+)
 
 
 def _echoes_options(text: str, options: dict[str, str]) -> bool:

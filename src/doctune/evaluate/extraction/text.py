@@ -335,7 +335,33 @@ def _before_next_question(
         offset_here = offset + len(paragraphs[index - 1])
         new = len(lines) >= 2 and line.match(lines[0]) is None and _options_below(lines, line)
         relisted = echoed or _OPTIONS_LABEL.fullmatch(lines[0].strip()) is not None
-        if new and not (relisted and _restates(paragraphs[index], options)):
+        own = relisted and _restates(paragraphs[index], options)
+        # "The options provided are:" / "Now, let's compare this to the options:" over this
+        # item's own options (whole or their values): the reply weighing them, no new item.
+        own = own or (_lead_in(lines[0]) and _lists_own(lines[1:], line, options))
+        if new and not own:
             return text[:offset_here]
         offset = offset_here + len(paragraphs[index])
     return text
+
+
+# A line that introduces what follows ("The options provided are:", "1. **Reviewing the
+# options:**"); a few-shot item's question line asks, it does not announce a list.
+_LEAD_IN_LINE = re.compile(r"\b(?:options|choices|alternatives)\b[^?\n]*:\W*$", re.I)
+
+
+def _lead_in(first: str) -> bool:
+    return _LEAD_IN_LINE.search(first) is not None
+
+
+def _lists_own(lines: list[str], line: re.Pattern[str], options: dict[str, str] | None) -> bool:
+    """Do the option lines restate this item's own options, each by its text or the start of
+    it ("A. 0.2" for "0.2 mol retinol /mol ß-carotene")?"""
+    if not options:
+        return False
+    same = 0
+    for m in filter(None, map(line.match, lines)):
+        listed = " ".join(m.group("rest").casefold().split()).strip(" .*")
+        own = " ".join(options.get(m.group("L").upper(), "").casefold().split())
+        same += bool(listed and own and (own.startswith(listed) or listed.startswith(own)))
+    return same >= min(3, len(options))
