@@ -20,9 +20,10 @@ from doctune.foundation.aio import gather_all
 from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
 from doctune.foundation.records import Chunk
 from doctune.models.base import ChatRequest, ChatResponse, GenerationParams, Message
-from doctune.models.client import CallFailed, ModelClient, cost_of
+from doctune.models.client import CallFailed, ModelClient
 from doctune.models.experiments import ModelRef
 from doctune.models.fitting import EXCEEDS, Layout, Room, fit, left_cut
+from doctune.models.usage import cost_of
 from doctune.prompts import PromptTemplate
 
 T = TypeVar("T")

@@ -37,10 +37,11 @@ from doctune.evaluate.mmlu_prompt import (
 from doctune.foundation.config.evaluate import MMLUSettings
 from doctune.foundation.errors import ConfigError, InputError
 from doctune.foundation.evalrecords import EvalItem, ItemResult, Variant
-from doctune.models.client import CallFailed, ModelClient, cost_of
+from doctune.models.client import CallFailed, ModelClient
 from doctune.models.experiments import ModelRef
 from doctune.models.loglik import argmax_first
 from doctune.models.spec import capabilities
+from doctune.models.usage import cost_of
 
 SPLITS = ("dev", "val", "test")
 Scoring = Literal["generate", "loglikelihood"]

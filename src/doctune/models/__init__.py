@@ -15,8 +15,9 @@ from doctune.models.base import (
     Message,
     Usage,
 )
-from doctune.models.client import ModelClient, UsageLedger
+from doctune.models.client import ModelClient
 from doctune.models.spec import ModelSpec, build_backend, capabilities, parse_spec
+from doctune.models.usage import UsageLedger
 
 __all__ = [
     "ChatBackend",

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from doctune.foundation.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Usage
 from doctune.models.cache import Stored, request_key
-from doctune.models.client import ModelClient, cost_of
+from doctune.models.client import ModelClient
+from doctune.models.usage import cost_of
 
 if TYPE_CHECKING:
     from doctune.models.openai import OpenAIBackend
