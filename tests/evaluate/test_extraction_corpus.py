@@ -38,7 +38,14 @@ and `choice_replies_real_mmlupro5.jsonl`, the fifth of real output, uniform and 
 replies of 31 families, 7.8 % none; 495/501 (98.8 %) before its fixes, 6 wrong, 1 of them a false
 letter (a final answer naming two options, each with its text) and 5 letters missed (three
 replies that list their own options under a lead-in line, cut there as if a next question; a
-cut after "all the answers" read as "answer s"; "the best option for ... is (D)"); no relabels.
+cut after "all the answers" read as "answer s"; "the best option for ... is (D)"); no relabels,
+and `choice_replies_real_mmlupro6.jsonl`, the sixth of real output and issue 7's held-out figure,
+uniform and blind to the rules (seed 20261207; rounds 7-11 pairs excluded; MMLU-Pro, Apache-2.0,
+see data/README.md): 501 replies of 31 families, 9.4 % none; 493/501 (98.4 %) before any change,
+8 wrong, 5 of them false letters (a cut list's "- C", "a Group 1 metal" read as A, "The answer
+is (H)" up front and a worked "(C)" after it, two summaries of other questions' answers) and 6
+confident wrong; relabelled: r12-294's finish_reason (376 characters, no token limit), and during
+the fixes r12-273 and r12-282, whose summaries list other questions' answers (as r7-249, r10-281).
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -67,6 +74,7 @@ CORPORA = [
     "choice_replies_real_mmlupro3.jsonl",
     "choice_replies_real_mmlupro4.jsonl",
     "choice_replies_real_mmlupro5.jsonl",
+    "choice_replies_real_mmlupro6.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

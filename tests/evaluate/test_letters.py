@@ -1010,3 +1010,67 @@ def test_eleventh_round_phrasings(
 ) -> None:
     read = read_choice(reply, "".join(sorted(options)), options, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+@pytest.mark.parametrize(
+    ("reply", "finish", "expected", "confident"),
+    [
+        # A bulleted list cut at the first letter of its next item: that letter begins a word.
+        (
+            "The bases pair as follows:\n- ATG pairs with TAC here\n- GGC pairs with CCG here\n- G",
+            "length",
+            None,
+            True,
+        ),
+        # ...while a stated answer before a cut elsewhere still stands.
+        ("The answer is (G).\n\nQuestion: Which of these", "length", "G", True),
+        # "a Group 2 metal" is the article, not option A; "None of the above" chooses none.
+        (
+            "It is likely a Group 2 metal, but the data do not fix its valence. The answer is"
+            " (None of the above).",
+            "stop",
+            None,
+            True,
+        ),
+        (
+            "X is likely a Group 2 metal, so its valence is +2. The answer is (D).",
+            "stop",
+            "D",
+            True,
+        ),
+        # An answer up front, then working that concludes on another letter without taking the
+        # first back: two answers.
+        (
+            "The answer is (B)\n\nHere is the working:\n1. The sum is 4 + 8 = 12.\n2. Therefore"
+            " the total is 12.\n\nThe answer is (D).",
+            "stop",
+            None,
+            False,
+        ),
+        # ...unless the working says it corrects the opening answer.
+        (
+            "The answer is (B)\n\nHere is the working: 4 + 8 = 12. Wait, re-checking, the"
+            " opening answer was a slip.\n\nThe answer is (D).",
+            "stop",
+            "D",
+            True,
+        ),
+        # An answer given first and concluded again after "therefore" in an ordinary reply.
+        ("The answer is B, since 4 + 4 = 8. Therefore, the answer is B.", "stop", "B", True),
+        # LaTeX delimiters around the answer carry no words.
+        (r"Thus p = 0.18. The answer is \( \text{J. } 0.1800 \).", "stop", "J", True),
+        # "answer choice" is one label.
+        (
+            "It comes to 12.2 gallons. The closest answer choice is (F) 12 gallons.",
+            "stop",
+            "F",
+            True,
+        ),
+    ],
+)
+def test_twelfth_round_phrasings(
+    reply: str, finish: str, expected: str | None, confident: bool
+) -> None:
+    letters = "ABCDEFGHIJ"
+    read = read_choice(reply, letters, None, finish)
+    assert (read.letter, read.confident) == (expected, confident)

@@ -69,7 +69,10 @@ def _is_article(text: str, end: int) -> bool:
         return True
     # Only English has this article: "A и C" in Russian names two options.
     bare = word.strip(".,;:!?")
-    return word[0].isascii() and word[0].islower() and bare not in cues.LETTER_FOLLOWERS
+    if bare.casefold() in cues.LETTER_FOLLOWERS or not word[0].isascii():
+        return False
+    # "a Group 1 metal": a lower-case "a" before a name is the article as well.
+    return word[0].islower() or (text[end - 1] == "a" and bare.isalpha())
 
 
 def _is_word(text: str, end: int) -> bool:

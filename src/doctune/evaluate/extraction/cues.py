@@ -72,7 +72,8 @@ PRE_STRONG = re.compile(
     + r"|you'?re\s+looking\s+for\s+is|of\s+this\s+question\s+is)"
     r"|\b(?:correct|right|best|true|final|closest|likely|my|our|the\s+only|correct\s+final"
     r"|most\s+(?:defensible|plausible|likely|reasonable|sensible|accurate|appropriate))"
-    r"\s+(?:final\s+)?(?:answer|choice|option|response|pick|guess|selection|one)s?"
+    # "The closest answer choice is (B)": an answer's choice is the same word twice.
+    r"\s+(?:final\s+|answer\s+)?(?:answer|choice|option|response|pick|guess|selection|one)s?"
     # "the best option for determining subsistence practices is (D)": what it is best for.
     r"(?:\s+(?:for|to|in|among)\s+[^.;:!?\n()]{1,60}?\s+(?:is|would\s+be|will\s+be|must\s+be)"
     r"|(?:\s+(?:here\s+|then\s+)?(?:is|would\s+be|will\s+be|must\s+be))?)"
@@ -290,6 +291,15 @@ HYPOTHETICAL_AFTER = re.compile(
     r"^(?:[^.;!?,\n]|[.,](?=\d)){0,80}?(?:\b(?:if|unless|provided|assuming|depending)\b"
     r"|\b(?:would|could|might|wäre|würde|sería|serait|sarebbe)\b(?:[^.;!?,\n]|[.,](?=\d)){0,40}?"
     r"(?:\b(?:if|only|for|with|when|under|unless|depending)\b|,\s*(?:wenn|si|se|falls)\b))",
+    _I,
+)
+# A word that says the reply corrects itself, not only that its working concludes: what an
+# answer stated up front needs before a different one after its working ("The answer is (H)
+# ... Therefore ... The answer is (C)" leaves two answers, the first never taken back).
+EXPLICIT_REVISION = re.compile(
+    r"\b(?:wait|actually|re-?check\w*|recomput\w*|reconsider\w*|on\s+second\s+thought"
+    r"|on\s+reflection|correct(?:ion|ed)|scratch\s+that|i\s+mean|oops|sorry|typo|instead"
+    r"|double[-\s]check\w*|let\s+me\s+re\w*|kidding|mistake|error)\b",
     _I,
 )
 # Between two different answers, a word that revises the first ("wait", "but", "so", "final").

@@ -28,7 +28,7 @@ def decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | 
     if cues.REFUSAL.search(text, win.end):
         return Extracted(None, "ambiguous", False, "declines to choose")
     rivals = [c for c in best if c.letter != win.letter and not c.leading]
-    if rivals and not win.revises and not cues.REVISION.search(text[rivals[-1].end : win.start]):
+    if rivals and not win.revises and not _revised(text, rivals[-1], win):
         return Extracted(None, "ambiguous", False, "conflicting answers")
     # "The answer is C, but wait, maybe D": revised to a hedge, so neither is settled.
     later = [c for c in commits if c.start > win.end and c.letter != win.letter]
@@ -44,6 +44,24 @@ def decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | 
     if cut and _reconsidering(text, win, found):
         return Extracted(None, "cut_off", True, "cut off while reconsidering")
     return Extracted(win.letter, "letter", top == 2, "commitment" if top == 2 else "weak")
+
+
+# A reply that opens by stating its answer ("The answer is (H)" on a line of its own).
+_OPENING_ANSWER = re.compile(
+    r"\s*(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is|:)\s*[(\[]?\s*$", re.I
+)
+_LINE_REST = re.compile(r"\s*[)\]]?\s*\.?[ \t]*(?:\n|$)")
+
+
+def _revised(text: str, first: Candidate, win: Candidate) -> bool:
+    """Does something between two different answers revise the first? After an answer stated
+    up front, the working that follows concludes with "so" and "therefore" as any working
+    does; only a word that takes the opening answer back ("wait", "re-checking") revises it."""
+    between = text[first.end : win.start]
+    opens = _OPENING_ANSWER.fullmatch(text, 0, first.start) is not None
+    if opens and _LINE_REST.match(text, first.end) is not None:
+        return cues.EXPLICIT_REVISION.search(between) is not None
+    return cues.REVISION.search(between) is not None
 
 
 def _two_letters(text: str, found: list[Candidate], same: list[Candidate], win: Candidate) -> bool:

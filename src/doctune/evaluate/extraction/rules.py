@@ -142,6 +142,8 @@ def read_choice(
     stated = read.kind == "letter" and read.rule.split(",")[0] in _STATED
     # "... Option C" and the cut: the reply was about to say what it thinks of C.
     stated = stated and _CUT_AT_LETTER.search(own.text) is None
+    # "- CGA codes for arginine\n- C" and the cut: the first letter of the list's next item.
+    stated = stated and not _cut_in_list(own.text)
     # "... The answer is (H). (b) ... = 1.2 atm. The answer is (": cut while stating an answer
     # it reasoned towards after the last one, which that answer may not be.
     stated = stated and not pending_answer(own.text)
@@ -155,6 +157,23 @@ _STATED = frozenset({"bare letter", "commitment", "option text first"})
 _CUT_AT_LETTER = re.compile(
     r"\b(?:option|choice|answer)(?:\s+[(\[]?|\s*[(\[])\s*[A-Za-z]\s*[)\]]?\s*$", re.I
 )
+
+
+_BULLET = re.compile(r"[ \t]*([-•*])[ \t]*")
+
+
+def _cut_in_list(text: str) -> bool:
+    """Does the text end on a bullet holding one letter, below bullets of words that are not
+    options ("- CGA codes for arginine (R)")? That letter begins the next item's word."""
+    lines = text.rstrip().split("\n")
+    last = _BULLET.match(lines[-1])
+    if len(lines) < 3 or last is None or len(lines[-1][last.end() :].strip()) != 1:
+        return False
+    above = [_BULLET.match(x) for x in lines[-3:-1]]
+    return all(
+        m is not None and m.group(1) == last.group(1) and len(x[m.end() :].split()) > 2
+        for m, x in zip(above, lines[-3:-1], strict=True)
+    )
 
 
 def _echoes_options(text: str, options: dict[str, str]) -> bool:

@@ -45,6 +45,8 @@ _LATEX = (
         r" answer: \1 ",
     ),
     (re.compile(r"\\text(?:bf)?\s*\{([^{}]*)\}"), r"\1"),
+    # The delimiters of LaTeX maths, "\( J. 0.1800 \)", carry no words.
+    (re.compile(r"\\[()\[\]]"), " "),
 )
 # A capital set alone in inline maths ("Hence $A$ is similar to $D$", "where $C$ is the
 # capacitance") is a symbol of the maths, written as the italic letter it renders as, so no
