@@ -75,7 +75,7 @@ def lines_responder(body: dict[str, Any]) -> str:
     up to 5 instructions): one line would give them one item where a real teacher gives five, and
     a fifth of the follow-up calls. JSON replies (all of doctune's) are the fake's own.
     """
-    from doctune.testing.fake_openai import default_responder, prompt_text, sentences
+    from doctune.testing.fake_replies import default_responder, prompt_text, sentences
 
     reply = default_responder(body)
     if reply.lstrip()[:1] in ("{", "["):

@@ -26,7 +26,8 @@ from doctune.generation.expected import FIRST_RUN_RECORD_TOKENS, first_run_keep_
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.models.tokens import estimate_tokens
 from doctune.pipeline import UNANSWERED
-from doctune.testing.fake_openai import FakeOpenAIServer, default_responder, garbling
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import default_responder, garbling
 from doctune.train.stage import experiments_of
 
 

@@ -20,12 +20,8 @@ from doctune.pipeline import (
 )
 from doctune.serve.overview import STALE, UP_TO_DATE, stage_rows
 from doctune.serve.state import ServeState
-from doctune.testing.fake_openai import (
-    FakeOpenAIServer,
-    default_responder,
-    garbled_prompt,
-    garbling,
-)
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import default_responder, garbled_prompt, garbling
 from synth.helpers import TEACHER, context, make_chunks, make_project
 
 RATE = 0.5

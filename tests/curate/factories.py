@@ -11,7 +11,7 @@ import yaml
 from doctune.context import RunContext
 from doctune.foundation.jsonl import write_jsonl
 from doctune.foundation.records import Chunk, Provenance, QARecord, stable_id
-from doctune.testing.fake_openai import prompt_text
+from doctune.testing.fake_replies import prompt_text
 
 TEXTS = {
     "c-boots": (

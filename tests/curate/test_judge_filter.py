@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from doctune.curate.judge_filter import QualityJudgement, judge_messages, judge_records
-from doctune.testing.fake_openai import FakeOpenAIServer, prompt_text
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import prompt_text
 
 from .factories import chunks, fake_judge, make_project, record
 

@@ -35,7 +35,7 @@ from doctune.foundation.records import (
 )
 from doctune.models.experiments import ExperimentRow, ExperimentTable
 from doctune.pipeline import StageResult, get_stage, run_stage
-from doctune.testing.fake_openai import prompt_text
+from doctune.testing.fake_replies import prompt_text
 
 SYSTEM = "You are an expert assistant for ibuprofen manufacturing."
 JUDGE = "openai:judge"

@@ -13,7 +13,8 @@ from doctune.evaluate.metrics import normalise_answer, rouge_l, token_f1
 from doctune.foundation.config import ModelSettings
 from doctune.models import ModelClient, parse_spec
 from doctune.models.openai import OpenAIBackend
-from doctune.testing.fake_openai import FakeOpenAIServer, prompt_text
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import prompt_text
 
 
 def _client(server: FakeOpenAIServer, retries: int = 1) -> ModelClient:

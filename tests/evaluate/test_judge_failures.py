@@ -28,13 +28,8 @@ from doctune.models import ModelClient, parse_spec
 from doctune.models.experiments import ModelRef
 from doctune.models.openai import OpenAIBackend
 from doctune.pipeline import StageResult, get_stage, is_up_to_date, run_stage
-from doctune.testing.fake_openai import (
-    FakeOpenAIServer,
-    HTTPFault,
-    garbled_prompt,
-    garbling,
-    prompt_text,
-)
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import HTTPFault, garbled_prompt, garbling, prompt_text
 
 QA = ["train_qa", "test_qa", "rephrased_qa"]
 RATE = 0.6

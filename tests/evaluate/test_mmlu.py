@@ -33,7 +33,8 @@ from doctune.models.experiments import ModelRef
 from doctune.models.loglik import argmax_first, continuation_logprobs, encode_pair
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
-from doctune.testing.fake_openai import FakeOpenAIServer, prompt_text
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import prompt_text
 
 FIXTURES = Path(__file__).parent / "mmlu_fixtures"
 CHEMISTRY_TEST = FIXTURES / "test" / "college_chemistry_test.csv"

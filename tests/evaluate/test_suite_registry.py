@@ -22,7 +22,8 @@ from doctune.models.base import Message
 from doctune.models.client import ModelClient
 from doctune.models.experiments import ModelRef
 from doctune.pipeline import get_stage, run_stage
-from doctune.testing.fake_openai import FakeOpenAIServer, prompt_text
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import prompt_text
 
 
 # -- the toy suite: everything a new suite needs ----------------------------------------------

@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from doctune.cli import main
 from doctune.foundation.errors import RunLockedError
 from doctune.foundation.runlock import LOCK_NAME, run_lock
-from doctune.testing.fake_openai import FakeOpenAIServer, default_responder
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import default_responder
 
 MD = "# Procedure\n\n" + "\n\n".join(
     f"Step {i}: add {i + 1}.0 g of reagent at {20 + i} °C and stir for {i + 1} h. Then sample."

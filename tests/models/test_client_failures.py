@@ -19,7 +19,8 @@ from doctune.models.client import DOWN_AFTER, CallFailed, ModelClient
 from doctune.models.openai import OpenAIBackend
 from doctune.models.spec import parse_spec
 from doctune.models.structured import parse_reply, reask_messages, schema_for
-from doctune.testing.fake_openai import FakeOpenAIServer, Faults, HTTPFault
+from doctune.testing.fake_openai import FakeOpenAIServer, Faults
+from doctune.testing.fake_replies import HTTPFault
 
 SECRET = "sk-test-secret-value"
 

@@ -14,7 +14,8 @@ from doctune.foundation.errors import ModelError
 from doctune.models.base import ChatBackend, ChatRequest, ChatResponse, Message
 from doctune.models.client import ModelClient
 from doctune.models.streaming import stream_reply
-from doctune.testing.fake_openai import FakeOpenAIServer, HTTPFault
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import HTTPFault
 
 REPLY = "The bromination runs at 30-40 °C. The coupling runs at 40 °C for 12 h under nitrogen."
 

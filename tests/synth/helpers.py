@@ -14,7 +14,7 @@ from doctune.context import RunContext
 from doctune.foundation.jsonl import write_jsonl
 from doctune.foundation.records import Chunk, QARecord, text_sha256
 from doctune.pipeline import StageResult, get_stage, run_stage
-from doctune.testing.fake_openai import prompt_text
+from doctune.testing.fake_replies import prompt_text
 
 CORPUS: list[tuple[str, str, list[int], list[str]]] = [
     # (path, section, pages, text) per chunk; documents are grouped by path.

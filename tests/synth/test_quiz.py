@@ -147,7 +147,7 @@ def test_default_replies_make_quizzes_or_reasons(
     def quizzes(body: dict) -> str:
         if "Raney nickel" in user_text(body):
             return '{"quizzes": ['
-        from doctune.testing.fake_openai import default_responder
+        from doctune.testing.fake_replies import default_responder
 
         return default_responder(body)
 

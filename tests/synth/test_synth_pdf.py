@@ -9,7 +9,8 @@ import pytest
 from doctune.foundation.jsonl import read_jsonl
 from doctune.foundation.records import QARecord, RejectedRecord
 from doctune.prompts import load_prompt
-from doctune.testing.fake_openai import FakeOpenAIServer, default_responder
+from doctune.testing.fake_openai import FakeOpenAIServer
+from doctune.testing.fake_replies import default_responder
 
 from .helpers import (
     TEACHER,

@@ -11,22 +11,18 @@ account with a quota: N requests (and optionally T tokens) per fixed window, the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from doctune.testing.fake_replies import HTTPFault, Responder, default_responder, prompt_text
 from doctune.testing.loopback import JSONHandler, LoopbackServer
 from doctune.testing.quota import QuotaWindows, RateLimit
-
-Responder = Callable[[dict[str, Any]], str]
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass
@@ -39,135 +35,6 @@ class Faults:
     rate_hang: float = 0.0
     retry_after_s: float = 0.01
     hang_s: float = 3.0
-
-
-def prompt_text(body: dict[str, Any]) -> str:
-    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-
-
-def sentences(text: str) -> list[str]:
-    out = []
-    for part in _SENTENCE.split(text):
-        part = part.strip(" -*#>\t")
-        if len(part) >= 25 and not part.lstrip().startswith("{"):
-            out.append(part)
-    return out or ["The documents describe the process."]
-
-
-class HTTPFault(Exception):
-    """Raised by a responder to answer one request with an HTTP error (a fault for chosen
-    requests, where `Faults` draws them at random)."""
-
-    def __init__(self, status: int, message: str = "injected fault") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def garbling(responder: Responder, rate: float, *, seed: int = 0) -> Responder:
-    """`responder`, except that a `rate` fraction of prompts get prose instead of JSON. Which
-    ones is decided by a hash of the request's first user message, so the re-asks of a garbled
-    prompt are garbled too (a judge that cannot handle that item) and a test can tell which
-    items were: `garbled_prompt(user_message, rate, seed)`."""
-
-    def reply(body: dict[str, Any]) -> str:
-        user = next((m["content"] for m in body.get("messages", []) if m["role"] == "user"), "")
-        if garbled_prompt(user, rate, seed=seed):
-            return "I think the answer is mostly fine, but I cannot put a number on it."
-        return responder(body)
-
-    return reply
-
-
-def garbled_prompt(user: str, rate: float, *, seed: int = 0) -> bool:
-    digest = hashlib.sha256(f"{seed}:{user}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < rate
-
-
-class SchemaFaker:
-    """A valid instance of a JSON schema, with strings taken from the prompt's own sentences."""
-
-    def __init__(self, schema: dict[str, Any], text: str, seed: int) -> None:
-        self.root = schema
-        self.pool = sentences(text)
-        self.rng = random.Random(seed)
-        self.cursor = self.rng.randrange(len(self.pool))
-
-    def next_sentence(self) -> str:
-        sentence = self.pool[self.cursor % len(self.pool)]
-        self.cursor += 1
-        return sentence
-
-    def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in node:
-            name = node["$ref"].rsplit("/", 1)[-1]
-            node = self.root.get("$defs", {}).get(name) or self.root.get("definitions", {})[name]
-        return node
-
-    def make(self, node: dict[str, Any], key: str = "") -> Any:
-        node = self.resolve(node)
-        if "const" in node:
-            return node["const"]
-        if "enum" in node:
-            return self.rng.choice(node["enum"])
-        for combo in ("anyOf", "oneOf"):
-            if combo in node:
-                options = [o for o in node[combo] if self.resolve(o).get("type") != "null"]
-                return self.make(options[0] if options else node[combo][0], key)
-        kind = node.get("type", "object" if "properties" in node else "string")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if k != "null"), "null")
-        if kind == "object":
-            return {name: self.make(sub, name) for name, sub in node.get("properties", {}).items()}
-        if kind == "array":
-            low = int(node.get("minItems", 2))
-            high = int(node.get("maxItems", max(low, 2)))
-            return [self.make(node.get("items", {}), key) for _ in range(max(low, min(high, 2)))]
-        if kind == "integer":
-            return int(node.get("minimum", 0)) + self.rng.randrange(3)
-        if kind == "number":
-            return float(node.get("minimum", 0)) + round(self.rng.random(), 3)
-        if kind == "boolean":
-            return self.rng.random() < 0.5
-        if kind == "null":
-            return None
-        return self.string(node, key)
-
-    def string(self, node: dict[str, Any], key: str) -> str:
-        sentence = self.next_sentence()
-        if "question" in key.lower():
-            words = sentence.rstrip(".!?").split()
-            value = f"What does the text state about {' '.join(words[:8])}?"
-        else:
-            value = sentence
-        low, high = int(node.get("minLength", 0)), node.get("maxLength")
-        if high is not None:
-            value = value[: int(high)]
-        return value.ljust(low, ".")
-
-
-def default_responder(body: dict[str, Any]) -> str:
-    """Deterministic in the request: same body, same reply."""
-    text = prompt_text(body)
-    seed = int(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8], 16)
-    schema = _requested_schema(body)
-    if schema is not None:
-        return json.dumps(SchemaFaker(schema, text, seed).make(schema))
-    pool = sentences(text)
-    start = seed % len(pool)
-    return " ".join(pool[start : start + 2])
-
-
-def _requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
-    fmt = body.get("response_format") or {}
-    if fmt.get("type") == "json_schema":
-        return fmt["json_schema"]["schema"]
-    # json_object / instructions modes: doctune states the schema at the end of the prompt.
-    marker = "JSON schema:\n"
-    text = prompt_text(body)
-    if marker in text:
-        return json.loads(text[text.rindex(marker) + len(marker) :].split("\n", 1)[0])
-    return None
 
 
 class FakeOpenAIServer(LoopbackServer):
@@ -265,27 +132,7 @@ class _Handler(JSONHandler):
         fault = owner.draw_fault()
         if owner.latency_s:
             time.sleep(owner.latency_s)
-        if not allowed:
-            owner.counts["429"] += 1
-            error = {"message": "rate limit reached for requests", "type": "requests"}
-            self.send_json(429, {"error": error}, quota_headers)
-            return
-        if fault == "429":
-            owner.counts["429"] += 1
-            self.send_json(
-                429,
-                {"error": {"message": "rate limited", "type": "rate_limit"}},
-                {"Retry-After": f"{owner.faults.retry_after_s:g}"},
-            )
-            return
-        if fault == "500":
-            owner.counts["500"] += 1
-            self.send_json(500, {"error": {"message": "internal error"}})
-            return
-        if fault == "hang":
-            owner.counts["hang"] += 1
-            time.sleep(owner.faults.hang_s)
-            self.send_json(500, {"error": {"message": "gave up"}})
+        if self._refused(allowed, fault, quota_headers):
             return
         try:
             # Streamed or not, a request gets the same reply (a responder seeds on the body).
@@ -301,33 +148,36 @@ class _Handler(JSONHandler):
             owner.bodies.append(body)
             schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name")
             owner.timeline.append((arrived, time.monotonic(), schema or ""))
-        prompt_chars = len(prompt_text(body))
+        finish = "length" if fault == "truncated" else "stop"
         if body.get("stream"):
-            finish = "length" if fault == "truncated" else "stop"
             self.send_stream(body, content, finish, quota_headers)
-            return
-        self.send_json(
-            200,
-            {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake-model"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "length" if fault == "truncated" else "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_chars // 4 + 1,
-                    "completion_tokens": len(content) // 4 + 1,
-                    "total_tokens": prompt_chars // 4 + len(content) // 4 + 2,
-                },
-            },
-            quota_headers,
-        )
+        else:
+            self.send_json(200, completion(body, content, finish), quota_headers)
+
+    def _refused(self, allowed: bool, fault: str | None, quota_headers: dict[str, str]) -> bool:
+        """Answer with the error the quota or the drawn fault calls for; False when neither does."""
+        owner = self.owner
+        if not allowed:
+            owner.counts["429"] += 1
+            error = {"message": "rate limit reached for requests", "type": "requests"}
+            self.send_json(429, {"error": error}, quota_headers)
+        elif fault == "429":
+            owner.counts["429"] += 1
+            self.send_json(
+                429,
+                {"error": {"message": "rate limited", "type": "rate_limit"}},
+                {"Retry-After": f"{owner.faults.retry_after_s:g}"},
+            )
+        elif fault == "500":
+            owner.counts["500"] += 1
+            self.send_json(500, {"error": {"message": "internal error"}})
+        elif fault == "hang":
+            owner.counts["hang"] += 1
+            time.sleep(owner.faults.hang_s)
+            self.send_json(500, {"error": {"message": "gave up"}})
+        else:
+            return False
+        return True
 
     def send_stream(
         self,
@@ -371,6 +221,29 @@ class _Handler(JSONHandler):
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+def completion(body: dict[str, Any], content: str, finish: str) -> dict[str, Any]:
+    """A chat.completion object for `content`, with token counts estimated from the characters."""
+    prompt_chars = len(prompt_text(body))
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake-model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_chars // 4 + 1,
+            "completion_tokens": len(content) // 4 + 1,
+            "total_tokens": prompt_chars // 4 + len(content) // 4 + 2,
+        },
+    }
 
 
 _STREAM_KEYS = ("stream", "stream_options")
