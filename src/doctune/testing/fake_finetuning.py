@@ -19,8 +19,6 @@ careless provider might, to prove that clients scrub it.
 from __future__ import annotations
 
 import base64
-import email.parser
-import email.policy
 import itertools
 import json
 import math
@@ -32,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from doctune.testing.loopback import JSONHandler, LoopbackServer
+from doctune.testing.loopback import JSONHandler, LoopbackServer, cursor_page, parse_multipart
 
 FAIL_MARKER = "doctune-fake-fail"
 ACTIVE = ("validating_files", "queued", "running")
@@ -322,36 +320,11 @@ class FakeFineTuningServer(LoopbackServer):
             for j in newest_first
             if all((j.request.get("metadata") or {}).get(k) == v for k, v in wanted.items())
         ]
-        return _page([j.payload() for j in jobs], query, default_limit=20)
+        return cursor_page([j.payload() for j in jobs], query, default_limit=20)
 
     def list_events(self, job_id: str, query: dict[str, str]) -> dict[str, Any]:
         events = list(reversed(self.job(job_id).events))  # newest first, as the API answers
-        return _page(events, query, default_limit=20)
-
-
-def _page(items: list[dict[str, Any]], query: dict[str, str], default_limit: int) -> dict[str, Any]:
-    """A cursor page: `after` is the id of the last item of the previous page."""
-    if "after" in query:
-        ids = [item["id"] for item in items]
-        items = items[ids.index(query["after"]) + 1 :] if query["after"] in ids else []
-    limit = int(query.get("limit", default_limit))
-    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit}
-
-
-def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], str, bytes]:
-    """The form fields, file name and file bytes of a multipart/form-data upload."""
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    fields: dict[str, str] = {}
-    filename, content = "", b""
-    for part in message.iter_parts():  # type: ignore[attr-defined]
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        if part.get_filename() is not None:
-            filename, content = part.get_filename(), payload
-        elif name:
-            fields[name] = payload.decode()
-    return fields, filename, content
+        return cursor_page(events, query, default_limit=20)
 
 
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [

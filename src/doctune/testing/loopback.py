@@ -3,6 +3,8 @@ handler that speaks JSON over keep-alive connections the way real API servers do
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import sys
 import threading
@@ -99,3 +101,30 @@ class LoopbackServer:
     def base_url(self) -> str:
         assert self._httpd is not None, "server not started"
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+
+def cursor_page(
+    items: list[dict[str, Any]], query: dict[str, str], default_limit: int
+) -> dict[str, Any]:
+    """A cursor page: `after` is the id of the last item of the previous page."""
+    if "after" in query:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(query["after"]) + 1 :] if query["after"] in ids else []
+    limit = int(query.get("limit", default_limit))
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit}
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], str, bytes]:
+    """The form fields, file name and file bytes of a multipart/form-data upload."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, str] = {}
+    filename, content = "", b""
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            filename, content = part.get_filename(), payload
+        elif name:
+            fields[name] = payload.decode()
+    return fields, filename, content
