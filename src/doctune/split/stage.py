@@ -211,8 +211,25 @@ def split_records(
     rejected += [reject(r, "surplus", detail, stage=STAGE) for r in surplus]
     check_disjoint(splits)
     splits = {n: [r.model_copy(update={"split": n}) for r in splits[n]] for n in SPLITS}
+    report = _report(records, sizes, wanted, splits, placed, rejected, surplus, leaks_found)
+    report["leaks_after_removal"] = count_leaks(splits, leak_threshold, signatures)
+    return SplitOutcome(splits, rejected, report)
+
+
+def _report(
+    records: Sequence[QARecord],
+    sizes: SplitSizes,
+    wanted: dict[str, int],
+    splits: dict[str, list[QARecord]],
+    placed: dict[str, Any],
+    rejected: list[RejectedRecord],
+    surplus: list[QARecord],
+    leaks_found: int,
+) -> dict[str, Any]:
+    """What split_records reports about one dataset (the leak count after removal is added by
+    the caller, which holds the signatures)."""
     sized = {n: len(splits[n]) for n in SPLITS}
-    report = {
+    return {
         "mode": "hash",
         "records": len(records),
         "asked": dict(zip(SPLITS, sizes.values, strict=True)),
@@ -225,9 +242,7 @@ def split_records(
         "straddling_dropped": sum(1 for r in rejected if r.reason == "straddles_splits"),
         "surplus_dropped": len(surplus),
         "leaks_found": leaks_found,
-        "leaks_after_removal": count_leaks(splits, leak_threshold, signatures),
     }
-    return SplitOutcome(splits, rejected, report)
 
 
 async def run(ctx: RunContext) -> StageResult:
