@@ -113,15 +113,24 @@ class Server:
 
 
 # -- the two clients ---------------------------------------------------------------------------
-def prepare(root: Path) -> Path:
-    """The example project with its documents ingested (the real ingest stage)."""
+def prepare(root: Path, corpus_chars: int = 0) -> Path:
+    """The example project with its documents ingested (the real ingest stage); with
+    `corpus_chars`, the generated plain-text corpus of dry_run_accuracy.py of that size instead
+    of the example's documents."""
     from doctune.context import RunContext
     from doctune.pipeline import get_stage, run_stage
 
     project = root / "project"
     project.mkdir()
     shutil.copy(EXAMPLE / "doctune.yaml", project / "doctune.yaml")
-    shutil.copytree(EXAMPLE / "documents", project / "documents")
+    if corpus_chars:
+        from dry_run_accuracy import corpus_1mb  # this folder is on sys.path: a script of it runs
+
+        corpus_1mb(
+            project / "documents", documents=max(1, corpus_chars // 40_000), size=corpus_chars
+        )
+    else:
+        shutil.copytree(EXAMPLE / "documents", project / "documents")
     ctx = RunContext(project, show_progress=False)
 
     async def ingest() -> None:
@@ -190,6 +199,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--latency", type=float, default=0.1, help="server latency per request, s")
     parser.add_argument("--rounds", type=int, default=1, help="pairs of runs per concurrency")
+    parser.add_argument(
+        "--corpus-chars",
+        type=int,
+        default=0,
+        help="synthesize a generated corpus of this many characters instead of the example's "
+        "documents (a longer run: less of it is the ramp at the start and the chain at the end)",
+    )
     parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -205,7 +221,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            project = prepare(root)
+            project = prepare(root, args.corpus_chars)
             from doctune.foundation.aio import long_lived_frozen
 
             server.dump(root / "ingest.json")  # ingest makes no calls; start from an empty log
