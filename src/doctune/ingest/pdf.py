@@ -15,6 +15,7 @@ import operator
 import re
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -28,8 +29,8 @@ from doctune.ingest.document import (
     clean_inline,
     heading_level_from_number,
 )
+from doctune.ingest.pdf_lines import Columns, lines_of, page_columns
 from doctune.ingest.pdf_lines import Line as _Line
-from doctune.ingest.pdf_lines import page_lines
 
 _HEADING_SCALE = 1.15  # a line this much larger than the body text is a heading
 _PARA_GAP = 1.3  # a line pitch this much above the page's usual pitch starts a paragraph
@@ -40,29 +41,55 @@ _SOFT_HYPHENS = ("\x02", "\xad")
 _SOFT_HYPHEN_CHARS = "".join(_SOFT_HYPHENS)
 _DIGITS = re.compile(r"\d+")
 _HYPHEN_SPACE = re.compile(r"(?<=[A-Za-z])- (?=[a-z])")
+_NO_LINES: Columns = ([], [], [], [])
+
+
+@dataclass(frozen=True)
+class PdfPages:
+    """What a PDF's reading needs of PDFium (and of pdfminer.six for the pages PDFium cannot
+    decode): each page's lines as columns, the outline's titles. Small to send between
+    processes; `assemble` makes the document from it without PDFium."""
+
+    pages: list[Columns]
+    toc: set[str]
+    recovered: list[int]  # pages read by pdfminer.six
 
 
 def read_pdf(path: Path, data: bytes, password: str | None = None) -> list[Extracted]:
+    return assemble(read_pages(data, password))
+
+
+def read_pages(data: bytes, password: str | None = None) -> PdfPages:
+    """The PDFium part of reading a PDF (what a reading process does when another one assembles
+    the document); raises ReadError for a PDF with no text either reader can decode."""
     pdf = _open(data, password)
     try:
         n_pages = len(pdf)
         if n_pages == 0:
             raise ReadError("PDF has no pages")
         toc = _outline_titles(pdf)
-        pages = [page_lines(pdf, i) or [] for i in range(n_pages)]
-        tried = [i for i in range(n_pages) if not pages[i] and fallback.draws_text(pdf, i)]
+        pages = [page_columns(pdf, i) or _NO_LINES for i in range(n_pages)]
+        tried = [i for i in range(n_pages) if not pages[i][0] and fallback.draws_text(pdf, i)]
         for i in tried:
-            pages[i] = [
-                _Line(ln.text, i + 1, ln.size, ln.y, ln.right)
-                for ln in fallback.page_lines(data, i, password)
-            ]
-        if not any(pages):
+            found = fallback.page_lines(data, i, password)
+            pages[i] = (
+                [ln.text for ln in found],
+                [ln.size for ln in found],
+                [ln.y for ln in found],
+                [ln.right for ln in found],
+            )
+        if not any(texts for texts, *_ in pages):
             _no_text(pdf, n_pages, tried)
     finally:
         pdf.close()
-    recovered = [i + 1 for i in tried if pages[i]]
-    document = _assemble(_drop_running_lines(pages), toc, n_pages)
-    document.fallback_pages = recovered
+    return PdfPages(pages, toc, [i + 1 for i in tried if pages[i][0]])
+
+
+def assemble(read: PdfPages) -> list[Extracted]:
+    """The document from its pages' lines: running lines dropped, headings and paragraphs."""
+    pages = [lines_of(columns, i) for i, columns in enumerate(read.pages, 1)]
+    document = _assemble(_drop_running_lines(pages), read.toc, len(pages))
+    document.fallback_pages = read.recovered
     return [document]
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import codecs
 import ctypes
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -47,10 +47,27 @@ _HAS_MAP_ERROR = untyped(pdfium_c.FPDFText_HasUnicodeMapError)
 _ORIGIN = untyped(pdfium_c.FPDFText_GetCharOrigin)
 _FONT_SIZE = untyped(pdfium_c.FPDFText_GetFontSize, ctypes.c_double)
 _CHAR_BOX = untyped(pdfium_c.FPDFText_GetCharBox)
+_DOUBLE = ctypes.sizeof(ctypes.c_double)
+
+
+# A page's lines as columns, what a reading process sends back: their texts, font sizes (one
+# decimal), first glyphs' baselines and last glyphs' right edges.
+Columns = tuple[list[str], list[float], list[float], list[float]]
 
 
 def page_lines(pdf: pdfium.PdfDocument, index: int) -> list[Line] | None:
     """The page's lines; None when PDFium could not decode its glyphs (then the fallback may)."""
+    columns = page_columns(pdf, index)
+    return None if columns is None else lines_of(columns, index + 1)
+
+
+def lines_of(columns: Columns, page: int) -> list[Line]:
+    texts, sizes, ys, rights = columns
+    return list(map(Line, texts, repeat(page, len(texts)), sizes, ys, rights))
+
+
+def page_columns(pdf: pdfium.PdfDocument, index: int) -> Columns | None:
+    """`page_lines` as columns (no Line objects: the reading process only sends them on)."""
     page = pdfium_c.FPDF_LoadPage(pdf.raw, index)
     if not page:
         raise pdfium.PdfiumError("Failed to load page.")
@@ -59,14 +76,14 @@ def page_lines(pdf: pdfium.PdfDocument, index: int) -> list[Line] | None:
         if not textpage:
             raise pdfium.PdfiumError("Failed to load text page.")
         try:
-            return _lines(textpage, index + 1)
+            return _columns(textpage)
         finally:
             pdfium_c.FPDFText_ClosePage(textpage)
     finally:
         pdfium_c.FPDF_ClosePage(page)
 
 
-def _lines(textpage: object, page: int) -> list[Line] | None:
+def _columns(textpage: object) -> Columns | None:
     n_chars = pdfium_c.FPDFText_CountChars(textpage)
     if n_chars < 0:
         raise pdfium.PdfiumError("Failed to get character count.")
@@ -77,12 +94,10 @@ def _lines(textpage: object, page: int) -> list[Line] | None:
         return None  # glyph ids, not characters
     position = _char_positions(text, n_chars)
     if position is None:
-        return [
-            Line(s, page, 0.0, 0.0, 0.0)
-            for s in (m.group().strip() for m in _LINE.finditer(text))
-            if s
-        ]
-    return _measured_lines(textpage, text, None if known else position, page)
+        texts = [s for s in (m.group().strip() for m in _LINE.finditer(text)) if s]
+        zeros = [0.0] * len(texts)
+        return texts, zeros, zeros.copy(), zeros.copy()
+    return _measured_columns(textpage, text, None if known else position)
 
 
 def page_text(textpage: object, n_chars: int) -> str:
@@ -164,42 +179,52 @@ def _char_positions(text: str, n_chars: int) -> Callable[[int], int] | None:
     return lambda i: starts[i]
 
 
-def _measured_lines(
-    raw: object, text: str, position: Callable[[int], int] | None, page: int
-) -> list[Line]:
-    """Each line's geometry straight from the C API, in one loop: three calls a line, without
-    the wrapper's property call or ctypes' argument conversion, the out-parameters allocated
-    once per page. `position` None: text and character indices are the same."""
-    x, y = ctypes.c_double(), ctypes.c_double()
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
-    at_x, at_y = ctypes.byref(x), ctypes.byref(y)
-    at_left, at_right, at_bottom, at_top = (ctypes.byref(v) for v in (left, right, bottom, top))
-    origin, font_size, char_box = _ORIGIN, _FONT_SIZE, _CHAR_BOX  # locals: read once a page
-    lines = []
-    for start, line in _line_pieces(text):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        first = start if len(stripped) == len(line) else start + len(line) - len(line.lstrip())
-        last = first + len(stripped) - 1
-        if position is not None:
-            first, last = position(first), position(last)
-        origin(raw, first, at_x, at_y)
-        size = font_size(raw, first)
-        if not char_box(raw, last, at_left, at_right, at_bottom, at_top):
-            raise pdfium.PdfiumError("Failed to get charbox.")
-        lines.append(Line(stripped, page, round(size, 1), y.value, right.value))
-    return lines
+def _measured_columns(raw: object, text: str, position: Callable[[int], int] | None) -> Columns:
+    """Each line's geometry straight from the C API: three calls a line, each one mapped over
+    all of the page's lines (no bytecode per call), without ctypes' argument conversion; the
+    out-parameters are slots of arrays allocated once per page (only the baselines and right
+    edges are kept). `position` None: text and character indices are the same."""
+    starts, parts = _line_pieces(text)
+    texts = list(map(str.strip, parts))
+    if "" in texts:  # blank runs carry no line
+        kept = list(map(bool, texts))
+        starts, parts, texts = (list(compress(v, kept)) for v in (starts, parts, texts))
+    firsts = [
+        s if len(t) == len(p) else s + len(p) - len(p.lstrip())
+        for s, t, p in zip(starts, texts, parts, strict=True)
+    ]
+    lasts = [f + len(t) - 1 for f, t in zip(firsts, texts, strict=True)]
+    if position is not None:
+        firsts, lasts = list(map(position, firsts)), list(map(position, lasts))
+    n = len(texts)
+    raws, slots = repeat(raw, n), range(0, n * _DOUBLE, _DOUBLE)
+    ys, rights = (ctypes.c_double * n)(), (ctypes.c_double * n)()
+    unused = ctypes.byref(ctypes.c_double())  # x, left, bottom, top: not kept
+    sizes = list(map(round, map(_FONT_SIZE, raws, firsts), repeat(1, n)))
+    raws = repeat(raw, n)
+    for _ in map(_ORIGIN, raws, firsts, repeat(unused, n), map(ctypes.byref, repeat(ys), slots)):
+        pass
+    boxes = map(
+        _CHAR_BOX,
+        repeat(raw, n),
+        lasts,
+        repeat(unused, n),
+        map(ctypes.byref, repeat(rights), slots),
+        repeat(unused, n),
+        repeat(unused, n),
+    )
+    if not all(boxes):
+        raise pdfium.PdfiumError("Failed to get charbox.")
+    return texts, sizes, ys[:], rights[:]
 
 
-def _line_pieces(text: str) -> Iterator[tuple[int, str]]:
-    """(offset, text) of each run of characters between line breaks (some may be blank)."""
+def _line_pieces(text: str) -> tuple[list[int], list[str]]:
+    """The offsets and texts of the runs of characters between line breaks (some may be blank
+    or empty)."""
     crlf = text.count("\r\n")
     if text.count("\r") != crlf or text.count("\n") != crlf:  # a lone CR or LF: the regex
-        yield from ((m.start(), m.group()) for m in _LINE.finditer(text))
-        return
-    start = 0  # PDFium ends every line with CRLF: a split does what the regex does, faster
-    for line in text.split("\r\n"):
-        if line:
-            yield start, line
-        start += len(line) + 2
+        found = list(_LINE.finditer(text))
+        return [m.start() for m in found], [m.group() for m in found]
+    # PDFium ends every line with CRLF: a split does what the regex does, faster.
+    parts = text.split("\r\n")
+    return list(accumulate([len(p) + 2 for p in parts[:-1]], initial=0)), parts
