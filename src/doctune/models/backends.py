@@ -20,7 +20,13 @@ HF = Capabilities(local=True, loglikelihood=True, structured=("json_schema",))
 def _openai(spec: ModelSpec, settings: ModelSettings, client: ClientConfig) -> ChatBackend:
     from doctune.models.openai import OpenAIBackend
 
-    return OpenAIBackend(spec, settings, timeout_s=client.timeout_s, max_retries=client.max_retries)
+    return OpenAIBackend(
+        spec,
+        settings,
+        timeout_s=client.timeout_s,
+        max_retries=client.max_retries,
+        http=client.http,
+    )
 
 
 def _hf(spec: ModelSpec, settings: ModelSettings, client: ClientConfig) -> ChatBackend:

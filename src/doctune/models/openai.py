@@ -13,14 +13,15 @@ not when the backend is built: a stage whose calls all come from the call cache 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Iterator
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from doctune.foundation.config import ModelSettings
@@ -128,6 +129,23 @@ async def _report(response: Any) -> None:
         response.headers["x-should-retry"] = "false"
 
 
+def http_client(sdk: Any, transport: str, **kwargs: Any) -> Any:
+    """The SDK's async HTTP client on `transport`: "aiohttp" (`DefaultAioHttpClient`, SDK >= 1.89
+    with aiohttp installed; its connection pool costs less per request than httpx's, which
+    checks every idle connection's socket on each one) or "httpx" (`DefaultAsyncHttpxClient`).
+    Both are httpx clients to the SDK: same retries, timeouts, proxies from the environment,
+    errors and response hooks."""
+    if transport == "aiohttp":
+        try:
+            return sdk.DefaultAioHttpClient(**kwargs)
+        except (AttributeError, RuntimeError, ImportError) as exc:
+            warnings.warn(
+                f"client.http: aiohttp is not available to this openai SDK ({exc}); using httpx",
+                stacklevel=2,
+            )
+    return sdk.DefaultAsyncHttpxClient(**kwargs)
+
+
 class OpenAIBackend(ChatBackend):
     def __init__(
         self,
@@ -136,6 +154,7 @@ class OpenAIBackend(ChatBackend):
         *,
         timeout_s: float = 120.0,
         max_retries: int = 6,
+        http: str = "aiohttp",
     ) -> None:
         self.spec = str(spec)
         self.model = spec.model
@@ -145,21 +164,30 @@ class OpenAIBackend(ChatBackend):
         self._base_url = base_url
         self._timeout_s = timeout_s
         self._max_retries = max_retries
+        self._http = http
+        self._sdk_client: openai.AsyncOpenAI | None = None
+        self._sdk_loop: asyncio.AbstractEventLoop | None = None
         self.enforces_schema = settings.structured_output == "json_schema"
 
-    @cached_property
+    @property
     def _client(self) -> openai.AsyncOpenAI:
-        """The SDK client with its httpx pool, built (and the SDK imported) at the first request."""
-        sdk = _sdk()
-        return sdk.AsyncOpenAI(
-            api_key=self._secret or PLACEHOLDER_KEY,
-            base_url=self._base_url,
-            timeout=self._timeout_s,
-            max_retries=self._max_retries,
-            http_client=sdk.DefaultAsyncHttpxClient(
-                timeout=self._timeout_s, event_hooks={"response": [_report]}
-            ),
-        )
+        """The SDK client with its connection pool, built (and the SDK imported) at the first
+        request, and again in a new event loop: a pool's connections belong to the loop that
+        opened them (aiohttp's cannot be used from another one)."""
+        loop = asyncio.get_running_loop()
+        if self._sdk_client is None or self._sdk_loop is not loop:
+            sdk = _sdk()
+            self._sdk_loop = loop
+            self._sdk_client = sdk.AsyncOpenAI(
+                api_key=self._secret or PLACEHOLDER_KEY,
+                base_url=self._base_url,
+                timeout=self._timeout_s,
+                max_retries=self._max_retries,
+                http_client=http_client(
+                    sdk, self._http, timeout=self._timeout_s, event_hooks={"response": [_report]}
+                ),
+            )
+        return self._sdk_client
 
     def _messages(self, request: ChatRequest) -> list[dict[str, str]]:
         messages = list(request.messages)
@@ -252,5 +280,9 @@ class OpenAIBackend(ChatBackend):
 
     async def aclose(self) -> None:
         # A backend that never sent a request has no client to close (and no SDK imported).
-        if "_client" in self.__dict__:
-            await self._client.close()
+        # One built in an event loop that has ended holds nothing open that could be closed.
+        if self._sdk_client is not None:
+            client, loop = self._sdk_client, self._sdk_loop
+            self._sdk_client = self._sdk_loop = None
+            if loop is asyncio.get_running_loop():
+                await client.close()
