@@ -169,12 +169,19 @@ async def run_doctune(project: Path) -> tuple[float, str]:
     return elapsed, digest.hexdigest()[:16]
 
 
-async def run_replay(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
-    """Seconds a bare semaphore loop over the openai SDK takes to send `bodies`."""
+async def run_replay(
+    base_url: str, bodies: list[dict[str, Any]], concurrency: int, http: str = "httpx"
+) -> float:
+    """Seconds a bare semaphore loop over the openai SDK takes to send `bodies`: on the SDK's
+    default transport (httpx), or on its aiohttp one (`DefaultAioHttpClient`, doctune's default)."""
+    import openai
     from openai import AsyncOpenAI
 
     started = time.perf_counter()
-    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=120)
+    transport = {"http_client": openai.DefaultAioHttpClient()} if http == "aiohttp" else {}
+    client = AsyncOpenAI(
+        base_url=base_url, api_key="bench", max_retries=0, timeout=120, **transport
+    )
     gate = asyncio.Semaphore(concurrency)
 
     async def one(body: dict[str, Any]) -> None:
@@ -228,9 +235,11 @@ def main() -> None:
             print(f"latency {args.latency * 1000:.0f} ms; server in its own process")
             print(
                 "concurrency | calls | doctune calls/s | bare replay calls/s | ratio | "
-                "in flight doctune / replay | client CPU ms per call doctune / replay"
+                "bare on aiohttp | ratio | in flight doctune / replay | "
+                "client CPU ms per call doctune / replay / replay on aiohttp"
             )
             ratios: dict[int, list[float]] = {}
+            same: dict[int, list[float]] = {}
             for concurrency in args.concurrency:
                 for n in range(args.rounds):
                     configure(project, concurrency, root / f"calls-{concurrency}-{n}.sqlite")
@@ -240,27 +249,42 @@ def main() -> None:
                     digests.add(digest)
                     log = server.dump(root / "doctune.json")
                     bodies = log["bodies"]
-                    cpu = time.process_time()
-                    # The same freeze as doctune's stage: this process's heap (doctune's modules,
-                    # the last run's objects) is no cost of the bare loop, which a script of its
-                    # own would not carry; unfrozen, the loop's full collections scanned it.
-                    with long_lived_frozen():
-                        replayed = asyncio.run(run_replay(server.base_url, bodies, concurrency))
-                    cpu_bare = time.process_time() - cpu
-                    replay_log = server.dump(root / "replay.json")
-                    assert len(replay_log["bodies"]) == len(bodies), "the replay lost requests"
-                    ours, bare = len(bodies) / took, len(bodies) / replayed
+                    legs = {}
+                    for http in ("httpx", "aiohttp"):
+                        cpu = time.process_time()
+                        # The same freeze as doctune's stage: this process's heap (doctune's
+                        # modules, the last run's objects) is no cost of the bare loop, which a
+                        # script of its own would not carry; unfrozen, its full collections
+                        # scanned it.
+                        with long_lived_frozen():
+                            replayed = asyncio.run(
+                                run_replay(server.base_url, bodies, concurrency, http)
+                            )
+                        cpu_bare = time.process_time() - cpu
+                        replay_log = server.dump(root / f"replay-{http}.json")
+                        assert len(replay_log["bodies"]) == len(bodies), "the replay lost requests"
+                        legs[http] = (len(bodies) / replayed, in_flight(replay_log["timeline"]))
+                        legs[http] += (cpu_bare / len(bodies) * 1e3,)
+                    ours = len(bodies) / took
+                    (bare, bare_flight, bare_cpu), (aio, _, aio_cpu) = (
+                        legs["httpx"],
+                        legs["aiohttp"],
+                    )
                     print(
                         f"{concurrency:>11} | {len(bodies):>5} | {ours:>15.1f} | {bare:>19.1f} | "
-                        f"{ours / bare:.3f} | {in_flight(log['timeline']):.1f} / "
-                        f"{in_flight(replay_log['timeline']):.1f} | "
-                        f"{cpu_ours / len(bodies) * 1e3:.2f} / {cpu_bare / len(bodies) * 1e3:.2f}"
+                        f"{ours / bare:.3f} | {aio:>7.1f} | {ours / aio:.3f} | "
+                        f"{in_flight(log['timeline']):.1f} / {bare_flight:.1f} | "
+                        f"{cpu_ours / len(bodies) * 1e3:.2f} / {bare_cpu:.2f} / {aio_cpu:.2f}"
                     )
                     ratios.setdefault(concurrency, []).append(ours / bare)
+                    same.setdefault(concurrency, []).append(ours / aio)
     finally:
         server.close()
     for concurrency, values in ratios.items():
-        print(f"concurrency {concurrency}: median ratio {statistics.median(values):.3f}")
+        print(
+            f"concurrency {concurrency}: median ratio {statistics.median(values):.3f} "
+            f"(against the bare loop on aiohttp too: {statistics.median(same[concurrency]):.3f})"
+        )
     print(
         f"outputs identical across runs: {'yes' if len(digests) == 1 else 'NO'} {sorted(digests)}"
     )
