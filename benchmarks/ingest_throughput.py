@@ -228,26 +228,27 @@ def child_doctune(project: Path) -> dict:
 
     console = Console(file=io.StringIO(), width=200, color_system=None)
     ctx = RunContext(project, show_progress=False, console=console)
-    cpu, start = cpu_seconds(), time.perf_counter()
+    own, readers, start = cpu_seconds("self"), cpu_seconds("children"), time.perf_counter()
     result = asyncio.run(stage.run(ctx))
     seconds = time.perf_counter() - start
     summary = result.summary
+    own, readers = cpu_seconds("self") - own, cpu_seconds("children") - readers
     return {
         "seconds": seconds,
         "pages": summary["pages"],
         "chunks": summary["chunks"],
         "errors": summary["errors"],
-        "cpu": cpu_seconds() - cpu,  # the pool's workers are joined by now: counted
+        "cpu": own + readers,  # the pool's workers are joined by now: counted
+        "cpu_readers": readers,  # the reading processes' (0 when this process reads)
     }
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and of its children that have ended."""
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def cpu_seconds(who: str | None = None) -> float:
+    """User + system CPU time of this process and of its children that have ended (or of
+    `who`, "self" or "children", alone)."""
+    kinds = {"self": resource.RUSAGE_SELF, "children": resource.RUSAGE_CHILDREN}
+    used = [resource.getrusage(kinds[k]) for k in ([who] if who else kinds)]
+    return sum(u.ru_utime + u.ru_stime for u in used)
 
 
 def measure(mode: str, project: Path) -> dict:
@@ -313,6 +314,11 @@ def report(docs: int, name: str, fig: dict, bare: dict, load: float) -> None:
     ratio = rate / (bare["pages"] / bare["seconds"])
     cpu_ratio = (fig["cpu"] / fig["pages"]) / (bare["cpu"] / bare["pages"])
     extra = f", {fig['chunks']} chunks" if "chunks" in fig else ""
+    if fig.get("cpu_readers"):  # the reading processes' CPU, and the per page ratio of the one
+        readers = fig["cpu_readers"]
+        read_ratio = (readers / fig["pages"]) / (bare["cpu"] / bare["pages"])
+        extra += f"; CPU of the stage's process {fig['cpu'] - readers:.2f} s, readers "
+        extra += f"{readers:.2f} s (x{read_ratio:.2f} of bare's per page)"
     print(
         f"{docs:>5} docs  {name:<18} {fig['pages']:>5} pages {fig['seconds']:6.2f} s "
         f"= {rate:6.1f} pages/s x{ratio:.2f} of bare; CPU {fig['cpu']:5.2f} s "

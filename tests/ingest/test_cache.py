@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ingest_samples import cache_rows
+from ingest_samples import cache_rows, write_pdf
 
 from doctune.context import RunContext
 from doctune.foundation.records import Chunk
@@ -110,11 +110,19 @@ STAGE_IN_A_PROCESS = (
 )
 
 
-def test_a_killed_ingest_resumed_ends_identical(make_project, tmp_path: Path) -> None:
-    files = {
+@pytest.mark.parametrize("pdfs", [False, True])
+def test_a_killed_ingest_resumed_ends_identical(make_project, tmp_path: Path, pdfs: bool) -> None:
+    """One reading process (PDFs assembled in the stage's process, with `pdfs`): killed once a
+    batch is on disk, then resumed, it ends with a fresh run's chunks."""
+    files: dict[str, object] = {
         f"d{i:03d}.md": f"# Part {i}\n\n" + f"Reading {i} of the batch log. " * 30
         for i in range(3 * BATCH)
     }
+    if pdfs:  # every third file a PDF; bytes after its end make each one a different file
+        pdf = write_pdf(tmp_path / "one.pdf", sections=[("1 Batch", 6)]).read_bytes()
+        for i in range(0, 3 * BATCH, 3):
+            del files[f"d{i:03d}.md"]
+            files[f"d{i:03d}.pdf"] = pdf + b"%% copy %d\n" % i
     killed: RunContext = make_project(files, workers=1)
     cache = killed.out_dir / "ingest" / "cache"
     proc = subprocess.Popen([sys.executable, "-c", STAGE_IN_A_PROCESS, str(killed.project_dir)])
@@ -137,3 +145,34 @@ def test_a_killed_ingest_resumed_ends_identical(make_project, tmp_path: Path) ->
         fresh.out_dir / "ingest" / "chunks.jsonl"
     ).read_bytes()
     assert cache_rows(cache) == 3 * BATCH
+
+
+def _children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in found.read_text().split()] if found.exists() else []
+
+
+def _running(pid: int) -> bool:
+    try:  # a zombie (ended, not yet reaped by its new parent) has ended
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+def test_the_reading_process_ends_when_the_ingest_is_killed(make_project) -> None:
+    files = {f"d{i:03d}.md": f"# Part {i}\n\n" + f"Line {i} of notes. " * 40 for i in range(400)}
+    ctx: RunContext = make_project(files, workers=1)
+    proc = subprocess.Popen([sys.executable, "-c", STAGE_IN_A_PROCESS, str(ctx.project_dir)])
+    deadline = time.monotonic() + 60
+    readers: list[int] = []
+    while proc.poll() is None and not readers and time.monotonic() < deadline:
+        readers = _children(proc.pid)
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if not readers:
+        pytest.skip("the ingest ended before its reading process was seen")
+    while any(map(_running, readers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_running, readers))  # none left waiting for tasks forever

@@ -322,3 +322,46 @@ def test_a_rerun_reads_the_edited_files_only_and_reports_in_document_order(
         ]
         assert [f["path"] for f in again["files"]] == sorted(files)
         assert again["files"][-1]["cached"]  # the last file needed no reading
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_one_reader_and_this_process_assembling_give_the_in_process_output(
+    mixed: RunContext, monkeypatch, failing: bool
+) -> None:
+    """With one reading process, the PDFs' pages come back and this process assembles them:
+    the same chunks, report and lines said as reading every file here, a PDF that fails to
+    assemble included (one line, as any reader's failure)."""
+    from doctune.ingest import pdf, reading
+
+    calls = {"assemble": 0, "read_pages": 0}  # counted in this process only
+
+    def counted(name: str, function):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            if failing and name == "assemble":
+                raise ValueError("no layout\nsecond line")
+            return function(*args, **kwargs)
+
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(pdf, name, counted(name, getattr(pdf, name)))
+    mixed.config.ingest.workers = 1
+    out = mixed.out_dir / "ingest"
+    results, seen = [], []
+    for least in (10**6, 2):  # every file read here; then by the reading process
+        monkeypatch.setattr(reading, "PIPELINE_MIN_FILES", least)
+        shutil.rmtree(mixed.out_dir, ignore_errors=True)
+        mixed.console.file.seek(0)  # type: ignore[attr-defined]
+        mixed.console.file.truncate()  # type: ignore[attr-defined]
+        run(mixed)
+        results.append([(out / n).read_bytes() for n in ("chunks.jsonl", "report.json")])
+        results[-1].append(printed(mixed))
+        seen.append(dict(calls))
+        calls.update(dict.fromkeys(calls, 0))
+    assert results[0] == results[1]
+    readable = 2  # notes.pdf, secret.pdf: assembled, here or from the pages sent back
+    assert seen[0]["read_pages"] >= readable and seen[0]["assemble"] == readable
+    assert seen[1] == {"assemble": readable, "read_pages": 0}  # pages read by the other process
+    if failing:
+        assert "ingest: notes.pdf: cannot be read (ValueError: no layout)" in results[1][2]

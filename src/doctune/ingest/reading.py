@@ -1,12 +1,14 @@
 """Reading and chunking the documents that are not in the cache, on every core.
 
-Each file is read and chunked in a worker process (`ingest.workers` of them; 1 reads in this
-process). The results come back in the documents' order, never in the order the workers finish,
-so the chunks file is the same whatever the number of workers. Only a few files are in flight at
-a time (their bytes travel to the worker), so memory does not grow with the corpus. A worker
-takes a few files per task and sends back each chunk already encoded as its JSON line, so the
-stage itself does little per page.
-"""
+Each file is read in a worker process (`ingest.workers` of them). With two or more, a worker
+reads and chunks its files and sends back each chunk already encoded as its JSON line, so the
+stage itself does little per page. With one, this process would sit idle while it reads: the
+reader sends back a PDF's pages (its lines as columns: the PDFium part) and this process
+assembles and chunks them while the reader reads the next files (other formats are read and
+chunked by the reader). A corpus of fewer than `PIPELINE_MIN_FILES` is read here. The results
+come back in the documents' order, never in the order the workers finish, so the chunks file
+is the same whatever the number of workers. Only a few files are in flight at a time, so
+memory does not grow with the corpus."""
 
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ from typing import Any
 
 from doctune.ingest.cache import CachedFile
 from doctune.ingest.chunking import Chunker, chunk_rows, document_id
-from doctune.ingest.document import ReadError
+from doctune.ingest.document import Extracted, ReadError
 from doctune.ingest.readers import read_document
 from doctune.models.tokens import TokenCounter, get_token_counter
 
@@ -69,6 +73,11 @@ class Setup:
     min_chars: int
 
 
+# With one reading process, the least number of files for which it starts: fewer are read in
+# this process (the benchmark's 3-page PDFs: 8 files 0.026 s here, 0.032 s with the reader's
+# start; even at 16, 0.049 vs 0.051; 64: 0.190 vs 0.177; longer documents pay sooner).
+PIPELINE_MIN_FILES = 16
+PARENT_CHECK_S = 0.25  # how often a reading process looks whether the stage's process is there
 # The worker process's chunker, built once by `_start_worker`.
 _worker: tuple[Chunker, int] | None = None
 
@@ -83,8 +92,10 @@ def read_all(
     """Each job's outcome, in the jobs' order. The jobs are taken as they are needed (the
     stage sorts its files out meanwhile); `expected`, at least their number, sizes the tasks."""
     jobs = iter(jobs)
-    first = list(islice(jobs, 2))  # a pool only for two files or more
-    if workers <= 1 or len(first) <= 1:
+    # A pool only for two files or more; with one reading process, only for enough of them to
+    # pay for its start (the pipeline below).
+    first = list(islice(jobs, PIPELINE_MIN_FILES if workers <= 1 else 2))
+    if len(first) <= 1 or (workers <= 1 and len(first) < PIPELINE_MIN_FILES):
         chunker = Chunker(count, setup.chunk_tokens, setup.overlap_tokens)
         for job in chain(first, jobs):
             yield read_one(job, chunker, setup.min_chars)
@@ -99,38 +110,73 @@ def read_all(
     # out of its reach (each worker held ~9 MiB more without this on the benchmark's corpus).
     gc.freeze()
     try:
-        yield from _read_in_pool(tasks, setup, workers)
+        if workers > 1:
+            yield from _read_in_pool(tasks, setup, workers, _work)
+            return
+        # One reading process: it sends a PDF's pages back, and this process, whose core would
+        # be idle, assembles and chunks them while the reader reads the next files.
+        chunker = Chunker(count, setup.chunk_tokens, setup.overlap_tokens)
+        for job, (sha, got) in _read_in_pool(tasks, setup, 1, _work_pages):
+            if _is_pdf(job) and not isinstance(got, str):
+                got = _attempt(_assembled, job, got, chunker, setup.min_chars)
+            yield sha, got
     finally:
         gc.unfreeze()
 
 
-def _read_in_pool(tasks: Iterator[list[Job]], setup: Setup, workers: int) -> Iterator[Outcome]:
+def _read_in_pool(
+    tasks: Iterator[list[Job]],
+    setup: Setup,
+    workers: int,
+    work: Callable[[list[Job]], list[Any]],
+) -> Iterator[Any]:
+    """`work`'s results of every task, in the tasks' order (with its job for `_work_pages`)."""
     # The first tasks are made before the pool starts, so it starts no more workers than they
     # can keep busy.
     first = list(islice(tasks, workers * IN_FLIGHT_PER_WORKER))
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(first)), initializer=_start_worker, initargs=(setup,)
+        max_workers=min(workers, len(first)),
+        initializer=_start_worker,
+        initargs=(setup, os.getpid()),
     ) as pool:
-        pending = [(len(task), pool.submit(_work, task)) for task in first]
+        pending = [(task, pool.submit(work, task)) for task in first]
         queue = tasks
         while pending:
-            yield from _results(*pending.pop(0))
-            task = next(queue, None)
-            if task is not None:
-                pending.append((len(task), pool.submit(_work, task)))
+            task, future = pending.pop(0)
+            # The next task is queued before this one's results are used, so the readers
+            # never wait for this process.
+            following = next(queue, None)
+            if following is not None:
+                pending.append((following, pool.submit(work, following)))
+            outcomes = _results(len(task), future)
+            yield from zip(task, outcomes, strict=True) if work is _work_pages else outcomes
 
 
-def _results(size: int, future: Future[list[Outcome]]) -> list[Outcome]:
+def _results(size: int, future: Future[list[Any]]) -> list[Any]:
     try:
         return future.result()
     except BrokenProcessPool as exc:  # the worker died (out of memory, a crash in a library)
         return [(None, f"cannot be read (the reading process died: {exc})")] * size
 
 
-def _start_worker(setup: Setup) -> None:
+def _start_worker(setup: Setup, parent: int) -> None:
     global _worker
+    _end_with(parent)
     count = get_token_counter(setup.tokenizer)
     _worker = (Chunker(count, setup.chunk_tokens, setup.overlap_tokens), setup.min_chars)
+
+
+def _end_with(parent: int) -> None:
+    """A reading process ends when the stage's process is gone, even killed (SIGKILL leaves it
+    no time to stop its pool, and a worker would wait for tasks forever): a thread of the
+    worker looks for its parent a few times a second."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="doctune-parent-watch", daemon=True).start()
 
 
 def _work(task: list[Job]) -> list[Outcome]:
@@ -138,23 +184,59 @@ def _work(task: list[Job]) -> list[Outcome]:
     return [read_one(job, *_worker) for job in task]  # only the encoded lines travel back
 
 
+def _work_pages(task: list[Job]) -> list[tuple[str | None, Any]]:
+    """A task of the one reading process: a PDF's pages (PdfPages: its lines as columns, for
+    this process to assemble and chunk), any other file's outcome."""
+    assert _worker is not None, "worker not started"
+    return [_read(job, _pdf_pages) if _is_pdf(job) else read_one(job, *_worker) for job in task]
+
+
+def _is_pdf(job: Job) -> bool:
+    return job.path.suffix.lower() == ".pdf"  # as read_document tells a PDF
+
+
 def read_one(job: Job, chunker: Chunker, min_chars: int) -> Outcome:
+    return _read(job, _read_and_chunk, chunker, min_chars)
+
+
+def _read(job: Job, read: Callable[..., Any], *args: Any) -> tuple[str | None, Any]:
+    """The sha256 of the file's bytes and what `read(job, data, *args)` makes of them, or the
+    one-line reason it could not."""
     try:
         data = job.path.read_bytes()
     except OSError as exc:
         return None, f"cannot be opened: {exc.strerror or exc}"
-    sha = hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(data).hexdigest(), _attempt(read, job, data, *args)
+
+
+def _attempt(read: Callable[..., Any], *args: Any) -> Any:
     try:
-        return sha, _read_and_chunk(job, data, chunker, min_chars)
+        return read(*args)
     except ReadError as exc:
-        return sha, str(exc)
+        return str(exc)
     except Exception as exc:  # a reader bug or a file no reader expected: still one line
         first_line = (str(exc).splitlines() or [""])[0][:200]
-        return sha, f"cannot be read ({type(exc).__name__}: {first_line})"
+        return f"cannot be read ({type(exc).__name__}: {first_line})"
+
+
+def _pdf_pages(job: Job, data: bytes) -> Any:
+    from doctune.ingest.pdf import read_pages
+
+    return read_pages(data, job.password)
+
+
+def _assembled(job: Job, pages: Any, chunker: Chunker, min_chars: int) -> CachedFile:
+    from doctune.ingest.pdf import assemble
+
+    return _chunked(job, assemble(pages), chunker, min_chars)
 
 
 def _read_and_chunk(job: Job, data: bytes, chunker: Chunker, min_chars: int) -> CachedFile:
     docs = read_document(job.path, data, password=job.password)
+    return _chunked(job, docs, chunker, min_chars)
+
+
+def _chunked(job: Job, docs: list[Extracted], chunker: Chunker, min_chars: int) -> CachedFile:
     if not any(d.text.strip() for d in docs):
         raise ReadError("no text found")
     rows: list[dict[str, Any]] = []

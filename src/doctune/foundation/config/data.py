@@ -44,8 +44,10 @@ class IngestConfig(Section):
     workers: int | None = Field(
         None,
         ge=1,
-        description="Processes reading documents at once; default: one per CPU core. 1 reads "
-        "in doctune's own process. The chunks are the same whatever the number.",
+        description="Processes reading documents at once; default: one per CPU core. With 1, "
+        "doctune's own process assembles and chunks the PDFs that process reads (a corpus of "
+        "fewer than 16 files is read in doctune's own process). The chunks are the same "
+        "whatever the number.",
     )
 
     @model_validator(mode="after")
