@@ -365,3 +365,38 @@ def test_one_reader_and_this_process_assembling_give_the_in_process_output(
     assert seen[1] == {"assemble": readable, "read_pages": 0}  # pages read by the other process
     if failing:
         assert "ingest: notes.pdf: cannot be read (ValueError: no layout)" in results[1][2]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_reading_process_that_dies_leaves_one_line_per_file_it_took(
+    make_project, monkeypatch, workers: int
+) -> None:
+    """A reader killed by the file it reads (a crash inside a library): the stage still ends,
+    the files read before are ok, that file and the ones after it say why (the pool is gone)."""
+    import os
+
+    from doctune.ingest import pdf, reading
+
+    real = pdf.read_pages
+
+    def crashing(data: bytes, password: str | None = None):
+        if b"%% crash" in data:
+            os._exit(3)  # the reading process dies, as a crash in PDFium would end it
+        return real(data, password)
+
+    monkeypatch.setattr(pdf, "read_pages", crashing)  # the forked readers inherit it
+    monkeypatch.setattr(reading, "PIPELINE_MIN_FILES", 2)
+    good = write_pdf(make_project().documents_dir / "tmp.pdf", sections=[("1 One", 3)])
+    data = good.read_bytes()
+    good.unlink()
+    files = {f"d{i:02d}.pdf": data + b"%% copy %d\n" % i for i in range(40)}
+    files["d05.pdf"] += b"%% crash\n"
+    ctx = make_project(files, workers=workers)
+    run(ctx)
+    report = json.loads((ctx.out_dir / "ingest" / "report.json").read_text())
+    status = {f["path"]: (f["status"], f["reason"] or "") for f in report["files"]}
+    for name in ("d05.pdf", "d39.pdf"):  # the crash, and a file queued long after it
+        assert status[name][0] == "error" and "the reading process died" in status[name][1]
+    if workers == 1:
+        assert status["d00.pdf"] == ("ok", "")  # its task was done before the crash
+    assert "ingest: d05.pdf: cannot be read (the reading process died" in printed(ctx)

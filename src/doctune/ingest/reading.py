@@ -139,7 +139,7 @@ def _read_in_pool(
         initializer=_start_worker,
         initargs=(setup, os.getpid()),
     ) as pool:
-        pending = [(task, pool.submit(work, task)) for task in first]
+        pending = [(task, _submit(pool, work, task)) for task in first]
         queue = tasks
         while pending:
             task, future = pending.pop(0)
@@ -147,9 +147,18 @@ def _read_in_pool(
             # never wait for this process.
             following = next(queue, None)
             if following is not None:
-                pending.append((following, pool.submit(work, following)))
+                pending.append((following, _submit(pool, work, following)))
             outcomes = _results(len(task), future)
             yield from zip(task, outcomes, strict=True) if work is _work_pages else outcomes
+
+
+def _submit(pool: ProcessPoolExecutor, work: Callable, task: list[Job]) -> Future[list[Any]]:
+    try:
+        return pool.submit(work, task)
+    except BrokenProcessPool as exc:  # a worker died: the pool takes no more tasks
+        failed: Future[list[Any]] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _results(size: int, future: Future[list[Any]]) -> list[Any]:
