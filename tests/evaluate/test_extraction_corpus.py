@@ -45,7 +45,12 @@ see data/README.md): 501 replies of 31 families, 9.4 % none; 493/501 (98.4 %) be
 8 wrong, 5 of them false letters (a cut list's "- C", "a Group 1 metal" read as A, "The answer
 is (H)" up front and a worked "(C)" after it, two summaries of other questions' answers) and 6
 confident wrong; relabelled: r12-294's finish_reason (376 characters, no token limit), and during
-the fixes r12-273 and r12-282, whose summaries list other questions' answers (as r7-249, r10-281).
+the fixes r12-273 and r12-282, whose summaries list other questions' answers (as r7-249, r10-281),
+and `choice_replies_real_mmlupro7.jsonl`, the seventh of real output, uniform and blind to the
+rules (seed 20261208; rounds 7-12 pairs excluded; MMLU-Pro, Apache-2.0, see data/README.md): 501
+replies of 31 families, 10.0 % none; 499/501 (99.6 %) before any change, 2 letters missed, none
+of them false or confident (events inside "P(A, B)" and the "I" of "I, II, and III" read as
+rival answers); no relabels.
 Each file must come out at least 99 % right, and no reply that chose no option may be given a
 letter: a false letter is a wrong score in the table, where a missed one only costs the model a
 point it may have earned.
@@ -75,6 +80,7 @@ CORPORA = [
     "choice_replies_real_mmlupro4.jsonl",
     "choice_replies_real_mmlupro5.jsonl",
     "choice_replies_real_mmlupro6.jsonl",
+    "choice_replies_real_mmlupro7.jsonl",
 ]
 FIELDS = {"id", "family", "reply", "finish_reason", "options", "expected", "note"}
 

@@ -1074,3 +1074,24 @@ def test_twelfth_round_phrasings(
     letters = "ABCDEFGHIJ"
     read = read_choice(reply, letters, None, finish)
     assert (read.letter, read.confident) == (expected, confident)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        # Letters inside a probability's brackets are its events, not options ("P(B | A)").
+        (
+            "The probability of A given B is P(A | B), and of B given A is P(B | A). We see that"
+            " P(A or B) increases. The answer is (C).",
+            "C",
+        ),
+        # "I, II, and III": a run of Roman numerals, so its "I" is no option.
+        ("Therefore, I, II, and III are included in GDP. The answer is (E).", "E"),
+        # ...while an "I" the answer names, apart from a numeral run, is still option I.
+        ("The answer is I, as II and III fail.", "I"),
+        ("Statements I and IV hold. The answer is (F).", "F"),
+    ],
+)
+def test_thirteenth_round_phrasings(reply: str, expected: str) -> None:
+    read = read_choice(reply, "ABCDEFGHIJ", None, "stop")
+    assert (read.letter, read.confident) == (expected, True)

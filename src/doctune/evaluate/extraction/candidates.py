@@ -123,6 +123,12 @@ def candidates(text: str, letters: str) -> list[Candidate]:
         labelled = _ANSWER_WORD.search(pre[-30:]) is not None
         if not labelled and (m.group("L").upper() in variables or (roman and _numeral(text, m))):
             continue
+        # "I, II and III are included": the first of a run of Roman numerals, whatever names it.
+        if _NUMERAL_RUN.match(text, end) and m.group("L") == "I":
+            continue
+        # "P(A, B)", "P(B | A)", "f(C)": an argument of a function or a probability is a symbol.
+        if not labelled and _argument(text, start, end):
+            continue
         # "So E(X) = pi", "P(A) = 1/6": a capital applied to a variable is a function or an
         # expectation, not an option, unless an answer label names it.
         if not labelled and _FUNCTION_OF.match(text, end):
@@ -149,6 +155,19 @@ _FUNCTION_OF = re.compile(r"\([A-Za-z][\w^+\-*/ ,|]{0,12}\)")
 # "(i) is true. (ii) is true."): where the reply numbers a second one, an "I" written the same way
 # is the first numeral, not option I, unless an answer label names it ("The answer is (I)").
 _ROMAN_TWO = re.compile(r"\(\s*ii\s*\)|^[ \t]*ii[.)]", re.I | re.M)
+
+
+# A numeral joined to the next ones ("I, II, and III", "I and IV"): no option is named "II".
+_NUMERAL_RUN = re.compile(r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or|&)\s+)(?:II|III|IV)\b")
+# The opening of a function's arguments ("P(A, ", "Pr(", "Var(") and their close.
+_ARGUMENTS_OPEN = re.compile(r"(?<![\w\\])(?:[A-Za-z]|Pr|Var|Cov|Corr)\([^()\n]{0,24}$")
+_ARGUMENTS_CLOSE = re.compile(r"[^()\n]{0,24}\)")
+
+
+def _argument(text: str, start: int, end: int) -> bool:
+    """Is the letter inside the brackets of a function applied to it ("P(A or B)")?"""
+    opened = _ARGUMENTS_OPEN.search(text, max(0, start - 30), start) is not None
+    return opened and _ARGUMENTS_CLOSE.match(text, end) is not None
 
 
 def _numeral(text: str, m: re.Match[str]) -> bool:
