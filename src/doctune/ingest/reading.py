@@ -3,9 +3,9 @@
 Each file is read in a worker process (`ingest.workers` of them). With two or more, a worker
 reads and chunks its files and sends back each chunk already encoded as its JSON line, so the
 stage itself does little per page. With one, this process would sit idle while it reads: the
-reader sends back a PDF's pages (its lines as columns: the PDFium part) and this process
-assembles and chunks them while the reader reads the next files (other formats are read and
-chunked by the reader). A corpus of fewer than `PIPELINE_MIN_FILES` is read here. The results
+reader sends back a PDF's pages (its lines as columns: the PDFium part) or another file's
+documents, and this process assembles and chunks them while the reader reads the next files.
+A corpus of fewer than `PIPELINE_MIN_FILES` is read here. The results
 come back in the documents' order, never in the order the workers finish, so the chunks file
 is the same whatever the number of workers. Only a few files are in flight at a time, so
 memory does not grow with the corpus."""
@@ -113,12 +113,14 @@ def read_all(
         if workers > 1:
             yield from _read_in_pool(tasks, setup, workers, _work)
             return
-        # One reading process: it sends a PDF's pages back, and this process, whose core would
-        # be idle, assembles and chunks them while the reader reads the next files.
+        # One reading process: it sends a PDF's pages, another file's documents back, and this
+        # process, whose core would be idle, assembles and chunks them while the reader reads
+        # the next files.
         chunker = Chunker(count, setup.chunk_tokens, setup.overlap_tokens)
         for job, (sha, got) in _read_in_pool(tasks, setup, 1, _work_pages):
-            if _is_pdf(job) and not isinstance(got, str):
-                got = _attempt(_assembled, job, got, chunker, setup.min_chars)
+            if not isinstance(got, str):
+                finish = _assembled if _is_pdf(job) else _chunked
+                got = _attempt(finish, job, got, chunker, setup.min_chars)
             yield sha, got
     finally:
         gc.unfreeze()
@@ -194,10 +196,13 @@ def _work(task: list[Job]) -> list[Outcome]:
 
 
 def _work_pages(task: list[Job]) -> list[tuple[str | None, Any]]:
-    """A task of the one reading process: a PDF's pages (PdfPages: its lines as columns, for
-    this process to assemble and chunk), any other file's outcome."""
-    assert _worker is not None, "worker not started"
-    return [_read(job, _pdf_pages) if _is_pdf(job) else read_one(job, *_worker) for job in task]
+    """A task of the one reading process, for this process to finish: a PDF's pages (PdfPages:
+    its lines as columns, to assemble and chunk), any other file's documents (to chunk)."""
+    return [_read(job, _pdf_pages if _is_pdf(job) else _documents) for job in task]
+
+
+def _documents(job: Job, data: bytes) -> list[Extracted]:
+    return read_document(job.path, data, password=job.password)
 
 
 def _is_pdf(job: Job) -> bool:
@@ -241,8 +246,7 @@ def _assembled(job: Job, pages: Any, chunker: Chunker, min_chars: int) -> Cached
 
 
 def _read_and_chunk(job: Job, data: bytes, chunker: Chunker, min_chars: int) -> CachedFile:
-    docs = read_document(job.path, data, password=job.password)
-    return _chunked(job, docs, chunker, min_chars)
+    return _chunked(job, _documents(job, data), chunker, min_chars)
 
 
 def _chunked(job: Job, docs: list[Extracted], chunker: Chunker, min_chars: int) -> CachedFile:

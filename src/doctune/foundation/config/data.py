@@ -45,7 +45,7 @@ class IngestConfig(Section):
         None,
         ge=1,
         description="Processes reading documents at once; default: one per CPU core. With 1, "
-        "doctune's own process assembles and chunks the PDFs that process reads (a corpus of "
+        "doctune's own process chunks the documents that process reads (a corpus of "
         "fewer than 16 files is read in doctune's own process). The chunks are the same "
         "whatever the number.",
     )
