@@ -115,28 +115,29 @@ and a fixed ~0.03 s a run hashing the ingest code's import graph for the cache k
 3x the CPU of the per-file entries on 900 entries (0.037 vs 0.011 s); the log costs 0.013-0.017
 s.
 
-After 0aaf127, the two routes of issue 10 measured. B (kept): with `ingest.workers: 1` the one
+After b2a456a, the two routes of issue 10 measured. B (kept): with `ingest.workers: 1` the one
 reading process sends a PDF's pages back (its lines as columns: texts, sizes, baselines, right
-edges; ~13 KB a 3-page document) and the stage's process, idle otherwise, assembles and chunks
-them while the reader reads the next files (16 files or more; other formats are read and chunked
-by the reader). One process reads, but two are busy: the figures give the readers' CPU apart.
-A (alone, the pipeline off): a page's lines as columns, each geometry call mapped over them: 0.81
-of bare, CPU 1.23x, no gain (PDFium's page load is ~82% of the reader's CPU; ctypes costs ~0.16
-us of each ~0.25 us C call, three a line). One run at 0aaf127 (22:19, load 0.4-0.6): 3,000 pages
-bare 2.56 CPU s / 1,101 pages/s; workers=1 0.98 of bare, CPU 3.04 s (1.19x bare's per page): the
-reader 2.46 s (0.96x), the stage's process 0.58 s; workers=2 1.62 of bare, CPU 3.12 s (1.22x).
-300 pages (disturbed: another process at the start): workers=1 0.75, two 0.71. Peak PSS: one
-worker 53.8 -> 57.0 MiB (stage 43-49, reader 22-24), two 57.5 -> 64.7: flat. Seven other runs
-of the same reading path (load 0.8-1.6): workers=1 0.92-1.02 of bare (0.85 in one with another
-process busy on a core; reader 0.94-0.99x where measured, CPU 1.17-1.22x), workers=2 1.32-1.61
-(0.77-0.98 in three with another process busy); 300 pages 0.85-0.93 / 1.27-1.33.
-Two workers with the stage's process assembling for both (tried, not kept): CPU 3.05-3.12 vs
-3.06-3.20 s, 1.48-1.61 vs 1.50-1.61 of bare: no gain, three busy processes on two cores. With one
-reader the wall is the reader's CPU (first task 0.01-0.03 s after the start, the last result
-0.04 s before the end). The one-worker goal (0.9x) is met when a second core is free; on one core
-the two processes share it and the wall follows the total CPU (1.19x). Also: a reading process
-now ends when the stage's process is killed (it waited for tasks forever), and a task sent to a
-pool whose worker died fails like those in flight instead of raising out of the stage.
+edges; ~13 KB a 3-page document), another file's documents, and the stage's process, idle
+otherwise, assembles and chunks them while the reader reads the next files (16 files or more).
+One process reads, but two are busy: the figures give the readers' CPU apart. A (alone, the
+pipeline off): a page's lines as columns, each geometry call mapped over them: 0.81 of bare,
+CPU 1.23x, no gain (PDFium's page load is ~82% of the reader's CPU; ctypes costs ~0.16 us of
+each ~0.25 us C call, three a line). One run at b2a456a (22:33, load 0.7): 3,000 pages bare
+2.44 CPU s / 1,216 pages/s; workers=1 0.99 of bare, CPU 2.96 s (1.21x bare's per page): the
+reader 2.41 s (0.99x), the stage's process 0.55 s; workers=2 1.48 of bare, CPU 3.08 s (1.26x).
+300 pages: workers=1 0.96 (reader 0.99x), two 1.39. Peak PSS: one worker 54.8 -> 57.2 MiB
+(stage 45-48, reader 23), two 60.6 -> 64.6: flat. Eight other runs of the same PDF path (load
+0.4-1.6): workers=1 0.92-1.02 of bare (0.85 in one with another process busy on a core; reader
+0.94-0.99x, CPU 1.17-1.22x), workers=2 1.32-1.62 (0.77-0.98 in three with another process
+busy); 300 pages 0.85-0.93 / 1.27-1.33. Two workers with the stage's process assembling for both
+(tried, not kept): CPU 3.05-3.12 vs 3.06-3.20 s, 1.48-1.61 vs 1.50-1.61 of bare: no gain, three
+busy processes on two cores. With one reader the wall is the reader's CPU (first task 0.01-0.03
+s after the start, the last result 0.04 s before the end). The one-worker goal (0.9x) is met
+when a second core is free; on one core the two processes share it and the wall follows the
+total CPU (1.21x). 400 Markdown files, workers=1: 0.130 s against 0.166 in one process (quiet).
+Also: a reading process now ends when the stage's process is killed (it waited for tasks
+forever), and a task sent to a pool whose worker died fails like those in flight instead of
+raising out of the stage.
 """
 
 from __future__ import annotations
