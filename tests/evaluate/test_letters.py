@@ -1095,3 +1095,37 @@ def test_twelfth_round_phrasings(
 def test_thirteenth_round_phrasings(reply: str, expected: str) -> None:
     read = read_choice(reply, "ABCDEFGHIJ", None, "stop")
     assert (read.letter, read.confident) == (expected, True)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected", "confident"),
+    [
+        # "the options provided do not include it": a participle, no condition on the answer.
+        (
+            "pH = 5.06. However, since the options provided do not include 5.06, the closest"
+            " answer is (C) 5.07.",
+            "C",
+            True,
+        ),
+        # ...while "provided the gas is ideal" is still one.
+        ("C would be right provided the gas is ideal.", None, True),
+        # An answer taken back, with a letter after the words that take it back.
+        (
+            "The closest option is (F). Wait, no, it isn't: (F) is 200 W and we need 1 kW.",
+            None,
+            False,
+        ),
+        # Disowned, then chosen again as the closest: that is the reply's pick, for the model.
+        (
+            "The answer is (F). 200 watts\n\nThis answer is not correct based on the"
+            " calculations, but we must choose the closest available option, which is (F) 200 watts.",
+            "F",
+            False,
+        ),
+    ],
+)
+def test_thirteenth_round_withdrawals_and_conditions(
+    reply: str, expected: str | None, confident: bool
+) -> None:
+    read = read_choice(reply, "ABCDEFGHIJ", None, "stop")
+    assert (read.letter, read.confident) == (expected, confident)

@@ -244,7 +244,10 @@ HYPOTHETICAL_BEFORE = re.compile(
     r"\b(?:if|unless|assuming|suppose|supposing|were\s+it|wenn|falls|если)\b"
     # "provided (that) the gas is ideal" sets a condition; "the information provided, ..."
     # and "the data provided in the table" only say where something came from.
-    r"|\bprovided\b(?!\s*[,.;:)\]]|\s+(?:above|below|here|earlier|in|by|with)\b)"
+    # "the options provided do not include it": a verb right after it, so "provided" was a participle.
+    r"|\bprovided\b(?!\s*[,.;:)\]]|\s+(?:above|below|here|earlier|in|by|with)\b"
+    r"|\s+(?:do|does|did|is|are|was|were|has|have|had|include[sd]?|contain(?:s|ed)?|show(?:s|ed)?"
+    r"|seem(?:s|ed)?|match(?:es|ed)?|lists?|give[sn]?|suggests?)\b)"
     # "depends on whether B or C": open up to the letter; "regardless of whether ..., C" is not.
     r"|(?<!of\s)(?<!matter\s)\bwhether\b(?=[^,;.]*$)"
     r"|\bwould\s+(?:point|suggest|indicate|favou?r)\b|如果|假如|もし|なら|라면",

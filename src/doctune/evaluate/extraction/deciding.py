@@ -37,7 +37,12 @@ def decide(text: str, found: list[Candidate], cut: bool = False) -> Extracted | 
     if any(c.letter == win.letter and c.role == "reject" and c.start > win.start for c in found):
         return Extracted(None, "ambiguous", False, "answer withdrawn")
     withdrawn = cues.WITHDRAWAL.search(text, win.end)
-    if withdrawn is not None and not any(win.end <= c.start < withdrawn.start for c in found):
+    if withdrawn is not None and not any(win.end <= c.start < withdrawn.start() for c in found):
+        # "This answer is not correct, but ... we must choose the closest, which is (F)": the
+        # reply disowns its answer and then gives it again; that is still the one it chose.
+        again = (c for c in found if c.start >= withdrawn.end() and c.role == "commit")
+        if any(c.letter == win.letter for c in again):
+            return Extracted(win.letter, "letter", False, "chosen again after disowning it")
         return Extracted(None, "ambiguous", False, "answer withdrawn")
     # Reconsidering right after it ("A is the likeliest, but"); a base model rambling on for
     # paragraphs after its answer ("However, in 1623 ...") is not reconsidering it.
