@@ -25,7 +25,14 @@ Plain-text replies from the fake come as five lines (see lines_responder): with 
 one-line replies SelfInstruct finds 1 instruction per text where a real teacher gives 5, and
 distilabel made 154 calls (4-7x below doctune on wall time), a figure about the fake, not the tool.
 
-Measured here, one run at 1b16e8a on a quiet machine (2 cores, load 0.7-0.9; latency 100 ms;
+Measured here, one run at 955f4d3 on a quiet machine (load 0.3; doctune on the SDK's aiohttp
+transport, its default `client.http`): doctune 394.2 calls/s wall (435.2 over the span, 44.0 in
+flight), distilabel 87.8 (226.1, 28.8): 4.49x on wall, 1.92x over the span; synthetic-data-kit
+17.4 (22.6x). The fastest bare loop (synthesis_replay.py, the SDK on aiohttp, same hour) reaches
+453-474 calls/s on these requests, 5.2-5.4x distilabel's wall rate: doctune's run, the first of
+its process, pays lazy imports (bm25s with scipy, ~0.2 s) that the loop does not.
+
+Before, one run at 1b16e8a (httpx) on a quiet machine (2 cores, load 0.7-0.9; latency 100 ms;
 77 chunks of 4 files; distilabel 1.5.3, synthetic-data-kit 0.0.5):
 
     tool               calls  calls/s wall  doctune/tool  calls/s span  doctune/tool  in flight

@@ -20,20 +20,27 @@ Client CPU per call (`time.process_time` of this process around each run, the se
 process not counted) is the figure that load from other work moves least: the wall ratio on 2
 shared cores follows it, because both clients are CPU-bound there.
 
-Measured here, one run at 1b16e8a + this freeze of the replay leg (2 cores, quiet machine: load
-0.7; latency 100 ms; 441 calls a run; `--concurrency 16 32 64 --rounds 3`):
+Measured here, one run at 955f4d3 (2 cores, quiet machine: load 0.3-0.4; latency 100 ms; 441
+calls a run; `--concurrency 16 32 64 --rounds 3`), ratios against the bare loop on the SDK's
+default transport (httpx) and, after the slash, on its aiohttp one:
 
-    concurrency 16: 0.967-1.003 of the bare replay (median 0.998), 14.9-15.3 in flight (15.1-15.2)
-    concurrency 32: 0.977-1.003 (median 0.995), 28.9-29.4 in flight (29.1-29.3)
-    concurrency 64: 0.927-0.934 (median 0.929), 45.1-45.8 in flight (46.7-47.4)
-    client CPU per call: doctune 1.71-1.93 ms (2.52 in the process's first round), replay 1.81-1.99
+    concurrency 16: median 1.008 / 0.996, 15.2-15.3 in flight (bare 15.2)
+    concurrency 32: median 0.998 / 0.979, 29.2-29.5 in flight (29.2-29.4)
+    concurrency 64: median 1.013 / 0.949, 47.9-49.1 in flight (49.0-50.8)
+    client CPU per call: doctune 1.23-1.55 ms (2.11 in the process's first round), bare httpx
+    1.73-1.89, bare aiohttp 1.27-1.52
+    1 MB corpus (`--corpus-chars 1000000`, 1,591 calls), concurrency 64: 1.008 / 0.953
 
-The goal (>= 0.97) is met at 16 and 32, not at 64 (the default): there the CPU per call is the
-same and the gap is calls in flight (45 against 47): after a burst of replies doctune handles
-each one (validation, the cache, the next call's prompt) before the freed slots send again, so
-they refill later than the replay's, whose reply handling is nothing (with the HTTP call stubbed
-the plan -> leaf order costs no extra rounds at 441 calls).
-What closed the CPU gap (this session, each measured on the CPU column): the call cache's group
+doctune sends through the SDK's aiohttp transport by default (`client.http`): httpx's connection
+pool polls every idle connection's socket on each request, which made the CPU per call 1.71-1.93
+ms at 64 (before: medians 0.998 / 0.995 / 0.929 against the bare httpx loop). Against a bare loop
+on the same transport the goal (>= 0.97) is met at 16 and 32, not at 64: there the CPU per call is
+the same and the gap is calls in flight: after a burst of replies doctune handles each one
+(validation, the cache, the next call's prompt) before the freed slots send again, so they
+refill later than the replay's, whose reply handling is nothing (with the HTTP call stubbed the
+plan -> leaf order costs no extra rounds at 441 calls). Yielding to the loop after each reply
+(`asyncio.sleep(0)` once the limiter's slot is freed) was tried twice and gave no clear gain.
+Before that, what closed the CPU gap (each measured on the CPU column): the call cache's group
 commit (answers of one loop turn in one transaction), replies read as plain JSON rather than the
 SDK's typed objects, cheaper request keys, yaml's C loader, and the stage run with the process's
 earlier objects frozen out of the garbage collector's full passes (foundation/aio.py: one full
