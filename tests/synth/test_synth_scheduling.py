@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from doctune.foundation import retrieval
 from doctune.foundation.jsonl import dumps
 from doctune.generation.common import FitTally, make_teacher
-from doctune.generation.scheduler import CallScheduler, Priority
+from doctune.generation.scheduler import WAVE, CallScheduler, Priority
 from doctune.synth import stage
 from doctune.testing.fake_openai import FakeOpenAIServer
 
@@ -31,7 +32,10 @@ def test_a_recipes_second_phase_starts_before_the_first_recipe_ends(
 ) -> None:
     """Seen in the server's log: distillation's question calls arrive while pdf_synthetic's
     calls are still being answered (run one recipe after the other, they could not). At
-    concurrency 1 the calls are served one at a time, so the order is the scheduler's alone."""
+    concurrency 1 the calls are served one at a time, so the order is the scheduler's alone.
+    bm25s is imported first: its 0.2-0.3 s import (the first in a process) outlasts the six
+    calls at 10 ms, and the order of calls is what this test is about."""
+    retrieval.preload()
     fake_openai.latency_s = 0.01
     project = make_project(tmp_path, merge(CONFIG, {"client": {"concurrency": 1}}))
     run(context(project, make_chunks()), "synthesize")
@@ -107,6 +111,65 @@ def test_the_scheduler_serves_priorities_first_then_arrival_order() -> None:
         return served
 
     assert asyncio.run(go()) == ["first", "plan", "expand", "leaf-1", "leaf-2"]
+
+
+def test_free_slots_go_out_in_waves_best_priority_first() -> None:
+    """At a stage's start every call asks in the same turn: the free slots go out a wave per
+    turn of the loop (which polls its sockets in between), best priority first, and
+    `dispatched` returns once the last wave's calls have run."""
+
+    async def go() -> tuple[list[str], list[int]]:
+        scheduler = CallScheduler(64)
+        started: list[str] = []
+        hold = asyncio.Event()
+
+        async def call(name: str, priority: Priority) -> None:
+            async with scheduler.slot(priority):
+                started.append(name)
+                await hold.wait()
+
+        calls = [(f"leaf-{i}", Priority.LEAF) for i in range(2 * WAVE + 3)]
+        calls += [(f"plan-{i}", Priority.PLAN) for i in range(3)]
+        tasks = [asyncio.create_task(call(n, p)) for n, p in calls]
+        await asyncio.sleep(0)  # every call asks for a slot
+        waves = []
+        while len(started) < len(calls):
+            before = len(started)
+            await asyncio.sleep(0)
+            waves.append(len(started) - before)
+        assert scheduler.holding == len(calls) and scheduler.waiting == 0
+        await scheduler.dispatched()  # nothing left to hand out: returns at once
+        hold.set()
+        await asyncio.gather(*tasks)
+        return started, [w for w in waves if w]
+
+    started, waves = asyncio.run(asyncio.wait_for(go(), 5))
+    assert started[:3] == ["plan-0", "plan-1", "plan-2"]
+    assert started[3:] == [f"leaf-{i}" for i in range(2 * WAVE + 3)]
+    assert waves == [WAVE, WAVE, 6]  # 2 * WAVE + 6 calls
+
+
+def test_dispatched_waits_for_the_waves() -> None:
+    async def go() -> tuple[int, int]:
+        scheduler = CallScheduler(64)
+        hold = asyncio.Event()
+        ran = 0
+
+        async def call() -> None:
+            nonlocal ran
+            async with scheduler.slot():
+                ran += 1
+                await hold.wait()
+
+        tasks = [asyncio.create_task(call()) for _ in range(3 * WAVE)]
+        await asyncio.sleep(0)
+        await scheduler.dispatched()
+        seen = ran
+        hold.set()
+        await asyncio.gather(*tasks)
+        return seen, scheduler.holding
+
+    assert asyncio.run(asyncio.wait_for(go(), 5)) == (3 * WAVE, 0)
 
 
 def test_a_cancelled_waiter_gives_its_slot_on() -> None:

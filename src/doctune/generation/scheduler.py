@@ -28,6 +28,9 @@ class Priority(IntEnum):
     LEAF = 2  # its reply is records
 
 
+WAVE = 8  # slots granted per turn of the loop when many are free at once (a stage's start)
+
+
 def slots_over(limit: int) -> int:
     """The scheduler's slots over a client that sends at most `limit` calls at once.
 
@@ -84,10 +87,24 @@ class CallScheduler:
                 self._release()  # granted, then cancelled before it ran: pass the slot on
             raise
 
+    async def dispatched(self) -> None:
+        """Return once the slots that were free have been handed out, and the calls given the
+        last of them have run up to their first wait (their requests built and sending)."""
+        while self._dispatching:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
     def _dispatch(self) -> None:
         self._dispatching = False
-        while self._free > 0 and self._grant():
+        granted = 0
+        while self._free > 0 and granted < WAVE and self._grant():
             self._free -= 1
+            granted += 1
+        if self._free > 0 and granted == WAVE and self.waiting:
+            # The rest on a later turn: the loop polls its sockets between waves, so the first
+            # calls are on the wire before the last have been built.
+            self._dispatching = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
 
     def _grant(self) -> bool:
         """Hand a slot to the best live waiter; False when there is none."""

@@ -46,6 +46,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from doctune.foundation import retrieval
 from doctune.foundation.aio import gather_all
 from doctune.foundation.config import DistillationConfig
 from doctune.foundation.records import Chunk, QARecord, RejectedRecord, stable_id
@@ -144,7 +145,12 @@ async def generate(
     limit = min(TOPICS_PER_DOCUMENT, config.max_topics)
     if teacher.tick is not None:
         teacher.tick.total(len(docs))
-    results = await gather_all(_doc_topics(doc, limit, teacher) for doc in docs)
+    asking = asyncio.ensure_future(gather_all(_doc_topics(doc, limit, teacher) for doc in docs))
+    preloading = asyncio.ensure_future(_preload(teacher))
+    try:
+        results = await asking
+    finally:
+        await preloading
     overviews = []
     for doc, (topics, rejected) in zip(docs, results, strict=True):
         overviews.append((doc[0].doc_id, topics))
@@ -186,6 +192,15 @@ async def generate(
     }
     out.sidecar["topics"] = topic_tree(topics, cells, by_doc)
     return out
+
+
+async def _preload(teacher: Teacher) -> None:
+    """The indexes' import (bm25s with scipy, 0.1-0.3 s) in a thread while the topic calls are
+    out, instead of after their replies: started once the stage's first calls are sending, as
+    an import beside them would hold up their requests."""
+    if teacher.scheduler is not None:
+        await teacher.scheduler.dispatched()
+    await asyncio.to_thread(retrieval.preload)
 
 
 def home_indexes(
