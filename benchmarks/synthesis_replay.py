@@ -20,7 +20,16 @@ Client CPU per call (`time.process_time` of this process around each run, the se
 process not counted) is the figure that load from other work moves least: the wall ratio on 2
 shared cores follows it, because both clients are CPU-bound there.
 
-Measured here, one run at 955f4d3 (2 cores, quiet machine: load 0.3-0.4; latency 100 ms; 441
+Measured here, one run at 2c4ad00 (openai 3.57; load 0.8-1.0, a slower day than the one below;
+same command), ratios as below:
+
+    concurrency 16: median 1.009 / 0.994; 32: 1.135 / 1.002; 64: 1.267 / 1.021
+    client CPU per call: doctune 2.15-2.77 ms (4.01 in the process's first round), bare httpx
+    2.72-3.99, bare aiohttp 1.96-3.00
+    at 64 doctune's first round is 1.050 of the bare aiohttp loop (it was 0.71-0.80 before
+    2c4ad00 imported bm25s while the first calls are out)
+
+One run at 955f4d3 (2 cores, quiet machine: load 0.3-0.4; latency 100 ms; 441
 calls a run; `--concurrency 16 32 64 --rounds 3`), ratios against the bare loop on the SDK's
 default transport (httpx) and, after the slash, on its aiohttp one:
 
