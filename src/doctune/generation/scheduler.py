@@ -89,7 +89,9 @@ class CallScheduler:
 
     async def dispatched(self) -> None:
         """Return once the slots that were free have been handed out, and the calls given the
-        last of them have run up to their first wait (their requests built and sending)."""
+        last of them have run up to their first wait (their requests built and sending). Tasks
+        created just before the call get a turn of the loop to ask first."""
+        await asyncio.sleep(0)
         while self._dispatching:
             await asyncio.sleep(0)
         await asyncio.sleep(0)
