@@ -30,7 +30,10 @@ question a base model wrote, no markup). Then, in this order, the first rule tha
    statements ("I. ..." beside "II. ...") is none of these, unless an answer label names it;
    nor is a letter inside another option's text the reply names ("Option B" where that is
    option D's whole text).
-   The line under an answer label ("the correct answer is:" over "C. SYN scan") commits.
+   The line under an answer label ("the correct answer is:" over "C. SYN scan") commits, and
+   so does the one a paragraph below it ("Therefore, the best answer is:\n\nE. Increased
+   demand") where it gives that option's own text and nothing after it names another option
+   (two or more option lines there re-list the options).
    A letter named and disowned ("closest is (J), but it is not the correct answer") is
    rejected; an answer disowned after it ("... B. However, this option is not correct") is
    withdrawn.
@@ -207,7 +210,7 @@ def _read(
     value = bare_value(text, options) if options else None
     if value is not None:
         return Extracted(value, "letter", True, "bare option value")
-    found = with_lines(text, letters, candidates(text, letters))
+    found = with_lines(text, letters, candidates(text, letters), options)
     if options:  # "Answer: A palladium complex": the article of option C's text, not option A
         named = option_mentions(text, letters, options)
         texts_at = {c.start for c in named}
