@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from doctune.evaluate.extraction import read_choice
+from doctune.evaluate.extraction import Extracted, read_choice
 
 MARKET = {
     "A": "Decreased supply of the product",
@@ -42,7 +42,7 @@ WALK = (
 )
 
 
-def read(reply: str, options: dict[str, str] | None = MARKET, finish: str = "stop"):
+def read(reply: str, options: dict[str, str] | None = MARKET, finish: str = "stop") -> Extracted:
     return read_choice(reply, "ABCDEFGHIJ", options, finish)
 
 
