@@ -286,7 +286,8 @@ def main() -> None:
                 log = server.dump(root / f"doctune{run}.json")
                 timeline = log["timeline"]
                 n = len(timeline)
-                rows.append((label, n, n / took, n / span(timeline), in_flight(timeline), WARM))
+                note = WARM if run else ""
+                rows.append((label, n, n / took, n / span(timeline), in_flight(timeline), note))
             for name in args.peers:
                 venv = args.peers_dir / name
                 if not (venv / "bin" / "python").exists():
@@ -306,7 +307,6 @@ def main() -> None:
     finally:
         server.close()
 
-    rows[0] = (*rows[0][:5], "")
     ours, ours_served = rows[0][2], rows[0][3]
     print(
         "tool | calls | calls/s (wall) | doctune / tool | calls/s (server span) | "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,21 @@ async def start_and_detach(ctx: RunContext, server: FakeFineTuningServer, exp: E
     with pytest.raises(asyncio.CancelledError):
         await task
     return job_id
+
+
+def restarted(
+    ctx: RunContext,
+    server: FakeFineTuningServer,
+    exp: Experiment,
+    meanwhile: Callable[[str], None] = lambda job_id: None,
+) -> tuple[str, Any]:
+    """A run killed while its job runs, `meanwhile(job_id)` done to what it left, then the job
+    let finish and a new run started (as a new process would: a new table, a new client)."""
+
+    async def scenario() -> tuple[str, Any]:
+        job_id = await start_and_detach(ctx, server, exp)
+        meanwhile(job_id)
+        server.hold = False
+        return job_id, await run_hosted(ctx, exp, ExperimentTable(ctx.out_dir))
+
+    return asyncio.run(scenario())

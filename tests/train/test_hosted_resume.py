@@ -19,6 +19,7 @@ from tests.train.hosted_helpers import (
     experiments,
     log_text,
     make_ctx,
+    restarted,
     run,
     start_and_detach,
 )
@@ -35,14 +36,10 @@ def test_a_restart_reattaches_to_the_running_job(
     ctx = make_ctx(tmp_path)
     exp = experiments(ctx)[0]
 
-    async def scenario() -> Any:
-        job_id = await start_and_detach(ctx, server, exp)
+    def still_running(job_id: str) -> None:
         assert server.jobs[job_id].status == "running"  # detaching does not cancel the job
-        server.hold = False
-        # A new process: new table object, new client.
-        return job_id, await run_hosted(ctx, exp, ExperimentTable(ctx.out_dir))
 
-    job_id, row = asyncio.run(scenario())
+    job_id, row = restarted(ctx, server, exp, still_running)
     assert server.counts["create"] == 1 and server.counts["upload"] == 2
     assert row.job_id == job_id and row.status == "succeeded"
     assert "detached from job" in log_text(ctx) and "re-attaching to job" in log_text(ctx)
@@ -54,13 +51,10 @@ def test_a_job_created_but_never_recorded_is_adopted(
     ctx = make_ctx(tmp_path)
     exp = experiments(ctx)[0]
 
-    async def scenario() -> Any:
-        job_id = await start_and_detach(ctx, server, exp)
+    def unrecorded(job_id: str) -> None:
         (ctx.out_dir / "train" / "experiments.jsonl").unlink()  # as if killed before recording
-        server.hold = False
-        return job_id, await run_hosted(ctx, exp, ExperimentTable(ctx.out_dir))
 
-    job_id, row = asyncio.run(scenario())
+    job_id, row = restarted(ctx, server, exp, unrecorded)
     assert server.counts["create"] == 1
     assert row.job_id == job_id and row.status == "succeeded"
 
@@ -73,18 +67,14 @@ def test_unrecorded_job_is_found_in_the_state_file_when_the_provider_cannot_list
     ctx = make_ctx(tmp_path)
     exp = experiments(ctx)[0]
 
-    async def scenario() -> Any:
-        job_id = await start_and_detach(ctx, server, exp)
+    def no_listing(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the provider's job list must not be needed")
+
+    def unrecorded_and_unlisted(job_id: str) -> None:
         (ctx.out_dir / "train" / "experiments.jsonl").unlink()
-        server.hold = False
-
-        def no_listing(*args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("the provider's job list must not be needed")
-
         monkeypatch.setattr(openai.resources.fine_tuning.jobs.AsyncJobs, "list", no_listing)
-        return job_id, await run_hosted(ctx, exp, ExperimentTable(ctx.out_dir))
 
-    job_id, row = asyncio.run(scenario())
+    job_id, row = restarted(ctx, server, exp, unrecorded_and_unlisted)
     assert server.counts["create"] == 1
     assert row.job_id == job_id and row.status == "succeeded"
     assert "in the state file" in log_text(ctx)
