@@ -1,11 +1,13 @@
 """The openai: backend's two HTTP transports (client.http: aiohttp | httpx) against a real
 loopback server: the same requests and replies, the rate-limit headers reach the limiter, 429s,
-timeouts and streams behave alike, a client works in a second event loop, and an SDK without
-aiohttp falls back to httpx with a warning."""
+timeouts and streams behave alike, a client works in a second event loop, every client verifies
+TLS with the process's one default context, and an SDK without aiohttp falls back to httpx with a
+warning."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import types
 from typing import Any
 
@@ -18,7 +20,7 @@ from doctune.foundation.errors import ModelError
 from doctune.models.backends import _openai
 from doctune.models.base import Message
 from doctune.models.client import ModelClient
-from doctune.models.openai import OpenAIBackend, http_client
+from doctune.models.openai import OpenAIBackend, http_client, tls_context
 from doctune.models.spec import parse_spec
 from doctune.testing.fake_openai import FakeOpenAIServer, Faults
 from doctune.testing.quota import RateLimit
@@ -125,6 +127,28 @@ def test_a_client_keeps_working_in_a_new_event_loop(http: str) -> None:
         second = asyncio.run(again())
         asyncio.run(client.aclose())  # closing again, from yet another loop, is harmless
     assert first.text and second and server.counts["ok"] == 2
+
+
+def transport_tls(client: Any) -> Any:
+    transport = client._transport  # aiohttp's keeps its context; httpx's, its pool's
+    return getattr(transport, "ssl_context", None) or transport._pool._ssl_context
+
+
+@pytest.mark.parametrize("http", TRANSPORTS)
+def test_every_client_verifies_tls_with_the_one_default_context(
+    http: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    context = tls_context(openai)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    first, second = (http_client(openai, http, timeout=1.0) for _ in range(2))
+    assert transport_tls(first) is context and transport_tls(second) is context
+    # A trust store named in the environment is another context, with that store loaded (an
+    # empty folder of certificates: it trusts nothing).
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    other = tls_context(openai)
+    assert other is not context and not other.get_ca_certs()
+    assert transport_tls(http_client(openai, http, timeout=1.0)) is other
 
 
 def test_client_http_from_the_config_reaches_the_backend() -> None:

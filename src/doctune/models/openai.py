@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib
 import json
 import math
 import os
@@ -129,12 +131,37 @@ async def _report(response: Any) -> None:
         response.headers["x-should-retry"] = "false"
 
 
+def tls_context(sdk: Any) -> Any:
+    """The TLS context the SDK's HTTP library builds by default (its trust store loaded from
+    SSL_CERT_FILE / SSL_CERT_DIR or the system's), built once per process and per value of those
+    variables: loading the store takes 35-50 ms, and a client is built for every model and every
+    event loop (each stage's). None where the library has no public `create_ssl_context`
+    (httpx < 0.28): the client then builds its own, as the SDK does."""
+    client_class = next(
+        (c for c in sdk.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient"), None
+    )
+    if client_class is None:
+        return None
+    library = client_class.__module__.partition(".")[0]  # httpx2 in recent SDKs, else httpx
+    return _tls_context(library, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _tls_context(library: str, cert_file: str | None, cert_dir: str | None) -> Any:
+    # The variables are the cache's key: the library reads them itself.
+    create = getattr(importlib.import_module(library), "create_ssl_context", None)
+    return create() if create is not None else None
+
+
 def http_client(sdk: Any, transport: str, **kwargs: Any) -> Any:
     """The SDK's async HTTP client on `transport`: "aiohttp" (`DefaultAioHttpClient`, SDK >= 1.89
     with aiohttp installed; its connection pool costs less per request than httpx's, which
     checks every idle connection's socket on each one) or "httpx" (`DefaultAsyncHttpxClient`).
     Both are httpx clients to the SDK: same retries, timeouts, proxies from the environment,
-    errors and response hooks."""
+    errors and response hooks. Both verify TLS with the process's one default context
+    (`tls_context`) unless the caller passes its own `verify`."""
+    if "verify" not in kwargs and (context := tls_context(sdk)) is not None:
+        kwargs["verify"] = context
     if transport == "aiohttp":
         try:
             return sdk.DefaultAioHttpClient(**kwargs)
