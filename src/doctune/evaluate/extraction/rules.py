@@ -198,18 +198,9 @@ def _read(
     cut: bool = False,
     marked: frozenset[str] = frozenset(),
 ) -> Extracted:
-    if not text:
-        return Extracted(None, "none", True, "empty")
-    whole = _whole(letters).fullmatch(text)
-    if whole is not None:
-        return Extracted(whole.group(1).upper(), "letter", True, "bare letter")
-    if options and _echoes_options(text, options):
-        return Extracted(None, "none", True, "options listed again")
-    if cues.CONFUSED_END.search(text):
-        return Extracted(None, "none", False, "ends confused")
-    value = bare_value(text, options) if options else None
-    if value is not None:
-        return Extracted(value, "letter", True, "bare option value")
+    glance = _at_a_glance(text, letters, options)
+    if glance is not None:
+        return glance
     found = with_lines(text, letters, candidates(text, letters), options)
     if options:  # "Answer: A palladium complex": the article of option C's text, not option A
         named = option_mentions(text, letters, options)
@@ -253,6 +244,24 @@ def _read(
     translated = not found and bool(options) and other_script(text, options or {})
     stated_in_words = stated_in_words or translated
     return Extracted(None, "none", not (neutral or stated_in_words), "no commitment")
+
+
+def _at_a_glance(text: str, letters: str, options: dict[str, str] | None) -> Extracted | None:
+    """What a reply is before any letter in it is weighed: empty, a bare letter, the options
+    listed again, a confused ending, or one option's value on its own."""
+    if not text:
+        return Extracted(None, "none", True, "empty")
+    whole = _whole(letters).fullmatch(text)
+    if whole is not None:
+        return Extracted(whole.group(1).upper(), "letter", True, "bare letter")
+    if options and _echoes_options(text, options):
+        return Extracted(None, "none", True, "options listed again")
+    if cues.CONFUSED_END.search(text):
+        return Extracted(None, "none", False, "ends confused")
+    value = bare_value(text, options) if options else None
+    if value is not None:
+        return Extracted(value, "letter", True, "bare option value")
+    return None
 
 
 def _inside(c: Candidate, text: Candidate) -> bool:
