@@ -27,27 +27,39 @@ distilabel made 154 calls (4-7x below doctune on wall time), a figure about the 
 
 The second doctune row runs the same stage again in the same process with a new empty cache:
 its lazy imports are made by then, as the peers' imports are made before their timed parts; the
-first row is what one `doctune synthesize` in a fresh process gets.
+first row is what one `doctune synthesize` in a fresh process gets. The third row is the ceiling
+the SDK sets on these cores: the first run's requests, replayed by a bare semaphore loop over the
+SDK's `post` on aiohttp at doctune's concurrency (how doctune's backend sends; no cache, prompts,
+retrieval, validation or records, and no chain: every request is known at the start).
 
-Measured here at 2c4ad00-b66af82 (openai 3.57 on aiohttp; load 0.2-1.7), sixteen runs of this
-script in two hours:
+Measured here at 4001970 (openai 3.57 on aiohttp; load 0.5-1.8), eight runs of this script:
 
-    doctune (first run)   274-387 calls/s wall; distilabel 64-82: 3.89-5.24x (median 4.70x)
-    doctune (2nd run)     301-405 calls/s wall:                  4.52-5.49x (median 4.93x)
-    over the server span  1.90-2.75x (first run), 2.21-2.77x (2nd run)
+    doctune (first run)   287-373 calls/s wall; distilabel 69-79: 3.99-5.14x (median 4.68x)
+    doctune (2nd run)     326-410 calls/s wall:                  4.56-5.93x (median 5.03x)
+    bare SDK loop         438-504 calls/s wall:                  6.09-6.95x
+    doctune's first run   0.66-0.78 of the bare SDK loop (median 0.72)
 
-Five more runs while another process held a core (load 2.3) read 5.35-5.99x: distilabel's
-process per step loses more to load than doctune's one loop, so those are not counted.
+The goal (>= 5x the best peer) is met in 2 of 8 first runs (4 of 8 second runs): not met. Where
+the rest goes, measured in this setting: the run is CPU-bound in doctune's one process (CPU ~=
+wall) while the server's process takes ~0.7 ms a call of the other core. Per call the SDK's
+`post` path costs 1.2-1.4 ms of CPU (the bare loop), doctune's own work 0.6-0.9 ms (cache keys and
+commits ~0.14, retrieval ~0.06, prompt rendering and fitting ~0.06, request building ~0.02, the
+rest asyncio, scheduling and records, nothing above 0.1 ms); a first run adds ~0.2 s of lazy
+imports (bm25s with scipy ~0.12 s, the SDK's transport modules and TLS store ~0.07 s); and the
+distillation recipe's chain (topics, then questions, then answers: 320 of the 441 calls) leaves
+the client part idle for its first ~0.5 s. Tried today and dropped (no change beyond the noise of
++-15 % between runs): granting slots 1, 2 or 4 per turn of the loop instead of 8 (the first
+request leaves ~0.1 s earlier, the CPU-bound run ends at the same time), a 0.5-1 ms switch
+interval while bm25s imports. A second client in the process no longer loads the TLS trust
+store again (4001970: ~40 ms of the second row). An earlier note gave the bound as the bare loop over
+`chat.completions.create` (333-388 calls/s, 4.1-5.5x): that loop pays the SDK's typed transform
+(~1 ms a call) which doctune's backend skips, so it was not the ceiling; this row is.
 
-The goal (>= 5x the best peer) is met in 4 of 16 first runs (6 of 16 second runs): not met. The
-bound is the SDK's CPU per call on these 2 cores (client ~2.2 ms a call, the server's process on
-the other core): the bare SDK loop on aiohttp over the same requests reaches 333-388 calls/s at
-64 in the same hour (synthesis_replay.py), 4.1-5.5x distilabel's wall rate, and doctune's first
-run is at 0.90-1.05 of it (median 1.02). What 2c4ad00 changed: bm25s with scipy (0.2-0.3 s, the
-largest import of a first run) is imported in a thread once the first calls are sending, not
-after the topic replies (distillation's question calls went out at 0.53-0.61 s into the run, now
-0.38-0.48 s), and free slots go out eight per turn of the loop. Before it, the same hour: first
-run 221-242 calls/s, 3.72-3.78x (two runs).
+Before, at 2c4ad00-b66af82 (load 0.2-1.7), sixteen runs: first run 274-387 calls/s, distilabel
+64-82, 3.89-5.24x (median 4.70x); second run 4.52-5.49x (median 4.93x). Five runs under load from
+other work (2.3) read 5.35-5.99x: distilabel's process per step loses more to load than doctune's
+one loop, so those are not counted. Before 2c4ad00 (bm25s imported after the topic replies),
+the same hour: 221-242 calls/s, 3.72-3.78x.
 
 At 955f4d3 (openai on aiohttp, an earlier day, load 0.3; that day's machine was faster): doctune
 394.2 calls/s wall (435.2 over the span, 44.0 in flight), distilabel 87.8 (226.1, 28.8): 4.49x
@@ -93,11 +105,18 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthesis_replay import Server, in_flight, prepare, run_doctune
+from synthesis_replay import Server, in_flight, prepare, run_doctune, run_replay
+
+from doctune.foundation.config import ClientConfig
 
 # The second doctune row: the same run again in its process, so its lazy imports are made, as
 # every peer's imports are made before its timed part.
 WARM = "same process, new empty cache: its lazy imports (bm25s with scipy, the SDK's) made"
+# The ceiling row: what the SDK alone does with the same requests on these cores.
+BARE = (
+    "the SDK alone: the first run's requests replayed by a semaphore loop over `post` on "
+    "aiohttp at doctune's concurrency (no cache, prompts, retrieval, validation or records)"
+)
 
 
 def lines_responder(body: dict[str, Any]) -> str:
@@ -279,6 +298,7 @@ def main() -> None:
                 f"example's {len(texts['documents'])} documents"
             )
 
+            bodies: list[dict[str, Any]] = []
             for run, label in enumerate(("doctune", "doctune, 2nd run")):
                 config["client"]["cache_path"] = str(root / f"calls{run}.sqlite")  # empty
                 (project / "doctune.yaml").write_text(yaml.safe_dump(config))
@@ -288,6 +308,16 @@ def main() -> None:
                 n = len(timeline)
                 note = WARM if run else ""
                 rows.append((label, n, n / took, n / span(timeline), in_flight(timeline), note))
+                bodies = bodies or log["bodies"]
+            concurrency = ClientConfig().concurrency
+            took = asyncio.run(
+                run_replay(server.base_url, bodies, concurrency, "aiohttp", raw=True)
+            )
+            timeline = server.dump(root / "bare.json")["timeline"]
+            n = len(timeline)
+            rows.append(
+                ("bare SDK loop", n, n / took, n / span(timeline), in_flight(timeline), BARE)
+            )
             for name in args.peers:
                 venv = args.peers_dir / name
                 if not (venv / "bin" / "python").exists():
@@ -319,13 +349,14 @@ def main() -> None:
             f"{name} | {n} | {rate:.1f} | {ratio} | {served:.1f} | {ratio_served} | "
             f"{flight:.1f} | {note}"
         )
-    peers = [r for r in rows[2:] if r[2]]
+    peers = [r for r in rows[3:] if r[2]]
     if peers:
         best = max(peers, key=lambda r: r[2])
         print(
             f"best peer {best[0]}: doctune {ours / best[2]:.2f}x on wall (first run), "
             f"{rows[1][2] / best[2]:.2f}x (2nd run); over the span {ours_served / best[3]:.2f}x, "
-            f"{rows[1][3] / best[3]:.2f}x"
+            f"{rows[1][3] / best[3]:.2f}x; the bare SDK loop {rows[2][2] / best[2]:.2f}x "
+            f"(doctune's first run is {ours / rows[2][2]:.2f} of it)"
         )
 
 

@@ -186,10 +186,17 @@ async def run_doctune(project: Path) -> tuple[float, str]:
 
 
 async def run_replay(
-    base_url: str, bodies: list[dict[str, Any]], concurrency: int, http: str = "httpx"
+    base_url: str,
+    bodies: list[dict[str, Any]],
+    concurrency: int,
+    http: str = "httpx",
+    *,
+    raw: bool = False,
 ) -> float:
     """Seconds a bare semaphore loop over the openai SDK takes to send `bodies`: on the SDK's
-    default transport (httpx), or on its aiohttp one (`DefaultAioHttpClient`, doctune's default)."""
+    default transport (httpx), or on its aiohttp one (`DefaultAioHttpClient`, doctune's default).
+    `chat.completions.create` by default; with `raw`, the SDK's `post` with each body as it is
+    and the reply's JSON untyped, as doctune's backend sends them (the SDK's least CPU a call)."""
     import openai
     from openai import AsyncOpenAI
 
@@ -202,7 +209,10 @@ async def run_replay(
 
     async def one(body: dict[str, Any]) -> None:
         async with gate:
-            await client.chat.completions.create(**body)
+            if raw:
+                await client.post("/chat/completions", body=body, cast_to=object)
+            else:
+                await client.chat.completions.create(**body)
 
     await asyncio.gather(*(one(b) for b in bodies))
     elapsed = time.perf_counter() - started
