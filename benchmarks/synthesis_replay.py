@@ -20,8 +20,25 @@ Client CPU per call (`time.process_time` of this process around each run, the se
 process not counted) is the figure that load from other work moves least: the wall ratio on 2
 shared cores follows it, because both clients are CPU-bound there.
 
-Measured here, one run at 2c4ad00 (openai 3.57; load 0.8-1.0, a slower day than the one below;
-same command), ratios as below:
+A third leg replays the same bodies over the SDK's `post` (each body sent as it is, the reply's
+JSON untyped): how doctune's backend sends, so the SDK's least CPU a call. It is the ceiling of
+any client on the SDK, not the goal's baseline (a bare loop over the SDK's chat API).
+
+Measured here, one run at 4001970 (`--concurrency 16 32 64 --rounds 3`; openai 3.57; load
+0.3-0.8), medians against the bare loop on httpx / on aiohttp / over `post` on aiohttp:
+
+    concurrency 16: 1.022 / 1.009 / 0.975
+    concurrency 32: 1.078 / 1.025 / 0.902
+    concurrency 64: 1.244 / 1.094 / 0.798
+    client CPU per call: doctune 2.06-3.81 ms, bare httpx 2.71-3.84, bare aiohttp 2.02-3.33,
+    bare post 1.32-1.83
+
+Over `post` the gap is doctune's own work per call (0.6-0.9 ms: cache keys and commits,
+retrieval, prompts, validation, records) and its chain (topics before questions before answers),
+which the replay, knowing every request at the start, does not have.
+
+One run at 2c4ad00 (openai 3.57; load 0.8-1.0, a slower day than the one below; same command),
+ratios as below:
 
     concurrency 16: median 1.009 / 0.994; 32: 1.135 / 1.002; 64: 1.267 / 1.021
     client CPU per call: doctune 2.15-2.77 ms (4.01 in the process's first round), bare httpx
@@ -227,6 +244,10 @@ def in_flight(timeline: list[list[Any]]) -> float:
 
 
 # -- the run -----------------------------------------------------------------------------------
+# The bare loop's legs: (name, transport, over the SDK's `post` rather than its typed create).
+LEGS = (("httpx", "httpx", False), ("aiohttp", "aiohttp", False), ("post", "aiohttp", True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
@@ -261,11 +282,13 @@ def main() -> None:
             print(f"latency {args.latency * 1000:.0f} ms; server in its own process")
             print(
                 "concurrency | calls | doctune calls/s | bare replay calls/s | ratio | "
-                "bare on aiohttp | ratio | in flight doctune / replay | "
-                "client CPU ms per call doctune / replay / replay on aiohttp"
+                "bare on aiohttp | ratio | bare post on aiohttp | ratio | "
+                "in flight doctune / replay | "
+                "client CPU ms per call doctune / replay / on aiohttp / post on aiohttp"
             )
             ratios: dict[int, list[float]] = {}
             same: dict[int, list[float]] = {}
+            raw: dict[int, list[float]] = {}
             for concurrency in args.concurrency:
                 for n in range(args.rounds):
                     configure(project, concurrency, root / f"calls-{concurrency}-{n}.sqlite")
@@ -276,7 +299,7 @@ def main() -> None:
                     log = server.dump(root / "doctune.json")
                     bodies = log["bodies"]
                     legs = {}
-                    for http in ("httpx", "aiohttp"):
+                    for leg, http, bare_post in LEGS:
                         cpu = time.process_time()
                         # The same freeze as doctune's stage: this process's heap (doctune's
                         # modules, the last run's objects) is no cost of the bare loop, which a
@@ -284,32 +307,37 @@ def main() -> None:
                         # scanned it.
                         with long_lived_frozen():
                             replayed = asyncio.run(
-                                run_replay(server.base_url, bodies, concurrency, http)
+                                run_replay(
+                                    server.base_url, bodies, concurrency, http, raw=bare_post
+                                )
                             )
                         cpu_bare = time.process_time() - cpu
-                        replay_log = server.dump(root / f"replay-{http}.json")
+                        replay_log = server.dump(root / f"replay-{leg}.json")
                         assert len(replay_log["bodies"]) == len(bodies), "the replay lost requests"
-                        legs[http] = (len(bodies) / replayed, in_flight(replay_log["timeline"]))
-                        legs[http] += (cpu_bare / len(bodies) * 1e3,)
+                        legs[leg] = (len(bodies) / replayed, in_flight(replay_log["timeline"]))
+                        legs[leg] += (cpu_bare / len(bodies) * 1e3,)
                     ours = len(bodies) / took
-                    (bare, bare_flight, bare_cpu), (aio, _, aio_cpu) = (
-                        legs["httpx"],
-                        legs["aiohttp"],
+                    (bare, bare_flight, bare_cpu), (aio, _, aio_cpu), (post, _, post_cpu) = (
+                        legs[leg] for leg, _, _ in LEGS
                     )
                     print(
                         f"{concurrency:>11} | {len(bodies):>5} | {ours:>15.1f} | {bare:>19.1f} | "
                         f"{ours / bare:.3f} | {aio:>7.1f} | {ours / aio:.3f} | "
+                        f"{post:>7.1f} | {ours / post:.3f} | "
                         f"{in_flight(log['timeline']):.1f} / {bare_flight:.1f} | "
-                        f"{cpu_ours / len(bodies) * 1e3:.2f} / {bare_cpu:.2f} / {aio_cpu:.2f}"
+                        f"{cpu_ours / len(bodies) * 1e3:.2f} / {bare_cpu:.2f} / {aio_cpu:.2f} / "
+                        f"{post_cpu:.2f}"
                     )
                     ratios.setdefault(concurrency, []).append(ours / bare)
                     same.setdefault(concurrency, []).append(ours / aio)
+                    raw.setdefault(concurrency, []).append(ours / post)
     finally:
         server.close()
     for concurrency, values in ratios.items():
         print(
             f"concurrency {concurrency}: median ratio {statistics.median(values):.3f} "
-            f"(against the bare loop on aiohttp too: {statistics.median(same[concurrency]):.3f})"
+            f"(against the bare loop on aiohttp too: {statistics.median(same[concurrency]):.3f}; "
+            f"over the SDK's post on aiohttp: {statistics.median(raw[concurrency]):.3f})"
         )
     print(
         f"outputs identical across runs: {'yes' if len(digests) == 1 else 'NO'} {sorted(digests)}"
