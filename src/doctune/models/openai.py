@@ -135,8 +135,8 @@ def tls_context(sdk: Any) -> Any:
     """The TLS context the SDK's HTTP library builds by default (its trust store loaded from
     SSL_CERT_FILE / SSL_CERT_DIR or the system's), built once per process and per value of those
     variables: loading the store takes 35-50 ms, and a client is built for every model and every
-    event loop (each stage's). None where the library has no public `create_ssl_context`
-    (httpx < 0.28): the client then builds its own, as the SDK does."""
+    event loop (each stage's). None where the library has no public `create_ssl_context`: the
+    client then builds its own, as the SDK does."""
     client_class = next(
         (c for c in sdk.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient"), None
     )
