@@ -18,67 +18,11 @@ from doctune.foundation.config import SplitSizes
 from doctune.foundation.dedup import jaccard, shingles
 from doctune.foundation.errors import InputError
 from doctune.foundation.jsonl import write_jsonl
-from doctune.foundation.records import SPLITS, Provenance, QARecord
+from doctune.foundation.records import SPLITS, QARecord
 from doctune.split.assign import rounded_counts, unit_hash
 from doctune.split.stage import check_disjoint, split_records, targets
 
-VOCAB = [f"{stem}{i}" for stem in ("reactor", "yield", "solvent", "ketone") for i in range(150)]
-
-
-def qa(rid: str, chunk_ids: list[str], rng: random.Random, question: str | None = None) -> QARecord:
-    return QARecord(
-        id=rid,
-        recipe="pdf_synthetic",
-        question=question or " ".join(rng.sample(VOCAB, 10)) + "?",
-        answer="The acylation is run at 0-5 °C for 2 h.",
-        provenance=Provenance(chunk_ids=chunk_ids),
-    )
-
-
-def clustered(seed: int = 0, clusters: int = 30) -> list[QARecord]:
-    """pdf_synthetic-like records (1-3 per chunk) and distillation-like records citing two chunks
-    of the same cluster of three: many small components of sizes 1 to ~9."""
-    rng = random.Random(seed)
-    records = []
-    for c in range(clusters):
-        ids = [f"c{c}-{k}" for k in range(3)]
-        for chunk in ids:
-            for _ in range(rng.randint(0, 2)):
-                records.append(qa(f"r{len(records):04d}", [chunk], rng))
-        if rng.random() < 0.5:
-            records.append(qa(f"r{len(records):04d}", rng.sample(ids, 2), rng))
-    return records
-
-
-def ring(n_chunks: int = 40, per_pair: int = 3) -> list[QARecord]:
-    """Every record cites two neighbouring chunks of a ring: one giant component."""
-    rng = random.Random(1)
-    return [
-        qa(f"g{i:03d}-{j}", [f"c{i}", f"c{(i + 1) % n_chunks}"], rng)
-        for i in range(n_chunks)
-        for j in range(per_pair)
-    ]
-
-
-def chunk_sets(splits: dict[str, list[QARecord]]) -> dict[str, set[str]]:
-    return {n: {c for r in splits[n] for c in r.provenance.chunk_ids} for n in SPLITS}
-
-
-def assert_invariants(records: list[QARecord], outcome: Any) -> None:
-    chunks = chunk_sets(outcome.splits)
-    assert not chunks["train"] & chunks["validation"]
-    assert not chunks["train"] & chunks["test"]
-    assert not chunks["validation"] & chunks["test"]
-    placed = [r.id for n in SPLITS for r in outcome.splits[n]]
-    dropped = [r.id for r in outcome.rejected]
-    assert sorted(placed + dropped) == sorted(r.id for r in records)  # nothing lost, nothing twice
-    assert all(r.split == n for n in SPLITS for r in outcome.splits[n])
-    assert outcome.report["leaks_after_removal"] == 0
-    assert outcome.report["sizes"] == {n: len(outcome.splits[n]) for n in SPLITS}
-
-
-def ids(outcome: Any) -> dict[str, list[str]]:
-    return {n: [r.id for r in outcome.splits[n]] for n in SPLITS}
+from .factories import assert_invariants, clustered, ids, qa, ring
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 10, 155, 1730])
@@ -312,68 +256,6 @@ def test_split_stage_reports_counts_that_cannot_be_met(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match=r"'pdf_synthetic' ask for 101/30/25"):
         asyncio.run(pipeline.run_pipeline(ctx, [pipeline.get_stage("split")]))
-
-
-def corpus(docs: dict[str, list[str]], seed: int = 0) -> list[QARecord]:
-    """Records over documents of named chunks: one or two questions about single chunks
-    (pdf_synthetic-like) and questions citing three neighbouring chunks (distillation-like, which
-    link a document's chunks into one group larger than CUT_ABOVE). Ids come from the content."""
-    records = []
-    for doc, chunks in docs.items():
-        rng = random.Random(f"{seed}:{doc}")
-        for i, chunk in enumerate(chunks):
-            for k in range(1 + i % 2):
-                records.append(qa(f"pdf-{chunk}-{k}", [chunk], rng))
-            if i + 3 <= len(chunks):
-                cited = chunks[i : i + 3]
-                records.append(qa(f"kd-{'-'.join(cited)}", cited, rng))
-    return records
-
-
-def placed(outcome: Any) -> dict[str, str]:
-    return {r.id: name for name in SPLITS for r in outcome.splits[name]}
-
-
-def of_docs(records: list[QARecord], docs: set[str]) -> set[str]:
-    """Ids of the records citing chunks of `docs` only."""
-    return {r.id for r in records if all(c.split(":")[0] in docs for c in r.provenance.chunk_ids)}
-
-
-DOCS = {f"d{d}": [f"d{d}:c{i}" for i in range(6 + d % 5)] for d in range(12)}
-
-
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("sizes", [SplitSizes(), SplitSizes(train=0.6, validation=0.2, test=0.2)])
-def test_an_edit_moves_no_record_of_another_document(seed: int, sizes: SplitSizes) -> None:
-    before = corpus(DOCS)
-    # A sentence changed in one chunk and one appended at the end (a new last chunk): the edited
-    # document's group changes in content and size (the old shuffled subset-sum moved 23-43 of
-    # the 186 other records here).
-    changed = [c if i != 4 else "d3:c4-edited" for i, c in enumerate(DOCS["d3"])]
-    after = corpus({**DOCS, "d3": [*changed, "d3:c-appended"]})
-    first = split_records(before, sizes, seed=seed, leak_threshold=0.8, recipe="r")
-    second = split_records(after, sizes, seed=seed, leak_threshold=0.8, recipe="r")
-    if sizes == SplitSizes():  # cut, not placed whole (at 0.6/0.2/0.2 a cut would cost more)
-        assert first.report["groups_cut"] > 0
-    untouched = of_docs(before, set(DOCS) - {"d3"})
-    assert untouched == of_docs(after, set(DOCS) - {"d3"})
-    a, b = placed(first), placed(second)
-    assert {i: a.get(i) for i in untouched} == {i: b.get(i) for i in untouched}
-    # The edit did reach the edited document's records (the test can fail).
-    assert set(a) - untouched != set(b) - untouched
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_adding_a_document_moves_no_record_of_the_others(seed: int) -> None:
-    before = corpus(DOCS)
-    after = corpus({**DOCS, "new": [f"new:c{i}" for i in range(9)]})  # the old split: 86-153 moved
-    first = split_records(before, SplitSizes(), seed=seed, leak_threshold=0.8, recipe="r")
-    second = split_records(after, SplitSizes(), seed=seed, leak_threshold=0.8, recipe="r")
-    a, b = placed(first), placed(second)
-    old = {r.id for r in before}
-    assert {i: a.get(i) for i in old} == {i: b.get(i) for i in old}
-    assert len(b) > len(a)  # the new document's records were placed
-    assert_invariants(after, second)
 
 
 @pytest.mark.parametrize("seed", range(20))
