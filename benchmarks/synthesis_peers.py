@@ -107,6 +107,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthesis_replay import Server, in_flight, prepare, run_doctune, run_replay
 
+from doctune.foundation.aio import long_lived_frozen
 from doctune.foundation.config import ClientConfig
 
 # The second doctune row: the same run again in its process, so its lazy imports are made, as
@@ -310,9 +311,12 @@ def main() -> None:
                 rows.append((label, n, n / took, n / span(timeline), in_flight(timeline), note))
                 bodies = bodies or log["bodies"]
             concurrency = ClientConfig().concurrency
-            took = asyncio.run(
-                run_replay(server.base_url, bodies, concurrency, "aiohttp", raw=True)
-            )
+            # Frozen as doctune's stage is (and as synthesis_replay.py runs its bare legs): this
+            # process's heap is no cost a bare loop in a script of its own would carry.
+            with long_lived_frozen():
+                took = asyncio.run(
+                    run_replay(server.base_url, bodies, concurrency, "aiohttp", raw=True)
+                )
             timeline = server.dump(root / "bare.json")["timeline"]
             n = len(timeline)
             rows.append(
